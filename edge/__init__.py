@@ -1,0 +1,9 @@
+"""edge-explainer's on-device runtime: class scores and exact Grad-CAM from a TFLite model, without TensorFlow."""
+
+from edge.bundle import Manifest
+from edge.errors import BundleError, EdgeError
+from edge.explainer import Explainer, Explanation
+
+__version__ = "0.1.0"
+
+__all__ = ["BundleError", "EdgeError", "Explainer", "Explanation", "Manifest", "__version__"]

@@ -1,0 +1,20 @@
+"""CAM methods by name: the one registry the API, the CLI's --method choices and the config read."""
+
+from __future__ import annotations
+
+from edge.cam.base import CamContext, CamMethod, normalise
+from edge.cam.gradcam import GradCAM
+from edge.errors import MethodError
+
+METHODS: dict[str, CamMethod] = {method.name: method for method in (GradCAM(),)}
+DEFAULT_METHOD = "gradcam"
+
+
+def get_method(name: str) -> CamMethod:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise MethodError(f"unknown CAM method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "CamContext", "CamMethod", "get_method", "normalise"]

@@ -1,0 +1,57 @@
+"""The pipeline every CAM method shares (after jacobgil/pytorch-grad-cam's base_cam.py, NumPy in and out).
+
+activations A + the head's exact gradient -> a raw map (the method's own step) -> ReLU -> divide by the max.
+A method implements only the raw map; how it gets the gradient (the cheap channel weights or the full dScore/dA) is
+up to it, so Grad-CAM never pays for the element-wise path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from edge.head import Head, HeadPass
+from edge.head_ops import F32
+
+# A map whose positive maximum is below this is "nothing positive": all zeros, never a division by ~0.
+_TINY = np.float32(1e-12)
+
+
+@dataclass
+class CamContext:
+    """What a method may ask for; the expensive parts are computed on demand, once."""
+
+    A: F32  # (h, w, k) activations of the target layer
+    head: Head
+    head_pass: HeadPass
+    dz: F32  # (C,) dScore/dLogits for the explained class and score
+    _gradient: F32 | None = field(default=None, repr=False)
+
+    def channel_weights(self) -> F32:
+        """(k,) spatial mean of dScore/dA: Grad-CAM's alpha."""
+        return self.head.channel_weights(self.head_pass, self.dz)
+
+    def gradient(self) -> F32:
+        """(h, w, k) dScore/dA."""
+        if self._gradient is None:
+            self._gradient = self.head.gradient(self.head_pass, self.dz)
+        return self._gradient
+
+
+class CamMethod(Protocol):
+    """One CAM method: turns a context into a raw map (h, w) float32, before ReLU and normalisation."""
+
+    name: str
+
+    def raw(self, ctx: CamContext) -> F32: ...
+
+
+def normalise(cam_raw: F32) -> F32:
+    """ReLU, then divide by the maximum: (h, w) float32 in [0, 1]; all zeros when nothing is positive or finite."""
+    cam = np.maximum(cam_raw, 0.0)
+    peak = cam.max() if cam.size else 0.0
+    if not np.isfinite(peak) or peak <= _TINY:
+        return np.zeros_like(cam_raw, dtype=np.float32)
+    return (cam / peak).astype(np.float32)

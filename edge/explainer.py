@@ -1,0 +1,195 @@
+"""Explainer: the on-device API. One bundle, one interpreter, and per frame the class scores plus their CAM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge import bundle as bundle_format
+from edge.bundle import Manifest
+from edge.cam import DEFAULT_METHOD, CamContext, get_method, normalise
+from edge.errors import BundleError, InputError, MethodError
+from edge.head import Head, HeadPass
+from edge.head_ops import F32
+from edge.preprocess import Preprocessor
+from edge.runtime import FeatureModel
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Explanation:
+    """The answer for one frame and one class."""
+
+    probabilities: F32  # (C,) float32
+    class_index: int  # the explained class
+    label: str
+    score: float  # the differentiated score of that class: its logit or its probability
+    cam: F32  # (h, w) float32 in [0, 1]
+    cam_raw: F32  # (h, w) float32, before ReLU and normalisation
+    method: str
+    timings: dict[str, float] = field(default_factory=dict)  # ms: preprocess, features, head, cam
+
+
+class Explainer:
+    """Loads a bundle once and explains frames with it. Use Explainer.load(path)."""
+
+    def __init__(
+        self, manifest: Manifest, features: FeatureModel, head: Head, *, score: str, path: Path | None = None
+    ) -> None:
+        self.manifest = manifest
+        self.features = features
+        self.head = head
+        self.score = score
+        self.path = path
+        self.preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        num_threads: int | None = None,
+        runtime: str = "auto",
+        score: str | None = None,
+    ) -> Explainer:
+        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once."""
+        path = Path(path)
+        manifest = bundle_format.read_manifest(path)
+        bundle_format.verify_files(path, manifest)
+        head = Head.load(path / bundle_format.HEAD)
+        if head.input_shape != manifest.feature_shape:
+            raise BundleError(
+                path / bundle_format.HEAD,
+                f"takes features {head.input_shape} but the manifest says {manifest.feature_shape}",
+            )
+        if head.num_classes != manifest.num_classes:
+            raise BundleError(
+                path / bundle_format.HEAD,
+                f"has {head.num_classes} outputs but the manifest names {manifest.num_classes} classes",
+            )
+        features = FeatureModel(path / bundle_format.FEATURES, manifest, runtime=runtime, num_threads=num_threads)
+        score = score or manifest.score
+        if score not in bundle_format.SCORES:
+            raise MethodError(f"unknown score {score!r}; choose one of {', '.join(bundle_format.SCORES)}")
+        _LOGGER.info("loaded %s (%s, %s features, %s runtime)", path, ", ".join(manifest.class_names),
+                     manifest.features.dtype, features.runtime)
+        return cls(manifest, features, head, score=score, path=path)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest.class_names)
+
+    def classify(self, frame: NDArray[np.uint8]) -> F32:
+        """Probabilities (C,) only: the classify-only floor that explain() is measured against."""
+        return self.head.forward(self.features(self.preprocess(frame))).probabilities
+
+    @overload
+    def explain(
+        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: None = ...
+    ) -> Explanation: ...
+
+    @overload
+    def explain(
+        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: int
+    ) -> list[Explanation]: ...
+
+    def explain(
+        self,
+        frame: NDArray[np.uint8],
+        *,
+        target: int | str | None = None,
+        method: str = DEFAULT_METHOD,
+        top_k: int | None = None,
+    ) -> Explanation | list[Explanation]:
+        """Explain an (H, W, 3) uint8 RGB frame of any size: the top class, a chosen target, or the top_k classes."""
+        t0 = time.perf_counter()
+        x = self.preprocess(frame)
+        preprocess_ms = (time.perf_counter() - t0) * 1e3
+        return self._explain(x, target, method, top_k, preprocess_ms)
+
+    @overload
+    def explain_input(
+        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: None = ...
+    ) -> Explanation: ...
+
+    @overload
+    def explain_input(
+        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: int
+    ) -> list[Explanation]: ...
+
+    def explain_input(
+        self, x: F32, *, target: int | str | None = None, method: str = DEFAULT_METHOD, top_k: int | None = None
+    ) -> Explanation | list[Explanation]:
+        """Explain an already preprocessed model input x (h_in, w_in, c) float32: the parity path."""
+        if x.shape != self.manifest.input_shape:
+            raise InputError(f"expected a model input of shape {self.manifest.input_shape}, got {x.shape}")
+        return self._explain(np.asarray(x, np.float32), target, method, top_k, 0.0)
+
+    def _explain(
+        self, x: F32, target: int | str | None, method_name: str, top_k: int | None, preprocess_ms: float
+    ) -> Explanation | list[Explanation]:
+        method = get_method(method_name)
+        t0 = time.perf_counter()
+        A = self.features(x)  # (h, w, k) float32
+        t1 = time.perf_counter()
+        hp = self.head.forward(A)
+        t2 = time.perf_counter()
+        classes = self._classes(hp, target, top_k)
+        results = []
+        for c in classes:
+            t3 = time.perf_counter()
+            dz = self.head.score_gradient(hp, c, self.score)
+            cam_raw = method.raw(CamContext(A, self.head, hp, dz)).astype(np.float32, copy=False)
+            cam = normalise(cam_raw)
+            timings = {
+                "preprocess": preprocess_ms,
+                "features": (t1 - t0) * 1e3,
+                "head": (t2 - t1) * 1e3,
+                "cam": (time.perf_counter() - t3) * 1e3,
+            }
+            results.append(self._explanation(hp, c, cam, cam_raw, method.name, timings))
+        return results if top_k is not None else results[0]
+
+    def _classes(self, hp: HeadPass, target: int | str | None, top_k: int | None) -> list[int]:
+        if top_k is not None:
+            if target is not None:
+                raise MethodError("give either target or top_k, not both")
+            if not 1 <= top_k <= self.manifest.num_classes:
+                raise MethodError(f"top_k must be between 1 and {self.manifest.num_classes}, got {top_k}")
+            return [int(c) for c in np.argsort(-hp.probabilities, kind="stable")[:top_k]]
+        if target is None:
+            return [int(np.argmax(hp.probabilities))]
+        return [self.class_index(target)]
+
+    def class_index(self, target: int | str) -> int:
+        """A class given by name or index, checked."""
+        names = self.manifest.class_names
+        if isinstance(target, str):
+            if target in names:
+                return names.index(target)
+            raise MethodError(f"unknown class {target!r}; this model knows {', '.join(names)}")
+        if not 0 <= int(target) < len(names):
+            raise MethodError(f"class index {target} is out of range 0..{len(names) - 1}")
+        return int(target)
+
+    def _explanation(
+        self, hp: HeadPass, c: int, cam: F32, cam_raw: F32, method: str, timings: dict[str, float]
+    ) -> Explanation:
+        score = hp.logits[c] if self.score == "logit" else hp.probabilities[c]
+        return Explanation(
+            probabilities=hp.probabilities,
+            class_index=c,
+            label=self.manifest.class_names[c],
+            score=float(score),
+            cam=cam,
+            cam_raw=cam_raw,
+            method=method,
+            timings=timings,
+        )

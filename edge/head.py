@@ -1,0 +1,203 @@
+"""The NumPy head: the layers after the target layer, run forward for the class scores and backward for dScore/dA.
+
+TFLite cannot differentiate, so the model is cut at the target layer: features.tflite computes A (h, w, k) and this
+head does the rest. Its backward pass is a few matrix-vector products; what does not depend on the frame was
+precomputed at export (BatchNorm folded into Dense layers, the spatial sums of a Flatten->Dense kernel, and for heads
+that are linear in A the channel weights of every class).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge import activations
+from edge.errors import BundleError
+from edge.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
+
+HEAD_FORMAT = 1
+
+
+@dataclass
+class HeadPass:
+    """One forward pass, kept for the backward passes that follow it (one per explained class)."""
+
+    inputs: list[F32]  # the input of every op; inputs[0] is A (h, w, k)
+    outputs: list[F32]  # the output of every op
+    logits: F32  # (C,) before the output activation
+    probabilities: F32  # (C,)
+
+
+class Head:
+    """Forward and backward of the post-target layers, as loaded from head.npz."""
+
+    def __init__(
+        self,
+        ops: list[Op],
+        input_shape: tuple[int, int, int],
+        output_activation: str,
+        cam_weights: F32 | None = None,
+    ) -> None:
+        self.ops = ops
+        self.input_shape = input_shape
+        self.output_activation = output_activation
+        # (k, C): for heads linear in A, the spatial mean of dLogit_c/dA per channel, a constant of the model.
+        self.cam_weights = cam_weights
+        reduce_at = [i for i, op in enumerate(ops) if isinstance(op, Reduce)]
+        if len(reduce_at) != 1:
+            raise ValueError("a head needs exactly one Flatten or global pooling between A and the Dense layers")
+        self._reduce_at = reduce_at[0]
+        # The cheap channel-weight path needs every spatial op to keep the spatial sum of the gradient up to a
+        # per-channel factor: pooling routes each output's gradient to its inputs without changing its sum, and an
+        # affine op scales it. An activation before the reduction does not, and takes the full-gradient path.
+        self._fast = all(isinstance(op, Pool2D | Affine) for op in ops[: self._reduce_at])
+
+    @property
+    def num_classes(self) -> int:
+        last_dense = next(op for op in reversed(self.ops) if isinstance(op, Dense))
+        return int(last_dense.kernel.shape[1])
+
+    def forward(self, A: F32) -> HeadPass:
+        inputs, outputs = [], []
+        x = A
+        for op in self.ops:
+            inputs.append(x)
+            x = op.forward(x)
+            outputs.append(x)
+        logits = x
+        if self.output_activation == "sigmoid":
+            probabilities = activations.forward("sigmoid", logits)
+        else:  # a model without an output activation is reported through a softmax of its logits
+            probabilities = activations.forward("softmax", logits)
+        return HeadPass(inputs, outputs, logits, probabilities)
+
+    def score_gradient(self, hp: HeadPass, class_index: int, score: str) -> F32:
+        """dScore/dLogits (C,) for score 'logit' or 'probability' of one class."""
+        dz = np.zeros_like(hp.logits)
+        dz[class_index] = 1.0
+        if score == "logit":
+            return dz
+        p = hp.probabilities
+        if self.output_activation == "sigmoid":
+            return dz * p * (1.0 - p)
+        return (p[class_index] * (dz - p)).astype(np.float32)
+
+    def channel_weights(self, hp: HeadPass, dz: F32) -> F32:
+        """Grad-CAM channel weights (k,): the spatial mean of dScore/dA, without forming dScore/dA when possible."""
+        h, w, _ = self.input_shape
+        if self.cam_weights is not None:
+            return self.cam_weights @ dz
+        if not self._fast:
+            return self.gradient(hp, dz).mean(axis=(0, 1), dtype=np.float32)
+        g = self._backward_vector_part(hp, dz)
+        for i in range(self._reduce_at - 1, -1, -1):
+            op = self.ops[i]
+            if isinstance(op, Affine):
+                g = g * op.scale
+        return (g / (h * w)).astype(np.float32)
+
+    def _backward_vector_part(self, hp: HeadPass, dz: F32) -> F32:
+        """The spatial sum (k,) of the gradient w.r.t. the reduction's input."""
+        g = dz
+        first_vector = self._reduce_at + 1
+        for i in range(len(self.ops) - 1, first_vector - 1, -1):
+            op = self.ops[i]
+            if i == first_vector and isinstance(op, Dense) and op.spatial_sum is not None:
+                return op.spatial_sum @ g  # (k, n_out) @ (n_out,): skips the (h*w*k x n_out) product
+            g = op.backward(hp.inputs[i], hp.outputs[i], g)
+        reduce_input = hp.inputs[self._reduce_at]
+        reduce = self.ops[self._reduce_at]
+        assert isinstance(reduce, Reduce)
+        if reduce.mode == "flatten":
+            return g.reshape(reduce_input.shape).sum(axis=(0, 1))
+        return g  # global pooling: the spatial sum of its input gradient is its output gradient
+
+    def gradient(self, hp: HeadPass, dz: F32) -> F32:
+        """The full dScore/dA (h, w, k), for the element-wise CAM methods."""
+        g = dz
+        for i in range(len(self.ops) - 1, -1, -1):
+            g = self.ops[i].backward(hp.inputs[i], hp.outputs[i], g)
+        return g.astype(np.float32, copy=False)
+
+    # ---- (de)serialisation ---------------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, NDArray[Any]] = {}
+        specs = []
+        for i, op in enumerate(self.ops):
+            spec, op_arrays = _op_to_spec(op)
+            specs.append(spec)
+            arrays.update({f"{i}.{name}": value for name, value in op_arrays.items()})
+        if self.cam_weights is not None:
+            arrays["cam_weights"] = self.cam_weights
+        header = {
+            "head_format": HEAD_FORMAT,
+            "input_shape": list(self.input_shape),
+            "output_activation": self.output_activation,
+            "ops": specs,
+        }
+        with path.open("wb") as f:
+            np.savez(f, spec=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> Head:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            header = json.loads(str(arrays.pop("spec")))
+        except FileNotFoundError as e:
+            raise BundleError(path, "missing from the bundle") from e
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+            raise BundleError(path, f"not a readable head file ({e})") from e
+        if header.get("head_format") != HEAD_FORMAT:
+            raise BundleError(path, f"head format {header.get('head_format')!r} is not supported ({HEAD_FORMAT})")
+        try:
+            ops = [_op_from_spec(spec, i, arrays) for i, spec in enumerate(header["ops"])]
+            h, w, k = (int(v) for v in header["input_shape"])
+            return cls(ops, (h, w, k), str(header["output_activation"]), arrays.get("cam_weights"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BundleError(path, f"malformed head ({e})") from e
+
+
+def _op_to_spec(op: Op) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
+    if isinstance(op, Pool2D):
+        return {"op": "pool", "mode": op.mode, "pool": list(op.pool), "strides": list(op.strides),
+                "padding": op.padding}, {}
+    if isinstance(op, Affine):
+        return {"op": "affine"}, {"scale": op.scale, "offset": op.offset}
+    if isinstance(op, Activation):
+        return {"op": "activation", "name": op.name}, {}
+    if isinstance(op, Reduce):
+        return {"op": "reduce", "mode": op.mode}, {}
+    arrays = {"kernel": op.kernel, "bias": op.bias}
+    if op.spatial_sum is not None:
+        arrays["spatial_sum"] = op.spatial_sum
+    return {"op": "dense"}, arrays
+
+
+def _op_from_spec(spec: dict[str, Any], i: int, arrays: dict[str, NDArray[Any]]) -> Op:
+    def arr(name: str) -> F32:
+        return np.ascontiguousarray(arrays[f"{i}.{name}"], dtype=np.float32)
+
+    kind = spec["op"]
+    if kind == "pool":
+        pool = (int(spec["pool"][0]), int(spec["pool"][1]))
+        strides = (int(spec["strides"][0]), int(spec["strides"][1]))
+        return Pool2D(str(spec["mode"]), pool, strides, str(spec["padding"]))
+    if kind == "affine":
+        return Affine(arr("scale"), arr("offset"))
+    if kind == "activation":
+        if spec["name"] not in activations.ACTIVATIONS:
+            raise ValueError(f"unknown activation {spec['name']!r}")
+        return Activation(str(spec["name"]))
+    if kind == "reduce":
+        return Reduce(str(spec["mode"]))
+    if kind == "dense":
+        spatial_sum = arr("spatial_sum") if f"{i}.spatial_sum" in arrays else None
+        return Dense(arr("kernel"), arr("bias"), spatial_sum)
+    raise ValueError(f"unknown op {kind!r}")

@@ -1,0 +1,95 @@
+"""The TFLite half of the model: one interpreter, loaded once, that maps a model input to the activations A.
+
+ai-edge-litert (LiteRT, the maintained runtime, and the only one for Python >= 3.12) is tried first, then
+tflite-runtime 2.14 (Raspberry Pi OS Bookworm, Python 3.11), the way frigate's CPU detector falls back.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.bundle import Manifest
+from edge.errors import BundleError, RuntimeNotFoundError
+from edge.head_ops import F32
+
+_LOGGER = logging.getLogger(__name__)
+
+RUNTIMES = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
+
+
+def interpreter_class(runtime: str = "auto") -> tuple[str, Any]:
+    """The Interpreter class of the requested runtime ('auto': the first importable one) and its name."""
+    if runtime != "auto" and runtime not in RUNTIMES:
+        raise RuntimeNotFoundError(f"unknown TFLite runtime {runtime!r}; choose auto, {', '.join(RUNTIMES)}")
+    names = list(RUNTIMES) if runtime == "auto" else [runtime]
+    failures = []
+    for name in names:
+        try:
+            module = importlib.import_module(RUNTIMES[name])
+        except ImportError as e:
+            failures.append(f"{name}: {e}")
+            continue
+        return name, module.Interpreter
+    raise RuntimeNotFoundError(
+        "no TFLite runtime could be imported (" + "; ".join(failures) + "); "
+        "install one with `pip install -r requirements-pi.txt`"
+    )
+
+
+class FeatureModel:
+    """features.tflite: model input (h_in, w_in, c) float32 -> A (h, w, k) float32, quantised or not inside."""
+
+    def __init__(
+        self, path: Path, manifest: Manifest, *, runtime: str = "auto", num_threads: int | None = None
+    ) -> None:
+        self.runtime, interpreter_cls = interpreter_class(runtime)
+        try:
+            self._interpreter = interpreter_cls(model_path=str(path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise BundleError(path, f"not a loadable TFLite model ({e})") from e
+        inputs = self._interpreter.get_input_details()
+        outputs = self._interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise BundleError(path, f"has {len(inputs)} inputs and {len(outputs)} outputs; expected one of each")
+        self._input, self._output = inputs[0], outputs[0]
+        self._check_shapes(path, manifest)
+        self._in_quant = _quantization(self._input)
+        self._out_quant = _quantization(self._output)
+        self.input_dtype = np.dtype(self._input["dtype"])
+
+    def _check_shapes(self, path: Path, manifest: Manifest) -> None:
+        in_shape = tuple(int(v) for v in self._input["shape"][1:])
+        out_shape = tuple(int(v) for v in self._output["shape"][1:])
+        if in_shape != manifest.input_shape:
+            raise BundleError(path, f"takes input {in_shape} but the manifest says {manifest.input_shape}")
+        if out_shape != manifest.feature_shape:
+            raise BundleError(path, f"gives features {out_shape} but the manifest says {manifest.feature_shape}")
+
+    def __call__(self, x: F32) -> F32:
+        """x: (h_in, w_in, c) float32 model input -> A: (h, w, k) float32 (a fresh array, safe to keep)."""
+        if self._in_quant is not None:
+            scale, zero_point = self._in_quant
+            info = np.iinfo(self.input_dtype)
+            q = np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(self.input_dtype)
+            self._interpreter.set_tensor(self._input["index"], q[None])
+        else:
+            self._interpreter.set_tensor(self._input["index"], x[None].astype(np.float32, copy=False))
+        self._interpreter.invoke()
+        out = self._interpreter.get_tensor(self._output["index"])[0]
+        if self._out_quant is not None:
+            scale, zero_point = self._out_quant
+            return ((out.astype(np.float32) - zero_point) * scale).astype(np.float32)
+        return np.array(out, dtype=np.float32)
+
+
+def _quantization(details: dict[str, Any]) -> tuple[float, int] | None:
+    if np.dtype(details["dtype"]) == np.float32:
+        return None
+    scale, zero_point = details["quantization"]
+    return float(scale), int(zero_point)

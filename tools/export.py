@@ -1,0 +1,210 @@
+"""python -m tools.export MODEL --out BUNDLE: cut a Keras classifier into features.tflite + head.npz + manifest.json.
+
+The feature model (input -> target layer activations A) goes to TFLite; the layers after the target become the
+NumPy head that the device runs forward and backward for exact Grad-CAM without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge import bundle as bundle_format
+from edge.bundle import FeatureModel, Manifest, Preprocess
+from edge.preprocess import Preprocessor
+from tools import cli_support, edge_worker, feature_export, keras_graph, model_io, preprocess_spec
+from tools.head_builder import HeadExportError, build_head
+
+_LOGGER = logging.getLogger("tools.export")
+
+
+class ExportError(Exception):
+    """The model cannot be exported as asked; the message says why and what to do."""
+
+
+@dataclass
+class ExportOptions:
+    out: Path
+    target_layer: str | None = None
+    score: str = "logit"
+    classes: list[str] | None = None
+    preprocess: str | None = None  # None: 'none' if the model rescales its input itself, else 'unit'
+    channel_order: str | None = None
+    resize: str = "bilinear"
+    quantize: str | None = None  # None or "int8"
+    calibration: Path | None = None
+    calibration_count: int = 200
+    check: bool = True
+
+
+def export(model_path: Path, options: ExportOptions, weights: Path | None = None) -> Manifest:
+    """Write the bundle for model_path into options.out and return its manifest."""
+    model = model_io.load_model(model_path, weights)
+    target = options.target_layer or keras_graph.default_target(model)
+    chain = keras_graph.chain_to_output(model, target)
+    if len(chain.target_tensor.shape) != 4:
+        raise ExportError(f"target layer {target!r} gives shape {tuple(chain.target_tensor.shape)}; "
+                          "it must be a 4-D feature map (see --list-layers)")
+    feature_shape = tuple(int(v) for v in chain.target_tensor.shape[1:])
+    try:
+        head = build_head(chain.layers, feature_shape)  # type: ignore[arg-type]
+    except HeadExportError as e:
+        raise ExportError(str(e)) from e
+    classes = _class_names(options.classes, head.num_classes)
+    input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    if len(input_shape) != 3:
+        raise ExportError(f"model input shape {input_shape} is not (height, width, channels)")
+    preprocess = _preprocess(model, options, input_shape[2])
+    if options.score == "probability" and head.output_activation == "none":
+        _LOGGER.warning("the model has no softmax/sigmoid output; score=probability uses a softmax of its outputs")
+
+    import keras
+
+    feature_model = keras.Model(model.inputs, chain.target_tensor, name="features")
+    calibration = None
+    if options.quantize == "int8":
+        if options.calibration is None:
+            raise ExportError("--quantize int8 needs --calibration IMAGE_DIR (real images to calibrate with)")
+        calibration = feature_export.calibration_inputs(
+            options.calibration, Preprocessor(preprocess, input_shape), options.calibration_count  # type: ignore[arg-type]
+        )
+    tflite = feature_export.convert(feature_model, calibration)
+    dtype, in_quant, out_quant = feature_export.quantization_of(tflite)
+
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / bundle_format.FEATURES).write_bytes(tflite)
+    head.save(out / bundle_format.HEAD)
+    manifest = Manifest(
+        class_names=tuple(classes),
+        input_shape=input_shape,  # type: ignore[arg-type]
+        feature_shape=feature_shape,  # type: ignore[arg-type]
+        target_layer=target,
+        preprocess=preprocess,
+        score=options.score,
+        output_activation=head.output_activation,
+        features=FeatureModel(dtype, in_quant, out_quant, keras_graph.flops(chain.target_tensor)),
+        head_layers=tuple(layer.name for layer in chain.layers),
+        files={name: bundle_format.sha256_file(out / name) for name in (bundle_format.FEATURES, bundle_format.HEAD)},
+        source=_source(model_path, weights),
+    )
+    (out / bundle_format.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+    if options.check:
+        edge_worker.check_bundle(out)
+    return manifest
+
+
+def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
+    if given is None:
+        return [f"class_{i}" for i in range(num_classes)]
+    if len(given) != num_classes:
+        raise ExportError(f"--classes names {len(given)} classes but the model has {num_classes} outputs")
+    if len(set(given)) != len(given):
+        raise ExportError("--classes has duplicate names")
+    return given
+
+
+def _preprocess(model: Any, options: ExportOptions, channels: int) -> Preprocess:
+    spec = options.preprocess
+    if spec is None:
+        rescales = any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in model.layers[:3])
+        spec = "none" if rescales else "unit"
+        _LOGGER.info("--preprocess not given: assuming %r (%s)", spec,
+                     "the model rescales its input" if rescales else "pixel / 255")
+    try:
+        return preprocess_spec.parse(spec, options.channel_order, channels, options.resize)
+    except preprocess_spec.PreprocessSpecError as e:
+        raise ExportError(str(e)) from e
+
+
+def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    source = {
+        "model": model_path.name,
+        "model_sha256": bundle_format.sha256_file(model_path),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if weights is not None:
+        source["weights"] = weights.name
+        source["weights_sha256"] = bundle_format.sha256_file(weights)
+    return source
+
+
+def list_layers(model_path: Path, weights: Path | None) -> list[str]:
+    """One line per 4-D layer: name, class, shape, and whether the layers after it can form a NumPy head."""
+    model = model_io.load_model(model_path, weights)
+    try:
+        default = keras_graph.default_target(model)
+    except keras_graph.GraphError:
+        default = None
+    lines = []
+    for layer, tensor in keras_graph.feature_layers(model):
+        shape = tuple(int(v) for v in tensor.shape[1:])
+        try:
+            chain = keras_graph.chain_to_output(model, layer.name)
+            build_head(chain.layers, shape)  # type: ignore[arg-type]
+            status = "ok (default)" if layer.name == default else "ok"
+        except (keras_graph.GraphError, HeadExportError) as e:
+            status = f"no: {e}"
+        lines.append(f"{layer.name:32s} {type(layer).__name__:24s} {str(shape):18s} {status}")
+    return lines
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path, help=".keras, legacy .h5, or tf.keras architecture .json (with --weights)")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON")
+    p.add_argument("--out", type=Path, help="bundle directory to write")
+    p.add_argument("--target-layer", help="layer whose activations A are explained (default: the last 4-D layer "
+                   "before the first Flatten/global pooling)")
+    p.add_argument("--list-layers", action="store_true", help="print the candidate target layers and exit")
+    p.add_argument("--score", choices=bundle_format.SCORES, default="logit",
+                   help="differentiate the class logit (default, as in the Grad-CAM paper) or its probability")
+    p.add_argument("--classes", type=lambda s: [c.strip() for c in s.split(",")], help="class names, comma separated")
+    p.add_argument("--preprocess", help=preprocess_spec.HELP + " (default: none if the model starts with a "
+                   "Rescaling layer, else unit)")
+    p.add_argument("--channel-order", choices=bundle_format.CHANNEL_ORDERS,
+                   help="channel order the model was trained on (the fruit tutorial used cv2.imread: BGR)")
+    p.add_argument("--resize", choices=bundle_format.RESIZE_MODES, default="bilinear")
+    p.add_argument("--quantize", choices=["int8"], help="full-integer feature model (the head stays float)")
+    p.add_argument("--calibration", type=Path, help="directory of real images for int8 calibration")
+    p.add_argument("--calibration-count", type=int, default=200)
+    p.add_argument("--no-check", action="store_true", help="skip loading the bundle with both TFLite runtimes")
+    cli_support.add_common(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cli_support.setup_logging(args.debug)
+    with cli_support.one_line_errors(args.debug, ExportError, HeadExportError, model_io.ModelLoadError,
+                                     keras_graph.GraphError, feature_export.FeatureExportError,
+                                     edge_worker.WorkerError, preprocess_spec.PreprocessSpecError) as status:
+        if args.list_layers:
+            print("\n".join(list_layers(args.model, args.weights)))
+            return 0
+        if args.out is None:
+            raise ExportError("--out BUNDLE_DIR is required (or use --list-layers)")
+        options = ExportOptions(
+            out=args.out, target_layer=args.target_layer, score=args.score, classes=args.classes,
+            preprocess=args.preprocess, channel_order=args.channel_order, resize=args.resize,
+            quantize=args.quantize, calibration=args.calibration, calibration_count=args.calibration_count,
+            check=not args.no_check,
+        )
+        m = export(args.model, options, args.weights)
+        print(f"wrote {args.out}: {m.input_shape} -> {m.target_layer} {m.feature_shape} ({m.features.dtype}, "
+              f"{m.features.flops / 1e6:.1f} MFLOPs) -> head {' > '.join(m.head_layers)} -> {', '.join(m.class_names)}")
+    return status.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The TFLite half of a bundle: model input -> target activations, float32 or full-integer int8."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from edge.bundle import Quantization
+from edge.preprocess import Preprocessor
+
+_LOGGER = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class FeatureExportError(Exception):
+    """The feature model cannot be converted or calibrated."""
+
+
+def calibration_inputs(directory: Path, preprocess: Preprocessor, limit: int) -> list[NDArray[np.float32]]:
+    """Up to `limit` real images from `directory` (recursively, sorted), preprocessed as on the device."""
+    if not directory.is_dir():
+        raise FeatureExportError(f"{directory}: calibration directory not found")
+    paths = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FeatureExportError(f"{directory}: no images ({', '.join(IMAGE_SUFFIXES)}) to calibrate int8 with")
+    step = max(1, len(paths) // limit)  # spread over the folders rather than taking the first class only
+    inputs = []
+    for path in tqdm(paths[::step][:limit], desc="calibration images", unit="img"):
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            _LOGGER.warning("skipping unreadable calibration image %s", path)
+            continue
+        inputs.append(preprocess(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    if not inputs:
+        raise FeatureExportError(f"{directory}: none of the images could be read")
+    return inputs
+
+
+def convert(feature_model: Any, calibration: list[NDArray[np.float32]] | None) -> bytes:
+    """TFLite flatbuffer of feature_model; with calibration inputs, full-integer int8 (int8 input and output)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(feature_model)
+    if calibration is not None:
+        def representative() -> Iterator[list[NDArray[np.float32]]]:
+            for x in tqdm(calibration, desc="int8 calibration", unit="img", leave=False):
+                yield [x[None]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        # Full-integer ops only: dynamic-range quantisation emits op versions tflite-runtime 2.14 rejects.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        return bytes(converter.convert())
+    except Exception as e:  # the converter raises ConverterError and plain exceptions alike
+        raise FeatureExportError(f"TFLite conversion failed: {e}") from e
+
+
+def quantization_of(tflite_model: bytes) -> tuple[str, Quantization | None, Quantization | None]:
+    """dtype and input/output quantisation of a converted model, read back from it (TensorFlow's interpreter is only
+    used to read the details, never to run the model)."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=tflite_model)
+    details = [interpreter.get_input_details()[0], interpreter.get_output_details()[0]]
+    quant = []
+    for d in details:
+        if np.dtype(d["dtype"]) == np.float32:
+            quant.append(None)
+        else:
+            scale, zero_point = d["quantization"]
+            quant.append(Quantization(float(scale), int(zero_point)))
+    dtype = "float32" if quant[0] is None else "int8"
+    return dtype, quant[0], quant[1]

@@ -1,0 +1,195 @@
+"""python -m tools.testmodels OUT: the model zoo the parity tests and benchmarks use, with TensorFlow references.
+
+For each case it builds a small seeded Keras model in one of the forms users have (Keras 3 .keras, legacy tf.keras
+.h5, the fruit tutorial's architecture JSON + weights), exports it with tools.export, and records tf.GradientTape
+Grad-CAM for a few inputs and both scores. The tests then run the edge side in their own TensorFlow-free process
+and compare. Untrained weights are fine for parity; BatchNorm statistics are randomised so that folding them matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from edge.preprocess import Preprocessor
+from tools import architectures, model_io
+from tools.export import ExportOptions, export
+from tools.tf_reference import GradCamReference
+
+SCORES = ("logit", "probability")
+N_INPUTS = 3
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Path], tuple[Path, Path | None]]  # writes the model file(s), returns (model, weights)
+    target: str | None = None
+    quantize: bool = False
+
+
+def smooth_images(n: int, size: tuple[int, int], seed: int) -> np.ndarray:
+    """(n, h, w, 3) uint8: low-frequency colour blobs, more like photographs than white noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        small = rng.uniform(0, 255, (6, 6, 3)).astype(np.float32)
+        out.append(np.clip(cv2.resize(small, size[::-1], interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+def _randomise_batchnorm(model: Any, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.get_weights()[0].shape[0]
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)
+            ])
+
+
+def _keras3(builder: Callable[[], Any], filename: str) -> Callable[[Path], tuple[Path, Path | None]]:
+    def build(out: Path) -> tuple[Path, Path | None]:
+        path = out / filename
+        if not path.exists():
+            model = builder()
+            _randomise_batchnorm(model, 7)
+            model.save(path)
+        return path, None
+    return build
+
+
+def _dense_bn_dropout() -> Any:
+    """A Flatten head with Dropout and BatchNormalization between its Dense layers."""
+    import keras
+
+    init = keras.initializers.GlorotUniform(seed=3)
+    return keras.Sequential([
+        keras.Input((48, 48, 3)),
+        keras.layers.Conv2D(16, 3, activation="relu", kernel_initializer=init, name="conv1"),
+        keras.layers.MaxPooling2D(2, name="pool1"),
+        keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=init, name="conv2"),
+        keras.layers.BatchNormalization(name="bn2"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(64, activation="relu", kernel_initializer=init, name="dense1"),
+        keras.layers.BatchNormalization(name="bn_dense1"),
+        keras.layers.Dropout(0.5, name="dropout1"),
+        keras.layers.Dense(32, kernel_initializer=init, name="dense2"),
+        keras.layers.BatchNormalization(name="bn_dense2"),
+        keras.layers.Activation("relu", name="relu2"),
+        keras.layers.Dropout(0.3, name="dropout2"),
+        keras.layers.Dense(4, activation="softmax", kernel_initializer=init, name="predictions"),
+    ])
+
+
+def _tf_keras_fruit() -> Any:
+    """The fruit CNN as the tutorial wrote it, in tf.keras 2 (the tf-keras package)."""
+    import tf_keras
+
+    layers: list[Any] = [tf_keras.Input((100, 100, 3))]
+    for filters in (32, 32, 64, 128):
+        layers += [tf_keras.layers.Conv2D(filters, 3, activation="relu"), tf_keras.layers.BatchNormalization(),
+                   tf_keras.layers.MaxPooling2D(2)]
+    layers += [tf_keras.layers.Flatten(), tf_keras.layers.Dense(128, activation="relu"),
+               tf_keras.layers.Dense(3, activation="softmax")]
+    tf_keras.utils.set_random_seed(5)
+    model = tf_keras.Sequential(layers)
+    _randomise_batchnorm(model, 11)
+    return model
+
+
+def _legacy_h5(out: Path) -> tuple[Path, Path | None]:
+    path = out / "legacy_fruit.h5"
+    if not path.exists():
+        _tf_keras_fruit().save(str(path), save_format="h5")
+    return path, None
+
+
+def _json_weights(out: Path) -> tuple[Path, Path | None]:
+    arch, weights = out / "model_convnet.json", out / "model_convnet.h5"
+    if not arch.exists():
+        model = _tf_keras_fruit()
+        arch.write_text(model.to_json(), encoding="utf-8")
+        model.save_weights(str(weights))
+    return arch, weights
+
+
+def _mobilenet_top() -> Any:
+    import keras
+
+    return keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=5)
+
+
+CASES = [
+    Case("fruit_bn", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras"), target="bn4"),
+    Case("fruit_pool", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras")),
+    Case("fruit_int8", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras"), target="bn4", quantize=True),
+    Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64), "mobilenet_gap.keras")),
+    Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras")),
+    Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras")),
+    Case("legacy_h5", _legacy_h5, target="batch_normalization_3"),
+    Case("json_weights", _json_weights),
+]
+
+
+def build_case(case: Case, out: Path) -> None:
+    """Model file(s), bundle and reference .npz for one case under out/."""
+    models_dir, bundle = out / "models", out / "bundles" / case.name
+    models_dir.mkdir(parents=True, exist_ok=True)
+    model_path, weights = case.build(models_dir)
+    model = model_io.load_model(model_path, weights)
+    size = tuple(int(v) for v in model.inputs[0].shape[1:3])
+    frames = smooth_images(N_INPUTS, size, seed=len(case.name))  # type: ignore[arg-type]
+    calibration = None
+    if case.quantize:
+        calibration = out / "calibration"
+        _write_images(calibration, smooth_images(24, size, seed=99))  # type: ignore[arg-type]
+    manifest = export(model_path, ExportOptions(out=bundle, target_layer=case.target, quantize="int8" if
+                                                case.quantize else None, calibration=calibration, check=False),
+                      weights)
+    preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
+    x = np.stack([preprocess(f) for f in frames])  # (N, h_in, w_in, c) float32
+    reference = GradCamReference(model, manifest.target_layer)
+    arrays: dict[str, np.ndarray] = {"frames": frames, "x": x}
+    for score in SCORES:
+        refs = [reference(xi, score) for xi in x]
+        arrays[f"{score}_probabilities"] = np.stack([r.probabilities for r in refs])
+        arrays[f"{score}_class_index"] = np.array([r.class_index for r in refs])
+        arrays[f"{score}_cam_raw"] = np.stack([r.cam_raw for r in refs])
+        arrays[f"{score}_gradient"] = np.stack([r.gradient for r in refs])
+        arrays[f"{score}_activations"] = np.stack([r.activations for r in refs])
+    (out / "refs").mkdir(exist_ok=True)
+    np.savez(out / "refs" / f"{case.name}.npz", **arrays)
+
+
+def _write_images(directory: Path, images: np.ndarray) -> None:
+    import cv2
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(directory / f"calib_{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.testmodels", description=__doc__.splitlines()[0])
+    p.add_argument("out", type=Path)
+    p.add_argument("--only", help="comma-separated case names (default: all): " + ", ".join(c.name for c in CASES))
+    args = p.parse_args(argv)
+    model_io.quiet_tensorflow()
+    wanted = set(args.only.split(",")) if args.only else {c.name for c in CASES}
+    for case in tqdm([c for c in CASES if c.name in wanted], desc="test models", unit="model"):
+        build_case(case, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,7 +55,7 @@ class Head:
         # The cheap channel-weight path needs every spatial op to keep the spatial sum of the gradient up to a
         # per-channel factor: pooling routes each output's gradient to its inputs without changing its sum, and an
         # affine op scales it. An activation before the reduction does not, and takes the full-gradient path.
-        self._fast = all(isinstance(op, Pool2D | Affine) for op in ops[: self._reduce_at])
+        self.fast_channel_weights = all(isinstance(op, Pool2D | Affine) for op in ops[: self._reduce_at])
 
     @property
     def num_classes(self) -> int:
@@ -92,7 +92,7 @@ class Head:
         h, w, _ = self.input_shape
         if self.cam_weights is not None:
             return self.cam_weights @ dz
-        if not self._fast:
+        if not self.fast_channel_weights:
             return self.gradient(hp, dz).mean(axis=(0, 1), dtype=np.float32)
         g = self._backward_vector_part(hp, dz)
         for i in range(self._reduce_at - 1, -1, -1):

@@ -28,7 +28,7 @@ class Preprocessor:
             raise InputError(f"expected an (H, W, 3) uint8 RGB frame, got shape {frame.shape} dtype {frame.dtype}")
         resized: NDArray[np.uint8] = frame
         if frame.shape[:2] != (self.height, self.width):
-            resized = cv2.resize(frame, (self.width, self.height), interpolation=self._interpolation)
+            resized = np.asarray(cv2.resize(frame, (self.width, self.height), interpolation=self._interpolation))
         if self._bgr:
             resized = resized[:, :, ::-1]
         # x: (h_in, w_in, c) float32

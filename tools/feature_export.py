@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +63,9 @@ def convert(feature_model: Any, calibration: list[NDArray[np.float32]] | None) -
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        return bytes(converter.convert())
+        # Keras 3's export prints every captured variable to stdout; the tool's output is its own summary.
+        with contextlib.redirect_stdout(io.StringIO()):
+            return bytes(converter.convert())
     except Exception as e:  # the converter raises ConverterError and plain exceptions alike
         raise FeatureExportError(f"TFLite conversion failed: {e}") from e
 
@@ -70,7 +75,9 @@ def quantization_of(tflite_model: bytes) -> tuple[str, Quantization | None, Quan
     used to read the details, never to run the model)."""
     import tensorflow as tf
 
-    interpreter = tf.lite.Interpreter(model_content=tflite_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice: it only reads details here
+        interpreter = tf.lite.Interpreter(model_content=tflite_model)
     details = [interpreter.get_input_details()[0], interpreter.get_output_details()[0]]
     quant = []
     for d in details:

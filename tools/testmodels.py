@@ -33,6 +33,7 @@ class Case:
     build: Callable[[Path], tuple[Path, Path | None]]  # writes the model file(s), returns (model, weights)
     target: str | None = None
     quantize: bool = False
+    classes: list[str] | None = None
 
 
 def smooth_images(n: int, size: tuple[int, int], seed: int) -> np.ndarray:
@@ -129,10 +130,13 @@ def _mobilenet_top() -> Any:
     return keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=5)
 
 
+FRUITS = ["Apfel", "Orange", "Tomate"]
+_fruit = _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras")
 CASES = [
-    Case("fruit_bn", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras"), target="bn4"),
-    Case("fruit_pool", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras")),
-    Case("fruit_int8", _keras3(lambda: architectures.fruit_cnn(seed=1), "fruit.keras"), target="bn4", quantize=True),
+    # the tutorial's target (last BatchNorm, the last MaxPooling2D in the head) and the default (last MaxPooling2D)
+    Case("fruit_bn", _fruit, target="bn4", classes=FRUITS),
+    Case("fruit_pool", _fruit, classes=FRUITS),
+    Case("fruit_int8", _fruit, target="bn4", quantize=True, classes=FRUITS),
     Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64), "mobilenet_gap.keras")),
     Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras")),
     Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras")),
@@ -153,9 +157,9 @@ def build_case(case: Case, out: Path) -> None:
     if case.quantize:
         calibration = out / "calibration"
         _write_images(calibration, smooth_images(24, size, seed=99))  # type: ignore[arg-type]
-    manifest = export(model_path, ExportOptions(out=bundle, target_layer=case.target, quantize="int8" if
-                                                case.quantize else None, calibration=calibration, check=False),
-                      weights)
+    options = ExportOptions(out=bundle, target_layer=case.target, classes=case.classes, check=False,
+                            quantize="int8" if case.quantize else None, calibration=calibration)
+    manifest = export(model_path, options, weights)
     preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
     x = np.stack([preprocess(f) for f in frames])  # (N, h_in, w_in, c) float32
     reference = GradCamReference(model, manifest.target_layer)

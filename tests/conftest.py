@@ -1,0 +1,52 @@
+"""Shared fixtures. pytest's own process never imports TensorFlow: TensorFlow work (building models, exporting them,
+computing GradientTape references) runs in a subprocess, because TensorFlow imported first breaks the TFLite runtime
+in the same process, and because the device has no TensorFlow either."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _zoo_key() -> str:
+    """The zoo depends on the exporter, the edge format and the pinned workstation stack: rebuild when they change."""
+    digest = hashlib.sha256()
+    for path in sorted([*REPO.glob("tools/*.py"), *REPO.glob("edge/**/*.py"), REPO / "requirements-tools.txt"]):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGS` from the repository root, as a user would, capturing its output."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    env.update(kwargs.pop("env", {}))  # type: ignore[arg-type]
+    return subprocess.run(
+        [sys.executable, *args], cwd=kwargs.pop("cwd", REPO), env=env, capture_output=True, text=True,
+        timeout=timeout, check=False, **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    """Models, bundles and TensorFlow references from `python -m tools.testmodels`, cached by content under build/."""
+    out = REPO / "build" / f"zoo-{_zoo_key()}"
+    done = out / "complete"
+    if not done.exists():
+        proc = run_python("-m", "tools.testmodels", str(out))
+        assert proc.returncode == 0, f"tools.testmodels failed:\n{proc.stderr[-4000:]}"
+        done.write_text("ok\n")
+    return out
+
+
+@pytest.fixture(scope="session")
+def fruit_bundle(zoo: Path) -> Path:
+    """A bundle of the tutorial's fruit CNN (seeded, untrained), target = last BatchNorm, classes Apfel/Orange/Tomate,
+    preprocessing x = pixel / 255 on RGB."""
+    return zoo / "bundles" / "fruit_bn"

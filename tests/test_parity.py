@@ -1,0 +1,89 @@
+"""The device's Grad-CAM equals TensorFlow's GradientTape Grad-CAM on the original Keras model, to float precision.
+
+References come from tools.testmodels (TensorFlow, in a subprocess); the edge side runs here, with the real TFLite
+interpreter, in a process without TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import Explainer
+from edge.head import Head
+
+FLOAT_CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout", "legacy_h5",
+               "json_weights"]
+SCORES = ["logit", "probability"]
+
+
+def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
+    with np.load(zoo / "refs" / f"{case}.npz") as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("case", FLOAT_CASES)
+def test_gradcam_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
+    ref = _ref(zoo, case)
+    ex = Explainer.load(zoo / "bundles" / case, score=score)
+    for i, x in enumerate(ref["x"]):
+        r = ex.explain_input(x)
+        expected = ref[f"{score}_cam_raw"][i]
+        assert r.class_index == ref[f"{score}_class_index"][i]
+        np.testing.assert_allclose(r.probabilities, ref[f"{score}_probabilities"][i], rtol=0, atol=1e-5)
+        assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
+        assert np.abs(r.cam_raw - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("case", FLOAT_CASES)
+def test_head_gradient_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
+    """The full dScore/dA from the NumPy head, fed TensorFlow's own activations, equals tape.gradient."""
+    ref = _ref(zoo, case)
+    head = Head.load(zoo / "bundles" / case / "head.npz")
+    for i in range(len(ref["x"])):
+        hp = head.forward(ref[f"{score}_activations"][i])
+        dz = head.score_gradient(hp, int(ref[f"{score}_class_index"][i]), score)
+        expected = ref[f"{score}_gradient"][i]
+        tolerance = 1e-4 * np.abs(expected).max()
+        assert np.abs(head.gradient(hp, dz) - expected).max() <= tolerance
+        fast = head.channel_weights(hp, dz)  # the cheap path Grad-CAM uses
+        np.testing.assert_allclose(fast, expected.mean(axis=(0, 1)), rtol=0, atol=tolerance)
+
+
+def test_explain_frame_is_preprocess_then_explain_input(zoo: Path) -> None:
+    ref = _ref(zoo, "fruit_bn")
+    ex = Explainer.load(zoo / "bundles" / "fruit_bn")
+    frame = ref["frames"][0]
+    before = frame.copy()
+    from_frame = ex.explain(frame)
+    from_input = ex.explain_input(ex.preprocess(frame))
+    np.testing.assert_array_equal(frame, before)  # the caller's frame is never modified
+    np.testing.assert_allclose(from_frame.cam_raw, from_input.cam_raw, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(from_frame.cam_raw, ref["logit_cam_raw"][0], rtol=0,
+                               atol=1e-4 * np.abs(ref["logit_cam_raw"][0]).max())
+
+
+def test_target_and_top_k(zoo: Path) -> None:
+    ex = Explainer.load(zoo / "bundles" / "fruit_bn")
+    frame = _ref(zoo, "fruit_bn")["frames"][1]
+    top = ex.explain(frame, top_k=3)
+    assert [r.label for r in top] == [ex.class_names[i] for i in np.argsort(-top[0].probabilities)]
+    for r in top:
+        by_name = ex.explain(frame, target=r.label)
+        assert by_name.class_index == r.class_index
+        np.testing.assert_allclose(by_name.cam_raw, r.cam_raw, rtol=1e-6)
+    assert not np.allclose(top[0].cam_raw, top[1].cam_raw)  # different classes, different maps
+    assert ex.explain(frame).class_index == top[0].class_index
+
+
+def test_cam_is_normalised_relu_of_cam_raw(zoo: Path) -> None:
+    ex = Explainer.load(zoo / "bundles" / "mobilenet_gap")
+    r = ex.explain(_ref(zoo, "mobilenet_gap")["frames"][0])
+    assert r.cam.dtype == np.float32 and r.cam.shape == ex.manifest.feature_shape[:2]
+    positive = np.maximum(r.cam_raw, 0)
+    np.testing.assert_allclose(r.cam, positive / positive.max(), rtol=1e-6)
+    assert set(r.timings) == {"preprocess", "features", "head", "cam"}

@@ -9,6 +9,7 @@ that are linear in A the channel weights of every class).
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ class Head:
             header = json.loads(str(arrays.pop("spec")))
         except FileNotFoundError as e:
             raise BundleError(path, "missing from the bundle") from e
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
             raise BundleError(path, f"not a readable head file ({e})") from e
         if header.get("head_format") != HEAD_FORMAT:
             raise BundleError(path, f"head format {header.get('head_format')!r} is not supported ({HEAD_FORMAT})")

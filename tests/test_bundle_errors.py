@@ -1,0 +1,134 @@
+"""A wrong or corrupt bundle raises one BundleError whose message names the file and the problem."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import BundleError, Explainer
+from edge.bundle import sha256_file
+
+
+@pytest.fixture
+def bundle(fruit_bundle: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(fruit_bundle, copy)
+    return copy
+
+
+def _edit_manifest(bundle: Path, **changes: object) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def _rehash(bundle: Path, name: str) -> None:
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["files"][name] = sha256_file(bundle / name)
+    path.write_text(json.dumps(manifest))
+
+
+def _load_error(bundle: Path) -> str:
+    with pytest.raises(BundleError) as info:
+        Explainer.load(bundle)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    assert "is not a bundle directory" in _load_error(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "features.tflite", "head.npz"])
+def test_missing_file(bundle: Path, name: str) -> None:
+    (bundle / name).unlink()
+    message = _load_error(bundle)
+    assert name in message and "missing" in message
+
+
+def test_truncated_features_fail_the_checksum(bundle: Path) -> None:
+    data = (bundle / "features.tflite").read_bytes()
+    (bundle / "features.tflite").write_bytes(data[: len(data) // 2])
+    message = _load_error(bundle)
+    assert "features.tflite" in message and "checksum mismatch" in message
+
+
+def test_corrupt_features_with_matching_checksum(bundle: Path) -> None:
+    """Corrupt content that the manifest was (wrongly) updated for still fails, in the interpreter, clearly."""
+    data = bytearray((bundle / "features.tflite").read_bytes())
+    data[:64] = b"\x00" * 64
+    (bundle / "features.tflite").write_bytes(bytes(data))
+    _rehash(bundle, "features.tflite")
+    message = _load_error(bundle)
+    assert "features.tflite" in message and "not a loadable TFLite model" in message
+
+
+def test_corrupt_head(bundle: Path) -> None:
+    (bundle / "head.npz").write_bytes(b"PK\x03\x04 definitely not a zip")
+    _rehash(bundle, "head.npz")
+    message = _load_error(bundle)
+    assert "head.npz" in message and "not a readable head file" in message
+
+
+def test_unknown_format_version(bundle: Path) -> None:
+    _edit_manifest(bundle, format_version=99)
+    message = _load_error(bundle)
+    assert "manifest.json" in message and "format version 99" in message
+
+
+def test_manifest_not_json(bundle: Path) -> None:
+    (bundle / "manifest.json").write_text("{ this is not json")
+    assert "unreadable JSON" in _load_error(bundle)
+
+
+def test_manifest_feature_shape_mismatch(bundle: Path) -> None:
+    _edit_manifest(bundle, feature_shape=[4, 4, 128])
+    message = _load_error(bundle)
+    assert "head.npz" in message and "(8, 8, 128)" in message and "(4, 4, 128)" in message
+
+
+def test_tflite_shape_disagrees_with_manifest(bundle: Path, zoo: Path) -> None:
+    """A features.tflite from another export (target pool4: (4, 4, 128)) next to this head and manifest."""
+    shutil.copy(zoo / "bundles" / "fruit_pool" / "features.tflite", bundle / "features.tflite")
+    _rehash(bundle, "features.tflite")
+    message = _load_error(bundle)
+    assert "features.tflite" in message and "gives features (4, 4, 128)" in message
+
+
+def test_class_count_mismatch(bundle: Path) -> None:
+    _edit_manifest(bundle, class_names=["Apfel", "Orange"])
+    message = _load_error(bundle)
+    assert "3 outputs" in message and "2 classes" in message
+
+
+def test_unknown_manifest_key(bundle: Path) -> None:
+    _edit_manifest(bundle, colour="red")
+    assert "unknown key(s) colour" in _load_error(bundle)
+
+
+def test_bad_frame_is_an_input_error(fruit_bundle: Path) -> None:
+    from edge.errors import InputError
+
+    ex = Explainer.load(fruit_bundle)
+    for frame in (np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((0, 5, 3), np.uint8),
+                  np.zeros((10, 10, 3), np.float32)):
+        with pytest.raises(InputError):
+            ex.explain(frame)
+
+
+def test_unknown_method_and_class(fruit_bundle: Path) -> None:
+    from edge.errors import MethodError
+
+    ex = Explainer.load(fruit_bundle)
+    frame = np.full((50, 60, 3), 128, np.uint8)
+    with pytest.raises(MethodError, match="unknown CAM method"):
+        ex.explain(frame, method="nonsense")
+    with pytest.raises(MethodError, match="knows Apfel, Orange, Tomate"):
+        ex.explain(frame, target="Banane")

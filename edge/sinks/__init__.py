@@ -1,0 +1,15 @@
+"""Outputs of the loop: preview window, picamera2 overlay, disk log, browser view, stdout (MQTT later, same seam)."""
+
+from edge.sinks.base import Result, Sink, SinkError, SinkWorker
+from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
+from edge.sinks.mjpeg import MjpegConfig, MjpegSink
+from edge.sinks.picamera2_overlay import Picamera2OverlaySink
+from edge.sinks.preview import OpenCVPreviewSink, PreviewConfig
+from edge.sinks.record import LogPolicy, PolicyConfig, make_record
+from edge.sinks.stdout import StdoutSink
+
+__all__ = [
+    "DiskLogConfig", "DiskLogSink", "LogPolicy", "MjpegConfig", "MjpegSink", "OpenCVPreviewSink",
+    "Picamera2OverlaySink", "PolicyConfig", "PreviewConfig", "Result", "Sink", "SinkError", "SinkWorker",
+    "StdoutSink", "make_record", "read_jsonl",
+]

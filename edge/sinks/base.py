@@ -1,0 +1,108 @@
+"""The sink seam: what every output receives per explained frame, the Sink protocol, and a worker-thread wrapper."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.errors import EdgeError
+from edge.explainer import Explanation
+from edge.sources.base import Frame
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class SinkError(EdgeError):
+    """A sink cannot start (no GUI, port taken, log directory not writable)."""
+
+
+@dataclass
+class Result:
+    """One explained frame, as every sink sees it. Sinks must not modify it: several share one Result."""
+
+    frame: Frame
+    explanation: Explanation
+    overlay: NDArray[np.uint8]  # (H, W, 3) uint8 RGB: the frame with heatmap, label, top-k panel and fps
+    cam: NDArray[np.float32]  # (h, w) float32 in [0, 1]: the map drawn (smoothed if smoothing is on)
+    top: list[tuple[str, float]]  # (class name, probability), best first
+    source: str  # the source spec, e.g. "images:samples"
+    fps: float  # explained frames per second, smoothed
+    timings: dict[str, float] = field(default_factory=dict)  # ms per stage: capture, preprocess, ..., render
+    dropped: int = 0  # frames the capture thread dropped so far because the loop was busy
+    model_sha256: str = ""
+    class_names: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """An output. handle() is called once per explained frame, in order; it should be quick or run in a SinkWorker."""
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def handle(self, result: Result) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SinkWorker:
+    """Runs a sink's handle() on its own thread behind a small queue, so a slow disk or pipe never stalls the loop.
+
+    When blocking is False a full queue drops its oldest result (counted in .dropped); when True (file sources,
+    where every frame must be logged) submit() waits for room instead.
+    """
+
+    def __init__(self, sink: Sink, *, blocking: bool, size: int = 4) -> None:
+        self.sink = sink
+        self.name = sink.name
+        self.blocking = blocking
+        self.dropped = 0
+        self.failed = 0
+        self._queue: queue.Queue[Result | None] = queue.Queue(maxsize=size)
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+
+    def open(self) -> None:
+        self.sink.open()
+        self._thread.start()
+
+    def handle(self, result: Result) -> None:
+        if self.blocking:
+            self._queue.put(result)
+            return
+        while True:
+            try:
+                self._queue.put_nowait(result)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _run(self) -> None:
+        while (result := self._queue.get()) is not None:
+            try:
+                self.sink.handle(result)
+            except Exception:  # the loop boundary of this thread: one bad frame must not end the sink
+                self.failed += 1
+                _LOGGER.exception("sink %s failed on frame %d", self.name, result.frame.index)
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Let the queued results through (up to timeout seconds), then close the sink."""
+        if self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                _LOGGER.warning("sink %s: queue still full at shutdown", self.name)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                _LOGGER.warning("sink %s did not finish within %.1f s", self.name, timeout)
+        self.sink.close()

@@ -1,0 +1,51 @@
+"""Frame sources by name: the one registry that --source, the config and the docs read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.sources.base import Frame, FrameSource, SourceBase, SourceConfig, SourceError, to_rgb8
+from edge.sources.images import ImageFolderSource
+from edge.sources.opencv import OpenCVSource, camera_source, video_source
+from edge.sources.picamera2 import Picamera2Source
+from edge.sources.synthetic import SyntheticSource
+
+# kind -> (factory(arg, config, model_size, preview), what the argument is)
+Factory = Callable[[str, SourceConfig, "tuple[int, int] | None", "str | None"], FrameSource]
+SOURCES: dict[str, tuple[Factory, str]] = {
+    "picamera2": (lambda _a, c, size, preview: Picamera2Source(c, model_size=size, preview=preview),
+                  "the Raspberry Pi camera (main + lores streams)"),
+    "camera": (lambda a, c, _s, _p: camera_source(a, c), "camera:N, an OpenCV VideoCapture device"),
+    "video": (lambda a, c, _s, _p: video_source(a, c), "video:PATH_OR_URL, a file or RTSP/HTTP stream"),
+    "images": (lambda a, c, _s, _p: ImageFolderSource(a, c), "images:DIR, every image in a folder, sorted"),
+    "synthetic": (lambda _a, c, _s, _p: SyntheticSource(c), "generated frames for benchmarks"),
+}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'images:samples' -> ('images', 'samples'); raises SourceError for an unknown kind."""
+    kind, _, arg = spec.partition(":")
+    if kind not in SOURCES:
+        raise SourceError(f"unknown source {spec!r}; choose one of {', '.join(SOURCES)} (e.g. images:DIR, camera:0)")
+    if kind in ("images", "video") and not arg:
+        raise SourceError(f"source {kind}: needs an argument, e.g. {kind}:{'DIR' if kind == 'images' else 'PATH'}")
+    return kind, arg
+
+
+def create_source(config: SourceConfig, *, model_size: tuple[int, int] | None = None,
+                  preview: str | None = None) -> FrameSource:
+    """The source config.spec names (not yet opened)."""
+    kind, arg = parse_spec(config.spec)
+    factory, _ = SOURCES[kind]
+    return factory(arg, config, model_size, preview)
+
+
+def describe() -> str:
+    """One line per source kind, for --help."""
+    return "; ".join(f"{kind}: {text}" for kind, (_, text) in SOURCES.items())
+
+
+__all__ = [
+    "SOURCES", "Frame", "FrameSource", "ImageFolderSource", "OpenCVSource", "Picamera2Source", "SourceBase",
+    "SourceConfig", "SourceError", "SyntheticSource", "create_source", "describe", "parse_spec", "to_rgb8",
+]

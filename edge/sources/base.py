@@ -1,0 +1,119 @@
+"""The frame-source seam: a Frame, the FrameSource protocol every source follows, and conversion to RGB uint8."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.errors import EdgeError
+
+_LOGGER = logging.getLogger(__name__)
+
+U8 = NDArray[np.uint8]
+AnyArray = NDArray[Any]
+
+
+class SourceError(EdgeError):
+    """A frame source cannot be opened or read (missing device, file, module or stream)."""
+
+
+@dataclass
+class Frame:
+    """One captured frame."""
+
+    image: U8  # (H, W, 3) uint8 RGB: what is displayed, logged and overlaid
+    index: int  # 0-based frame number from this source
+    timestamp: float  # time.time() when captured
+    name: str = ""  # file name for images:, empty otherwise
+    lores: U8 | None = None  # (h, w, 3) uint8 RGB near the model input (picamera2's lores stream), or None
+
+    @property
+    def model_image(self) -> U8:
+        """The image to run the model on: lores when the source gives one, else the full frame."""
+        return self.image if self.lores is None else self.lores
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """[source]: which frames to read and how."""
+
+    spec: str = field(default="picamera2", metadata={
+        "doc": "picamera2, camera:N, video:PATH_OR_URL, images:DIR or synthetic"})
+    width: int = field(default=640, metadata={"range": (16, 8192), "doc": "capture width (camera, synthetic)"})
+    height: int = field(default=480, metadata={"range": (16, 8192), "doc": "capture height (camera, synthetic)"})
+    fps: float = field(default=0.0, metadata={"range": (0.0, 240.0), "doc": "synthetic frame rate; 0 = unpaced"})
+    repeat: bool = field(default=False, metadata={"doc": "start again at the end of images: or video: (soak runs)"})
+    camera_num: int = field(default=0, metadata={"range": (0, 16), "doc": "picamera2 camera index"})
+    main_format: str = field(default="XBGR8888", metadata={
+        "choices": ("XBGR8888", "XRGB8888", "RGB888", "BGR888"), "doc": "picamera2 main (display) stream format"})
+    lores_format: str = field(default="YUV420", metadata={
+        "choices": ("YUV420", "RGB888", "BGR888"), "doc": "picamera2 lores format; Pi 4 and earlier need YUV420"})
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Where frames come from. read() gives the next frame, None at the end, or raises SourceError."""
+
+    name: str  # the spec it was made from, for logs and records
+    live: bool  # True: frames come whether or not we keep up, so drop when behind. False: files; never drop.
+
+    def open(self) -> None: ...
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+class SourceBase:
+    """open/close as a context manager, for the concrete sources."""
+
+    name = ""
+    live = True
+
+    def open(self) -> None:
+        """Acquire the device or file; the default has nothing to acquire."""
+
+    def close(self) -> None:
+        """Release the device or file; the default has nothing to release."""
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def to_rgb8(image: NDArray[Any], channel_order: str = "BGR") -> U8:
+    """Any decoded image -> (H, W, 3) uint8 RGB: gray, alpha, 16-bit and float inputs are converted.
+
+    channel_order names the order of a 3- or 4-channel input ("BGR" from OpenCV, "RGB" otherwise).
+    Raises SourceError for shapes that are not an image (empty, 1-D, more than 4 channels).
+    """
+    if image.size == 0 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise SourceError(f"not an image: shape {image.shape} dtype {image.dtype}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        image = np.asarray(np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255), np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.asarray(np.clip(image, 0, 255), np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return np.asarray(cv2.cvtColor(np.ascontiguousarray(image.reshape(image.shape[:2])), cv2.COLOR_GRAY2RGB))
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    if channel_order == "BGR":
+        image = image[:, :, ::-1]
+    return np.ascontiguousarray(image, np.uint8)

@@ -1,0 +1,70 @@
+"""images:DIR, the files of a folder in sorted order: batch work, tests and the bundled samples."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.sources.base import U8, Frame, SourceBase, SourceConfig, SourceError, to_rgb8
+
+_LOGGER = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
+
+class ImageFolderSource(SourceBase):
+    """Every image file in a folder (not recursive), by name; unreadable images are skipped and counted."""
+
+    live = False
+
+    def __init__(self, folder: str | Path, config: SourceConfig | None = None) -> None:
+        self.folder = Path(folder)
+        self.name = f"images:{folder}"
+        self.repeat = config.repeat if config else False
+        self.paths: list[Path] = []
+        self.skipped = 0  # files with an image suffix that could not be decoded
+        self._next = 0
+        self._index = 0
+
+    def open(self) -> None:
+        if not self.folder.is_dir():
+            raise SourceError(f"images:{self.folder}: not a directory")
+        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not self.paths:
+            raise SourceError(f"images:{self.folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self._next = 0
+        _LOGGER.info("images:%s: %d files", self.folder, len(self.paths))
+
+    def read(self) -> Frame | None:
+        while True:
+            if self._next >= len(self.paths):
+                if not self.repeat or self.skipped >= len(self.paths):
+                    return None
+                self._next = 0
+                self.skipped = 0
+            path = self.paths[self._next]
+            self._next += 1
+            image = self._decode(path)
+            if image is not None:
+                frame = Frame(image=image, index=self._index, timestamp=time.time(), name=path.name)
+                self._index += 1
+                return frame
+
+    def _decode(self, path: Path) -> U8 | None:
+        # IMREAD_COLOR turns gray, palette, alpha and 16-bit files into 8-bit BGR; np.fromfile avoids
+        # OpenCV's silent failure on non-ASCII paths.
+        try:
+            data = np.fromfile(path, np.uint8)
+            decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        except (OSError, cv2.error) as e:
+            decoded = None
+            _LOGGER.debug("%s: %s", path, e)
+        if decoded is None:
+            self.skipped += 1
+            _LOGGER.warning("skipping %s: not a readable image (%d skipped so far)", path, self.skipped)
+            return None
+        return to_rgb8(decoded, "BGR")

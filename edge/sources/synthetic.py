@@ -1,0 +1,44 @@
+"""synthetic: generated frames for benchmarks and soak tests, no camera or files needed."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import cv2
+import numpy as np
+
+from edge.sources.base import Frame, SourceBase, SourceConfig
+
+
+class SyntheticSource(SourceBase):
+    """A coloured disc moving over a gradient, deterministic per frame index; paced to config.fps if > 0."""
+
+    def __init__(self, config: SourceConfig | None = None) -> None:
+        self.config = config or SourceConfig()
+        self.name = "synthetic"
+        # Paced frames behave like a camera (drop when behind); unpaced ones measure throughput (never drop).
+        self.live = self.config.fps > 0
+        height, width = self.config.height, self.config.width
+        ramp = np.linspace(40, 200, width, dtype=np.float32)  # (W,) float32
+        self._background = np.ascontiguousarray(
+            np.stack([np.tile(ramp, (height, 1)), np.full((height, width), 90, np.float32),
+                      np.tile(ramp[::-1], (height, 1))], axis=2).astype(np.uint8))  # (H, W, 3) uint8 RGB
+        self._index = 0
+        self._next_time = 0.0
+
+    def read(self) -> Frame | None:
+        if self.config.fps > 0:
+            now = time.monotonic()
+            if self._next_time > now:
+                time.sleep(self._next_time - now)
+            self._next_time = max(now, self._next_time) + 1.0 / self.config.fps
+        image = self._background.copy()
+        height, width = image.shape[:2]
+        phase = self._index * 0.05
+        center = (int(width / 2 + width / 3 * math.cos(phase)), int(height / 2 + height / 3 * math.sin(phase)))
+        color = (255, 80 + (self._index * 7) % 170, 20)
+        cv2.circle(image, center, max(4, min(height, width) // 6), color, thickness=-1)
+        frame = Frame(image=image, index=self._index, timestamp=time.time())
+        self._index += 1
+        return frame

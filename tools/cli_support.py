@@ -38,7 +38,7 @@ def one_line_errors(debug: bool, *expected: type[BaseException]) -> Iterator[Sta
     status = Status()
     try:
         yield status
-    except (EdgeError, OSError, *expected) as e:
+    except (EdgeError, OSError, *expected) as e:  # type: ignore[misc]
         if debug:
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -71,7 +71,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
         if options.calibration is None:
             raise ExportError("--quantize int8 needs --calibration IMAGE_DIR (real images to calibrate with)")
         calibration = feature_export.calibration_inputs(
-            options.calibration, Preprocessor(preprocess, input_shape), options.calibration_count  # type: ignore[arg-type]
+            options.calibration, Preprocessor(preprocess, input_shape), options.calibration_count
         )
     tflite = feature_export.convert(feature_model, calibration)
     dtype, in_quant, out_quant = feature_export.quantization_of(tflite)
@@ -82,7 +82,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     head.save(out / bundle_format.HEAD)
     manifest = Manifest(
         class_names=tuple(classes),
-        input_shape=input_shape,  # type: ignore[arg-type]
+        input_shape=input_shape,
         feature_shape=feature_shape,  # type: ignore[arg-type]
         target_layer=target,
         preprocess=preprocess,
@@ -155,7 +155,7 @@ def list_layers(model_path: Path, weights: Path | None) -> list[str]:
             status = "ok (default)" if layer.name == default else "ok"
         except (keras_graph.GraphError, HeadExportError) as e:
             status = f"no: {e}"
-        lines.append(f"{layer.name:32s} {type(layer).__name__:24s} {str(shape):18s} {status}")
+        lines.append(f"{layer.name:32s} {type(layer).__name__:24s} {shape!s:18s} {status}")
     return lines
 
 

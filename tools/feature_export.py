@@ -40,7 +40,7 @@ def calibration_inputs(directory: Path, preprocess: Preprocessor, limit: int) ->
         if bgr is None:
             _LOGGER.warning("skipping unreadable calibration image %s", path)
             continue
-        inputs.append(preprocess(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+        inputs.append(preprocess(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)))
     if not inputs:
         raise FeatureExportError(f"{directory}: none of the images could be read")
     return inputs
@@ -79,7 +79,7 @@ def quantization_of(tflite_model: bytes) -> tuple[str, Quantization | None, Quan
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice: it only reads details here
         interpreter = tf.lite.Interpreter(model_content=tflite_model)
     details = [interpreter.get_input_details()[0], interpreter.get_output_details()[0]]
-    quant = []
+    quant: list[Quantization | None] = []
     for d in details:
         if np.dtype(d["dtype"]) == np.float32:
             quant.append(None)

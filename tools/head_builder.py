@@ -34,8 +34,10 @@ def build_head(layers: list[Any], feature_shape: tuple[int, int, int]) -> Head:
         new_ops, shape = _convert(layer, shape)
         ops += new_ops
     output_activation = "none"
-    if ops and isinstance(ops[-1], Activation) and ops[-1].name in ("softmax", "sigmoid"):
-        output_activation = ops.pop().name
+    last = ops[-1] if ops else None
+    if isinstance(last, Activation) and last.name in ("softmax", "sigmoid"):
+        output_activation = last.name
+        ops.pop()
     if not any(isinstance(op, Reduce) for op in ops):
         raise HeadExportError("the head never reduces the feature map: put Flatten or global pooling after the target")
     if not isinstance(next((op for op in reversed(ops) if not isinstance(op, Affine)), None), Dense):
@@ -83,7 +85,9 @@ def _convert(layer: Any, shape: tuple[int, ...]) -> tuple[list[Op], tuple[int, .
         if axis not in (-1, len(shape)):
             raise HeadExportError(f"Softmax layer {layer.name!r} over axis {axis}: only the last axis is supported")
         return [Activation("softmax")], shape
-    raise HeadExportError(f"layer {layer.name!r} ({kind}) after the target layer is not supported; supported: {SUPPORTED}")
+    raise HeadExportError(
+        f"layer {layer.name!r} ({kind}) after the target layer is not supported; supported: {SUPPORTED}"
+    )
 
 
 def _activation_name(layer: Any) -> str:

@@ -56,7 +56,7 @@ class GradCamReference:
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            A, pre, out = self._model(x[None], training=False)
+            A, pre, out = self._model([x[None]], training=False)
             logits = self._logits(pre, out)
             probabilities = out if self._activation != "none" else tf.nn.softmax(logits)
             c = int(tf.argmax(probabilities[0])) if target is None else target

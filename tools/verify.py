@@ -1,0 +1,156 @@
+"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal TensorFlow's?
+
+TensorFlow computes Grad-CAM with GradientTape on the original Keras model, for score = logit and probability; the
+edge side runs the bundle in a TensorFlow-free subprocess (the device path). For float bundles the maps must agree to
+float precision; for int8 bundles it reports top-1 agreement and heatmap correlation with the float model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from edge import bundle as bundle_format
+from edge.preprocess import Preprocessor
+from tools import cli_support, contact_sheet, edge_worker, model_io
+from tools.feature_export import IMAGE_SUFFIXES
+
+CAM_TOLERANCE = 1e-4  # max |cam_raw difference| / max |cam_raw|
+PROBABILITY_TOLERANCE = 1e-5
+
+
+class VerifyError(Exception):
+    """Inputs to verify are missing or unusable."""
+
+
+def load_images(directory: Path, limit: int) -> tuple[list[Path], list[np.ndarray]]:
+    every = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = every[:: max(1, len(every) // limit)][:limit]  # spread over the class folders, not the first one only
+    images, kept = [], []
+    for path in paths:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is not None:
+            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # (H, W, 3) uint8 RGB
+            kept.append(path)
+    if not images:
+        raise VerifyError(f"{directory}: no readable images")
+    return kept, images
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denominator) if denominator > 0 else float(np.allclose(a, b))
+
+
+def compare(reference: Any, bundle: Path, x: np.ndarray, score: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics of the edge bundle against the TensorFlow reference over inputs x, for one score."""
+    refs = [reference(xi, score) for xi in tqdm(x, desc=f"TensorFlow Grad-CAM ({score})", unit="img", leave=False)]
+    classes = [r.class_index for r in refs]
+    edge = edge_worker.explain_batch(bundle, x, score=score, targets=classes)  # same class, comparable maps
+    rel, abs_diff, prob, corr = [], [], [], []
+    for i, r in enumerate(refs):
+        diff = float(np.abs(edge["cam_raw"][i] - r.cam_raw).max())
+        abs_diff.append(diff)
+        rel.append(diff / max(float(np.abs(r.cam_raw).max()), 1e-30))
+        prob.append(float(np.abs(edge["probabilities"][i] - r.probabilities).max()))
+        corr.append(_pearson(edge["cam_raw"][i], r.cam_raw))
+    top1 = np.argmax(edge["probabilities"], axis=1) == np.array(classes)
+    metrics = {
+        "images": len(refs),
+        "top1_agreement": float(top1.mean()),
+        "max_abs_cam_raw_diff": max(abs_diff),
+        "max_rel_cam_raw_diff": max(rel),
+        "max_probability_diff": max(prob),
+        "mean_heatmap_correlation": float(np.mean(corr)),
+    }
+    return metrics, edge
+
+
+def passed(metrics: dict[str, Any], dtype: str) -> bool:
+    if dtype == "int8":  # quantised features cannot equal float ones; agreement is reported, not required
+        return True
+    return bool(metrics["top1_agreement"] == 1.0 and metrics["max_rel_cam_raw_diff"] <= CAM_TOLERANCE
+                and metrics["max_probability_diff"] <= PROBABILITY_TOLERANCE)
+
+
+def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
+           sheet: Path | None) -> dict[str, Any]:
+    from tools.tf_reference import GradCamReference
+
+    manifest = bundle_format.read_manifest(bundle)
+    paths, images = load_images(images_dir, limit)
+    preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
+    x = np.stack([preprocess(image) for image in images])  # (N, h_in, w_in, c) float32
+    reference = GradCamReference(model_io.load_model(model_path, weights), manifest.target_layer)
+    report: dict[str, Any] = {"bundle": str(bundle), "model": str(model_path), "features": manifest.features.dtype,
+                              "scores": {}}
+    edge_logit: dict[str, np.ndarray] = {}
+    for score in bundle_format.SCORES:
+        metrics, edge = compare(reference, bundle, x, score)
+        metrics["passed"] = passed(metrics, manifest.features.dtype)
+        report["scores"][score] = metrics
+        if score == "logit":
+            edge_logit = edge
+    report["passed"] = all(m["passed"] for m in report["scores"].values())
+    if sheet is not None:
+        _write_sheet(sheet, paths, images, edge_logit, list(manifest.class_names))
+        report["contact_sheet"] = str(sheet)
+    return report
+
+
+def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
+                 classes: list[str]) -> None:
+    rows = []
+    for i, (p, image) in enumerate(zip(paths, images, strict=True)):
+        c = int(np.argmax(edge["probabilities"][i]))
+        caption = f"{classes[c]} {edge['probabilities'][i][c]:.2f}"
+        heat = contact_sheet.heatmap_rgb(edge["cam"][i], (image.shape[1], image.shape[0]))
+        rows.append([(image, p.name), (heat, "Grad-CAM"), (contact_sheet.overlay_rgb(image, edge["cam"][i]), caption)])
+    contact_sheet.write_sheet(path, rows, title="original | heatmap | overlay (edge, score=logit)")
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    print(f"{report['bundle']} ({report['features']} features) vs {report['model']}")
+    for score, m in report["scores"].items():
+        print(f"  {score:12s} images {m['images']:3d}  top-1 agreement {m['top1_agreement']:.3f}  "
+              f"max |dcam| {m['max_abs_cam_raw_diff']:.2e} (rel {m['max_rel_cam_raw_diff']:.2e})  "
+              f"max |dp| {m['max_probability_diff']:.2e}  corr {m['mean_heatmap_correlation']:.4f}  "
+              f"{'PASS' if m['passed'] else 'FAIL'}")
+    if "contact_sheet" in report:
+        print(f"  contact sheet: {report['contact_sheet']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--model", type=Path, required=True, help="the Keras model the bundle was exported from")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model")
+    p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
+    p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")
+    p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    cli_support.add_common(p)
+    args = p.parse_args(argv)
+    cli_support.setup_logging(args.debug)
+    model_io.quiet_tensorflow()
+    with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_worker.WorkerError) as s:
+        report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
+                        args.sheet or args.bundle / "verify.png")
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_table(report)
+        return 0 if report["passed"] else 1
+    return s.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""One validated configuration for `edge run`: a TOML file, with command-line flags on top.
+
+Each component owns a frozen dataclass for its section (edge.render.RenderConfig is [render], ...). Field metadata
+carries what the validator checks ("choices", "range") and the one-line "doc" of the reference in docs/device.md.
+Unknown sections or keys and wrong types or values raise ConfigError naming the key and what is expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from edge.cam import METHODS
+from edge.errors import EdgeError
+from edge.loop import LoopConfig
+from edge.render import RenderConfig
+from edge.sinks.disklog import DiskLogConfig
+from edge.sinks.mjpeg import MjpegConfig
+from edge.sinks.preview import PreviewConfig
+from edge.sources.base import SourceConfig
+
+
+class ConfigError(EdgeError):
+    """A configuration value is unknown, of the wrong type or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """[model]: which bundle and how to explain."""
+
+    path: str = field(default="models/fruit", metadata={"doc": "bundle directory (manifest.json, ...)"})
+    method: str = field(default="gradcam", metadata={"choices": tuple(METHODS), "doc": "CAM method"})
+    target: str | None = field(default=None, metadata={"doc": "always explain this class (name); unset = top"})
+    top_k: int = field(default=3, metadata={"range": (1, 1000), "doc": "classes in the top-k panel and records"})
+    threads: int | None = field(default=None, metadata={"range": (1, 64), "doc": "TFLite threads; unset = default"})
+    runtime: str = field(default="auto", metadata={
+        "choices": ("auto", "ai_edge_litert", "tflite_runtime"), "doc": "TFLite runtime"})
+
+
+@dataclass(frozen=True)
+class StdoutConfig:
+    """[stdout]: JSON lines on standard output."""
+
+    enabled: bool = field(default=False, metadata={"doc": "print one JSON record per explained frame"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every section; each component receives only its own."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+    log: DiskLogConfig = field(default_factory=DiskLogConfig)
+    http: MjpegConfig = field(default_factory=MjpegConfig)
+    stdout: StdoutConfig = field(default_factory=StdoutConfig)
+
+
+SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """The config from the TOML file at path (None: defaults), with overrides (section -> key -> value) on top."""
+    raw: dict[str, Any] = {}
+    where = "config"
+    if path is not None:
+        where = str(path)
+        try:
+            with open(path, "rb") as f:
+                raw = tomllib.load(f)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        raw[section].update(values)
+    return build_config(raw, where)
+
+
+def build_config(raw: dict[str, Any], where: str = "config") -> Config:
+    """Validate a parsed TOML document into a Config."""
+    sections = {}
+    for name, table in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{where}: unknown section [{name}]; expected one of {', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table of keys, got {type(table).__name__}")
+        sections[name] = build_section(SECTIONS[name], table, f"{where}: [{name}]")
+    return Config(**sections)
+
+
+def build_section(cls: type[Any], table: dict[str, Any], where: str) -> Any:
+    """One section's dataclass from its table, every key checked."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise ConfigError(f"{where} unknown key {key!r}; expected one of {', '.join(fields)}")
+        values[key] = check_value(f"{where} {key}", value, hints[key], fields[key].metadata)
+    return cls(**values)
+
+
+def check_value(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]) -> Any:
+    """value converted to hint (int -> float allowed) and checked against meta's choices and range."""
+    types_ = typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in types_:
+            return None
+        raise ConfigError(f"{name}: a value is required")
+    value = _convert(name, value, [t for t in types_ if t is not type(None)])
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    if "range" in meta:
+        lo, hi = meta["range"]
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name}: {value!r} is out of range; expected {lo} to {hi}")
+    return value
+
+
+def _convert(name: str, value: Any, wanted: list[Any]) -> Any:
+    for t in wanted:
+        if t is bool and isinstance(value, bool):
+            return value
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if t is str and isinstance(value, str):
+            return value
+    expected = " or ".join({bool: "true/false", int: "an integer", float: "a number", str: "a string"}[t]
+                           for t in wanted)
+    raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+
+
+def as_dict(config: Config) -> dict[str, dict[str, Any]]:
+    """The effective config, section -> key -> value (unset optional keys left out, as TOML cannot say None)."""
+    return {section: {k: v for k, v in dataclasses.asdict(getattr(config, section)).items() if v is not None}
+            for section in SECTIONS}
+
+
+def reference() -> list[tuple[str, str, str, str]]:
+    """(section, key, default, doc) for every key, for the docs and --help."""
+    rows = []
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = "unset" if f.default is None else repr(f.default)
+            rows.append((section, f.name, default, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,213 @@
+"""The on-device loop: a capture thread feeding an explain loop that renders and hands results to the sinks.
+
+Capture never waits for the explainer on a live source: a newer frame replaces one not yet taken, and the
+replaced frame is counted as dropped. File sources (images:, video files) wait instead, so no frame is lost.
+One stop Event (set by SIGTERM/SIGINT, a closed preview or the end of the source) ends everything; shutdown
+takes at most about 2 s, with sinks flushed and the source closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge.errors import InputError
+from edge.explainer import Explainer
+from edge.render import CamSmoother, RenderConfig, render, top_entries
+from edge.sinks.base import Result, Sink
+from edge.sources.base import Frame, FrameSource, SourceError
+from edge.systemd_notify import Notifier
+
+_LOGGER = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 1.5  # for joining threads and flushing sinks; the rest of the 2 s is process exit
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """[loop]: how long to run and how to ride out a failing camera."""
+
+    max_frames: int = field(default=0, metadata={"range": (0, 2**62), "doc": "stop after N frames; 0 = no limit"})
+    no_frame_timeout_s: float = field(default=30.0, metadata={
+        "range": (0.5, 86400.0), "doc": "exit non-zero after this long without a frame (systemd restarts it)"})
+    reopen_backoff_s: float = field(default=0.5, metadata={
+        "range": (0.01, 60.0), "doc": "first wait before reopening a failed source; doubles up to 10 s"})
+    status_every_s: float = field(default=60.0, metadata={"range": (1.0, 86400.0), "doc": "summary log interval"})
+
+
+@dataclass
+class LoopStats:
+    """What the loop did, for the closing log line and for tests."""
+
+    frames: int = 0  # explained
+    dropped: int = 0  # taken by capture but replaced before the loop got to them
+    bad_frames: int = 0  # frames the explainer refused (shape, dtype)
+    read_errors: int = 0
+    failure: str = ""  # why the loop gave up, if it did; empty after a normal end
+    stage_ms: dict[str, float] = field(default_factory=dict)  # sums; divide by frames for means
+
+    def means(self) -> dict[str, float]:
+        return {k: round(v / max(1, self.frames), 2) for k, v in self.stage_ms.items()}
+
+
+class FrameMailbox:
+    """A one-frame handover from the capture thread to the loop."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: tuple[Frame, float] | None = None  # (frame, capture ms)
+        self.ended = False
+        self.dropped = 0
+
+    def put(self, frame: Frame, capture_ms: float, *, wait: bool, stop: threading.Event) -> None:
+        with self._cond:
+            if self._item is not None:
+                if wait:
+                    while self._item is not None and not stop.is_set():
+                        self._cond.wait(0.1)
+                else:
+                    self.dropped += 1
+            self._item = (frame, capture_ms)
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        with self._cond:
+            self.ended = True
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> tuple[Frame, float] | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self.ended, timeout)
+            item, self._item = self._item, None
+            self._cond.notify_all()
+            return item
+
+
+class Loop:
+    """Runs source -> explainer -> render -> sinks until the source ends, max_frames, or stop is set."""
+
+    def __init__(self, explainer: Explainer, source: FrameSource, sinks: Sequence[Sink], *, config: LoopConfig,
+                 render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
+                 method: str = "gradcam", target: str | None = None, top_k: int = 3) -> None:
+        self.explainer = explainer
+        self.source = source
+        self.sinks = list(sinks)
+        self.config = config
+        self.render_config = render_config
+        self.stop = stop
+        self.notifier = notifier or Notifier({})
+        self.method = method
+        self.target = target
+        self.top_k = min(top_k, len(explainer.class_names))
+        self.stats = LoopStats()
+        self.mailbox = FrameMailbox()
+        self._smoother = CamSmoother(render_config.smoothing)
+        self._fps = 0.0
+        self._last_done = 0.0
+        self._sha256 = explainer.manifest.sha256
+
+    def run(self) -> LoopStats:
+        """Capture and explain until done; the source must be open, and is read on a capture thread."""
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        try:
+            self._explain_loop()
+        finally:
+            self.stop.set()
+            self.notifier.stopping()
+            capture.join(SHUTDOWN_BUDGET_S / 2)
+            if capture.is_alive():
+                _LOGGER.warning("capture thread still in a read call at shutdown")
+            self.stats.dropped = self.mailbox.dropped
+            _LOGGER.info("stopped after %d frames (%d dropped, %d bad, %d read errors); mean ms %s",
+                         self.stats.frames, self.stats.dropped, self.stats.bad_frames, self.stats.read_errors,
+                         self.stats.means())
+        return self.stats
+
+    def _capture(self) -> None:
+        backoff = self.config.reopen_backoff_s
+        while not self.stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                frame = self.source.read()
+            except (SourceError, OSError) as e:
+                self.stats.read_errors += 1
+                _LOGGER.warning("%s: %s; reopening in %.1f s", self.source.name, e, backoff)
+                if self.stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, 10.0)
+                self._reopen()
+                continue
+            if frame is None:
+                self.mailbox.end()
+                return
+            backoff = self.config.reopen_backoff_s
+            self.mailbox.put(frame, (time.perf_counter() - t0) * 1e3, wait=not self.source.live, stop=self.stop)
+        self.mailbox.end()
+
+    def _reopen(self) -> None:
+        try:
+            self.source.close()
+            self.source.open()
+        except (SourceError, OSError) as e:
+            _LOGGER.warning("%s: reopen failed: %s", self.source.name, e)
+
+    def _explain_loop(self) -> None:
+        last_frame = last_status = time.monotonic()
+        while not self.stop.is_set():
+            item = self.mailbox.get(timeout=0.1)
+            now = time.monotonic()
+            if item is None:
+                if self.mailbox.ended:
+                    return
+                if now - last_frame > self.config.no_frame_timeout_s:
+                    self.stats.failure = f"no frame from {self.source.name} for {self.config.no_frame_timeout_s} s"
+                    _LOGGER.error("%s; exiting so the service restarts", self.stats.failure)
+                    return
+                continue
+            last_frame = now
+            self._process(*item)
+            if now - last_status >= self.config.status_every_s:
+                last_status = now
+                self.notifier.status(f"{self.stats.frames} frames, {self._fps:.1f} fps, {self.mailbox.dropped} dropped")
+                _LOGGER.info("%d frames, %.1f fps, %d dropped", self.stats.frames, self._fps, self.mailbox.dropped)
+            if self.config.max_frames and self.stats.frames >= self.config.max_frames:
+                return
+
+    def _process(self, frame: Frame, capture_ms: float) -> None:
+        t0 = time.perf_counter()
+        try:
+            ex = self.explainer.explain(frame.model_image, target=self.target, method=self.method)
+        except InputError as e:
+            self.stats.bad_frames += 1
+            _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)
+            return
+        cam = self._smoother.update(ex.cam, ex.class_index)
+        top = top_entries(ex.probabilities, self.explainer.class_names, self.top_k)
+        self._tick_fps()
+        t1 = time.perf_counter()
+        overlay = render(frame.image, ex, self.render_config, top=top, cam=cam, fps=self._fps)
+        t2 = time.perf_counter()
+        timings = {"capture": capture_ms, **ex.timings, "render": (t2 - t1) * 1e3, "explain": (t1 - t0) * 1e3}
+        result = Result(frame=frame, explanation=ex, overlay=overlay, cam=cam, top=top, source=self.source.name,
+                        fps=self._fps, timings=timings, dropped=self.mailbox.dropped,
+                        model_sha256=self._sha256,
+                        class_names=tuple(self.explainer.class_names))
+        for sink in self.sinks:
+            sink.handle(result)
+        timings["sinks"] = (time.perf_counter() - t2) * 1e3
+        self.stats.frames += 1
+        for stage, ms in timings.items():
+            self.stats.stage_ms[stage] = self.stats.stage_ms.get(stage, 0.0) + ms
+        self.notifier.ready(f"explaining {self.source.name}")
+        self.notifier.watchdog()
+
+    def _tick_fps(self) -> None:
+        now = time.perf_counter()
+        if self._last_done:
+            rate = 1.0 / max(now - self._last_done, 1e-6)
+            self._fps = rate if self._fps == 0 else 0.9 * self._fps + 0.1 * rate
+        self._last_done = now

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Install edge-explainer as a systemd service on a Raspberry Pi (Raspberry Pi OS Bookworm), from this checkout:
+#   sudo systemd/install.sh            # install or update, enable and start
+#   sudo systemd/install.sh --no-start # install and enable only
+# It copies edge/, models/, docs/ and requirements-pi.txt to $PREFIX (default /opt/edge-explainer), creates the venv
+# there with --system-site-packages (picamera2 comes from apt), creates the unprivileged user edge-explainer in group
+# video, puts the example config at /etc/edge-explainer/config.toml unless one exists, and enables the unit.
+set -eu
+
+PREFIX=${PREFIX:-/opt/edge-explainer}
+START=yes
+[ "${1:-}" = "--no-start" ] && START=no
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install.sh: run as root (sudo $0)" >&2
+    exit 1
+fi
+if [ "$PREFIX" != /opt/edge-explainer ]; then
+    echo "install.sh: note: the unit expects /opt/edge-explainer; edit ExecStart and WorkingDirectory for $PREFIX" >&2
+fi
+
+if ! id edge-explainer >/dev/null 2>&1; then
+    useradd --system --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
+        --user-group --groups video edge-explainer
+fi
+
+mkdir -p "$PREFIX"
+for part in edge models docs requirements-pi.txt; do
+    if [ -e "$SRC/$part" ]; then
+        rm -rf "${PREFIX:?}/$part"
+        cp -r "$SRC/$part" "$PREFIX/$part"
+    fi
+done
+if [ ! -x "$PREFIX/.venv/bin/python" ]; then
+    python3 -m venv --system-site-packages "$PREFIX/.venv"
+fi
+"$PREFIX/.venv/bin/pip" install --quiet --upgrade pip
+"$PREFIX/.venv/bin/pip" install --quiet -r "$PREFIX/requirements-pi.txt"
+chown -R root:root "$PREFIX"
+chmod -R go-w "$PREFIX"
+
+install -d -m 0755 /etc/edge-explainer
+if [ ! -e /etc/edge-explainer/config.toml ]; then
+    install -m 0644 "$SRC/systemd/config.toml" /etc/edge-explainer/config.toml
+fi
+install -m 0644 "$SRC/systemd/edge-explainer.service" /etc/systemd/system/edge-explainer.service
+
+# Fail here, with the reason, rather than in a restart loop.
+cd "$PREFIX"
+runuser -u edge-explainer -- "$PREFIX/.venv/bin/python" -m edge run --config /etc/edge-explainer/config.toml \
+    --check-config --log-dir /tmp/edge-explainer-check >/dev/null
+rm -rf /tmp/edge-explainer-check
+
+systemctl daemon-reload
+if [ "$START" = yes ]; then
+    systemctl enable --now edge-explainer.service
+    echo "started; follow it with: journalctl -u edge-explainer -f"
+else
+    systemctl enable edge-explainer.service
+fi

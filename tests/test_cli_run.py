@@ -1,0 +1,148 @@
+"""`python -m edge run` as a user runs it: a subprocess, real bundle, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, run_python
+
+from edge.sinks import read_jsonl
+
+pytestmark = pytest.mark.slow
+
+DEMO_MODEL = REPO / "models" / "fruit"
+SAMPLES = REPO / "samples"
+RECORD_KEYS = {"time", "source", "frame", "label", "class_index", "confidence", "probabilities", "top", "method",
+               "latency_ms", "peak", "file", "frame_jpeg", "overlay_jpeg", "model_sha256"}
+STAGES = {"capture", "preprocess", "features", "head", "cam", "render"}
+
+
+def write_images(folder: Path, count: int = 4) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i in range(count):
+        image = np.full((120 + 10 * i, 160, 3), 60 + 30 * i, np.uint8)
+        cv2.circle(image, (80, 60), 30, (30, 40, 220 - 40 * i), -1)
+        names.append(f"img_{i:02d}.jpg")
+        cv2.imwrite(str(folder / names[-1]), image)
+    (folder / "zz_broken.png").write_bytes(b"\x89PNG truncated")
+    return names
+
+
+def check_log(log: Path, names: list[str], class_names: list[str], source: str) -> list[dict]:
+    records = read_jsonl(log / "predictions.jsonl")
+    assert [r["file"] for r in records] == names  # one record per readable image, in order
+    for i, r in enumerate(records):
+        assert set(r) >= RECORD_KEYS, RECORD_KEYS - set(r)
+        assert r["frame"] == i and r["source"] == source and r["method"] == "gradcam"
+        assert r["time"].endswith("+00:00")
+        assert list(r["probabilities"]) == class_names
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert r["label"] == class_names[r["class_index"]] == max(r["probabilities"], key=r["probabilities"].get)
+        assert set(r["latency_ms"]) >= STAGES and all(v >= 0 for v in r["latency_ms"].values())
+        assert 0 <= r["peak"]["x"] <= 1 and 0 <= r["peak"]["y"] <= 1
+        frame = cv2.imread(str(log / r["frame_jpeg"]))
+        overlay = cv2.imread(str(log / r["overlay_jpeg"]))
+        assert frame is not None and overlay is not None and frame.shape == overlay.shape
+        assert list(frame.shape[1::-1]) == r["size"]
+        assert np.abs(frame.astype(int) - overlay).mean() > 1.0  # the overlay differs from the frame (label at least)
+    return records
+
+
+def test_images_run_logs_every_image(fruit_bundle: Path, tmp_path: Path) -> None:
+    names = write_images(tmp_path / "imgs")
+    proc = run_python("-m", "edge", "run", "--model", str(fruit_bundle), "--source", f"images:{tmp_path / 'imgs'}",
+                      "--log-dir", str(tmp_path / "log"), "--no-display", "--stdout", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    class_names = json.loads((fruit_bundle / "manifest.json").read_text())["class_names"]
+    records = check_log(tmp_path / "log", names, class_names, f"images:{tmp_path / 'imgs'}")
+    printed = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [p["frame"] for p in printed] == [r["frame"] for r in records]
+    assert [p["probabilities"] for p in printed] == [r["probabilities"] for r in records]
+    assert "zz_broken.png" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not (DEMO_MODEL / "manifest.json").exists() or not SAMPLES.is_dir(),
+                    reason="the trained demo model models/fruit and samples/ are not in this checkout yet")
+def test_demo_model_gets_the_samples_right(tmp_path: Path) -> None:
+    """The README's first command: default --model (the shipped bundle) on the bundled samples."""
+    proc = run_python("-m", "edge", "run", "--source", "images:samples", "--log-dir", str(tmp_path / "log"),
+                      "--no-display", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    class_names = json.loads((DEMO_MODEL / "manifest.json").read_text())["class_names"]
+    names = sorted(p.name for p in SAMPLES.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    records = check_log(tmp_path / "log", names, class_names, "images:samples")
+    for r in records:  # sample files are named after their class, e.g. apfel_01.jpg
+        expected = [c for c in class_names if c.lower() in r["file"].lower()]
+        assert expected == [r["label"]], (r["file"], r["probabilities"])
+
+
+def test_errors_are_one_line_and_exit_2(fruit_bundle: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[render]\nalpha = 3\n")
+    cases = {
+        "[render] alpha: 3.0 is out of range": ["--config", str(bad), "--model", str(fruit_bundle)],
+        "nope": ["--model", str(tmp_path / "nope"), "--source", "synthetic", "--no-display"],
+        "unknown source": ["--model", str(fruit_bundle), "--source", "webcam", "--no-display"],
+        "unknown class 'Kiwi'": ["--model", str(fruit_bundle), "--target", "Kiwi", "--source", "synthetic"],
+    }
+    for expected, args in cases.items():
+        proc = run_python("-m", "edge", "run", *args, timeout=60)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert lines[-1].startswith("edge: error:") and expected in lines[-1], proc.stderr
+        assert "Traceback" not in proc.stderr
+    debug = run_python("-m", "edge", "run", "--debug", *cases["nope"], timeout=60)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def test_default_model_is_the_shipped_bundle(tmp_path: Path) -> None:
+    proc = run_python("-m", "edge", "run", "--source", "synthetic", "--max-frames", "1", "--no-display",
+                      cwd=tmp_path, timeout=120)
+    if (DEMO_MODEL / "manifest.json").exists():
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == 2 and "models/fruit" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_check_config_prints_the_effective_config(fruit_bundle: Path, tmp_path: Path) -> None:
+    proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source",
+                      "images:anything", "--log-dir", str(tmp_path / "log"), "--alpha", "0.7", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    effective = json.loads(proc.stdout)
+    assert effective["render"]["alpha"] == 0.7 and effective["log"]["dir"] == str(tmp_path / "log")
+    assert "config OK" in proc.stderr
+
+
+def test_sigterm_stops_within_2_s_with_the_log_flushed(fruit_bundle: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "edge", "run", "--model", str(fruit_bundle), "--source", "synthetic", "--fps", "30",
+           "--log-dir", str(tmp_path / "log"), "--log-every-frame", "--no-display"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "log" / "predictions.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not log.exists() or len(read_jsonl(log)) < 5):
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, stderr
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
+    text = log.read_text()
+    assert text.endswith("\n")  # flushed: no partial last record
+    records = read_jsonl(log)
+    assert len(records) == len(text.splitlines()) >= 5
+    assert "SIGTERM: stopping" in stderr and "stopped after" in stderr

@@ -49,8 +49,9 @@ class Picamera2OverlaySink:
             thickness = max(1, round(scale * 2))
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
             cv2.rectangle(overlay, (0, 0), (tw + 8, th + base + 8), (0, 0, 0, 200), thickness=-1)
+            # LINE_8, not LINE_AA: anti-aliasing would blend the alpha channel too and leave the text translucent.
             cv2.putText(overlay, text, (4, th + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255, 255), thickness,
-                        cv2.LINE_AA)
+                        cv2.LINE_8)
         return overlay
 
     def close(self) -> None:

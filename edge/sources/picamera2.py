@@ -38,7 +38,8 @@ def yuv420_to_rgb(array: AnyArray, width: int) -> U8:
     The rows are stride bytes wide (padding on the right); converting the whole buffer as an I420 image of width
     stride keeps the chroma planes aligned, and the padding columns are cut off afterwards.
     """
-    rgb = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_YUV420p2RGB)  # (h, stride, 3) uint8
+    # Y, then U (Cb), then V (Cr): I420. OpenCV's COLOR_YUV420p2RGB means YV12 (V first) and would swap the chroma.
+    rgb = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_YUV2RGB_I420)  # (h, stride, 3) uint8
     return np.ascontiguousarray(rgb[:, :width])
 
 

@@ -1,0 +1,133 @@
+"""The picamera2 source and overlay sink against tests/fakes/picamera2, which mimics the real module's calls."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from conftest import REPO, run_python
+
+from edge.explainer import Explainer
+from edge.loop import Loop, LoopConfig
+from edge.render import RenderConfig
+from edge.sinks import Picamera2OverlaySink, read_jsonl
+from edge.sources import Picamera2Source, SourceConfig, SourceError
+from edge.sources.picamera2 import packed_to_rgb, yuv420_to_rgb
+
+FAKES = REPO / "tests" / "fakes"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    monkeypatch.syspath_prepend(str(FAKES))
+    sys.modules.pop("picamera2", None)
+    module = importlib.import_module("picamera2")
+    assert module.__file__ and str(FAKES) in module.__file__
+    module.INSTANCES.clear()
+    monkeypatch.setattr(module, "PLATFORM", "VC4")
+    yield module
+    sys.modules.pop("picamera2", None)
+
+
+def test_missing_picamera2_is_one_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "picamera2", None)  # import fails as on a machine without it
+    with pytest.raises(SourceError, match=r"apt install python3-picamera2.*--system-site-packages"):
+        Picamera2Source().open()
+
+
+def test_main_and_yuv420_lores_become_rgb(fake: ModuleType) -> None:
+    source = Picamera2Source(SourceConfig(width=640, height=480), model_size=(100, 100))
+    with source:
+        camera = fake.INSTANCES[0]
+        lores = camera.stream_configuration("lores")
+        assert lores["format"] == "YUV420" and lores["size"] == (100, 100) and lores["stride"] > 100  # padded rows
+        frames = [source.read() for _ in range(3)]
+    assert camera.closed
+    for i, frame in enumerate(frames):
+        assert frame is not None and frame.index == i
+        assert np.array_equal(frame.image, fake.scene(480, 640, i))  # XBGR8888 main: exact
+        assert frame.lores is not None and frame.lores.shape == (100, 100, 3)
+        expected = fake.scene(100, 100, i).astype(int)
+        # YUV420 halves the chroma resolution: compare away from colour edges, within rounding of the conversion
+        error = np.abs(frame.lores.astype(int) - expected)
+        assert np.median(error) <= 3 and error[5:95:10, 10:40].max() <= 8
+        assert frame.model_image is frame.lores
+
+
+@pytest.mark.parametrize(("main_format", "lores_format"), [("RGB888", "RGB888"), ("XRGB8888", "BGR888"),
+                                                           ("BGR888", "YUV420")])
+def test_packed_formats_on_pi5(fake: ModuleType, monkeypatch: pytest.MonkeyPatch, main_format: str,
+                               lores_format: str) -> None:
+    monkeypatch.setattr(fake, "PLATFORM", "PISP")  # Pi 5: lores may be RGB
+    config = SourceConfig(width=320, height=240, main_format=main_format, lores_format=lores_format)
+    with Picamera2Source(config, model_size=(64, 48)) as source:
+        frame = source.read()
+    assert frame is not None and np.array_equal(frame.image, fake.scene(240, 320, 0))
+    assert frame.lores is not None and frame.lores.shape == (48, 64, 3)
+    if lores_format != "YUV420":
+        assert np.array_equal(frame.lores, fake.scene(48, 64, 0))
+
+
+def test_vc4_rejects_rgb_lores_with_the_reason(fake: ModuleType) -> None:
+    with pytest.raises(SourceError, match="lores stream must be YUV"):
+        Picamera2Source(SourceConfig(lores_format="RGB888"), model_size=(100, 100)).open()
+    assert fake.INSTANCES[0].closed  # the camera is released even when configure fails
+
+
+def test_conversions_crop_padding() -> None:
+    padded = np.full((6, 4), 0x55, np.uint8)  # (h * 3 / 2, stride) for h = 4, width 2, stride 4
+    padded[:4, :2] = 128  # Y
+    padded[4:, :] = 128  # U, V: neutral
+    rgb = yuv420_to_rgb(padded, 2)
+    assert rgb.shape == (4, 2, 3) and np.abs(rgb.astype(int) - 128).max() <= 2
+    bgrx = np.dstack([np.full((2, 2), c, np.uint8) for c in (10, 20, 30, 255)])
+    assert tuple(packed_to_rgb(bgrx, "XRGB8888")[0, 0]) == (30, 20, 10)
+
+
+def test_loop_hands_overlays_to_the_preview(fake: ModuleType, fruit_bundle: Path) -> None:
+    explainer = Explainer.load(fruit_bundle)
+    source = Picamera2Source(SourceConfig(width=320, height=240), model_size=(100, 100), preview="drm")
+    render = RenderConfig(threshold=0.0, alpha=0.5)
+    with source:
+        camera = fake.INSTANCES[0]
+        sink = Picamera2OverlaySink(source, render, size=(120, 160))
+        stats = Loop(explainer, source, [sink], config=LoopConfig(max_frames=4), render_config=render,
+                     stop=threading.Event()).run()
+        sink.close()
+    assert stats.frames == 4 and camera.preview is fake.Preview.DRM
+    overlays = camera.overlays
+    assert len(overlays) == 5 and overlays[-1] is None  # one per frame, then cleared at close
+    for overlay in overlays[:4]:
+        assert overlay.shape == (120, 160, 4) and overlay.dtype == np.uint8
+        assert (overlay[:, :, 3] == 128).mean() > 0.5  # threshold 0: heatmap everywhere at alpha 0.5
+        assert overlay[:30, :100, 3].max() == 255 and (overlay[:5, :20, 3] == 200).all()  # label on its box
+
+
+def test_cli_runs_the_picamera2_path(fruit_bundle: Path, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    env = {"PYTHONPATH": f"{FAKES}{os.pathsep}{REPO}", "FAKE_PICAMERA2_JOURNAL": str(journal), "DISPLAY": ""}
+    proc = run_python("-m", "edge", "run", "--model", str(fruit_bundle), "--source", "picamera2", "--size", "320x240",
+                      "--max-frames", "5", "--log-dir", str(tmp_path / "log"), "--log-every-frame", env=env,
+                      timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[:4] == ["open", "configure", "start_preview", "start"] and kinds[-1] == "close"
+    configure = events[1]
+    assert configure["main"] == ["XBGR8888", [320, 240]] and configure["lores"][:2] == ["YUV420", [100, 100]]
+    assert events[2]["preview"] == "DRM"  # no desktop: the DRM preview
+    overlays = [e for e in events if e["event"] == "set_overlay"]
+    assert len(overlays) == 6 and overlays[-1]["shape"] is None
+    assert all(e["shape"][2] == 4 for e in overlays[:5])
+    records = read_jsonl(tmp_path / "log" / "predictions.jsonl")
+    frames = [r["frame"] for r in records]  # a live source: a frame may be dropped while the loop is busy
+    assert len(frames) == 5 and frames == sorted(set(frames)) and all(r["size"] == [320, 240] for r in records)
+    assert all(r["source"] == "picamera2" for r in records)

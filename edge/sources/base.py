@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -47,7 +48,8 @@ class SourceConfig:
         "doc": "picamera2, camera:N, video:PATH_OR_URL, images:DIR or synthetic"})
     width: int = field(default=640, metadata={"range": (16, 8192), "doc": "capture width (camera, synthetic)"})
     height: int = field(default=480, metadata={"range": (16, 8192), "doc": "capture height (camera, synthetic)"})
-    fps: float = field(default=0.0, metadata={"range": (0.0, 240.0), "doc": "synthetic frame rate; 0 = unpaced"})
+    fps: float = field(default=0.0, metadata={
+        "range": (0.0, 240.0), "doc": "frame rate of synthetic and images: (a slideshow); 0 = as fast as possible"})
     repeat: bool = field(default=False, metadata={"doc": "start again at the end of images: or video: (soak runs)"})
     camera_num: int = field(default=0, metadata={"range": (0, 16), "doc": "picamera2 camera index"})
     main_format: str = field(default="XBGR8888", metadata={
@@ -94,6 +96,21 @@ class SourceBase:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class Pacer:
+    """Sleeps so that successive calls to wait() are at least 1 / fps apart; fps 0 never sleeps."""
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps if fps > 0 else 0.0
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if self.period:
+            now = time.monotonic()
+            if self._next > now:
+                time.sleep(self._next - now)
+            self._next = max(now, self._next) + self.period
 
 
 def to_rgb8(image: NDArray[Any], channel_order: str = "BGR") -> U8:

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources.base import U8, Frame, SourceBase, SourceConfig, SourceError, to_rgb8
+from edge.sources.base import U8, Frame, Pacer, SourceBase, SourceConfig, SourceError, to_rgb8
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class ImageFolderSource(SourceBase):
         self.skipped = 0  # files with an image suffix that could not be decoded
         self._next = 0
         self._index = 0
+        self._pacer = Pacer(config.fps if config else 0.0)
 
     def open(self) -> None:
         if not self.folder.is_dir():
@@ -50,6 +51,7 @@ class ImageFolderSource(SourceBase):
             self._next += 1
             image = self._decode(path)
             if image is not None:
+                self._pacer.wait()
                 frame = Frame(image=image, index=self._index, timestamp=time.time(), name=path.name)
                 self._index += 1
                 return frame

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from edge.sources.base import Frame, SourceBase, SourceConfig
+from edge.sources.base import Frame, Pacer, SourceBase, SourceConfig
 
 
 class SyntheticSource(SourceBase):
@@ -25,14 +25,10 @@ class SyntheticSource(SourceBase):
             np.stack([np.tile(ramp, (height, 1)), np.full((height, width), 90, np.float32),
                       np.tile(ramp[::-1], (height, 1))], axis=2).astype(np.uint8))  # (H, W, 3) uint8 RGB
         self._index = 0
-        self._next_time = 0.0
+        self._pacer = Pacer(self.config.fps)
 
     def read(self) -> Frame | None:
-        if self.config.fps > 0:
-            now = time.monotonic()
-            if self._next_time > now:
-                time.sleep(self._next_time - now)
-            self._next_time = max(now, self._next_time) + 1.0 / self.config.fps
+        self._pacer.wait()
         image = self._background.copy()
         height, width = image.shape[:2]
         phase = self._index * 0.05

@@ -104,3 +104,11 @@ def test_reference_documents_every_key_and_round_trips() -> None:
     assert {(s, k) for s, k, _, _ in rows} == {(s, f) for s, cls in SECTIONS.items() for f in cls.__dataclass_fields__}
     config = build_config({"log": {"above": 0.5}, "model": {"threads": 2}})
     assert build_config(as_dict(config)) == config
+
+
+def test_device_docs_list_every_key() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "device.md").read_text()
+    for section, key, _, _ in reference():
+        start = text.index(f"**[{section}]**")
+        end = text.find("**[", start + 3)
+        assert f"| `{key}` |" in text[start : end if end > 0 else None], (section, key)

@@ -115,6 +115,9 @@ class Loop:
         capture.start()
         try:
             self._explain_loop()
+        except Exception as e:  # the loop boundary: log once with the traceback, exit non-zero so systemd restarts
+            _LOGGER.exception("the loop failed")
+            self.stats.failure = f"loop failed: {e}"
         finally:
             self.stop.set()
             self.notifier.stopping()
@@ -133,9 +136,12 @@ class Loop:
             t0 = time.perf_counter()
             try:
                 frame = self.source.read()
-            except (SourceError, OSError) as e:
+            except Exception as e:  # the capture thread's boundary: any failure means reopen, never a dead thread
                 self.stats.read_errors += 1
-                _LOGGER.warning("%s: %s; reopening in %.1f s", self.source.name, e, backoff)
+                if isinstance(e, SourceError | OSError):
+                    _LOGGER.warning("%s: %s; reopening in %.1f s", self.source.name, e, backoff)
+                else:
+                    _LOGGER.exception("%s: read failed; reopening in %.1f s", self.source.name, backoff)
                 if self.stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, 10.0)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,11 @@ import numpy as np
 import pytest
 from conftest import REPO, run_python
 
+from edge.explainer import Explainer
+from edge.loop import Loop, LoopConfig
+from edge.render import RenderConfig
 from edge.sinks import read_jsonl
+from edge.sources import Frame, SourceError
 
 pytestmark = pytest.mark.slow
 
@@ -146,3 +151,70 @@ def test_sigterm_stops_within_2_s_with_the_log_flushed(fruit_bundle: Path, tmp_p
     records = read_jsonl(log)
     assert len(records) == len(text.splitlines()) >= 5
     assert "SIGTERM: stopping" in stderr and "stopped after" in stderr
+
+
+class FlakySource:
+    """A live source whose reads fail in a given window of calls; counts reopenings."""
+
+    name = "flaky"
+    live = True
+
+    def __init__(self, fail: range) -> None:
+        self.fail = fail
+        self.calls = 0
+        self.opened = 0
+
+    def open(self) -> None:
+        self.opened += 1
+
+    def read(self) -> Frame | None:
+        self.calls += 1
+        if self.calls in self.fail:
+            raise SourceError("flaky: read timed out")
+        time.sleep(0.01)
+        return Frame(image=np.full((48, 64, 3), self.calls % 255, np.uint8), index=self.calls, timestamp=time.time())
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> FlakySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def _loop(bundle: Path, source: FlakySource, **config: float) -> Loop:
+    return Loop(Explainer.load(bundle), source, [], config=LoopConfig(**config),  # type: ignore[arg-type]
+                render_config=RenderConfig(), stop=threading.Event())
+
+
+def test_loop_reopens_a_failing_source_and_goes_on(fruit_bundle: Path) -> None:
+    source = FlakySource(fail=range(3, 6))
+    stats = _loop(fruit_bundle, source, max_frames=10, reopen_backoff_s=0.01).run()
+    assert stats.frames == 10 and stats.read_errors == 3 and source.opened == 3 and not stats.failure
+
+
+def test_loop_gives_up_without_frames(fruit_bundle: Path) -> None:
+    source = FlakySource(fail=range(1, 10**9))
+    t0 = time.monotonic()
+    stats = _loop(fruit_bundle, source, no_frame_timeout_s=0.5, reopen_backoff_s=0.05).run()
+    assert "no frame from flaky" in stats.failure and stats.frames == 0
+    assert time.monotonic() - t0 < 3
+
+
+def test_live_frames_are_dropped_not_queued_behind_a_slow_loop(fruit_bundle: Path) -> None:
+    source = FlakySource(fail=range(0))
+
+    class Slow:
+        name = "slow"
+
+        def open(self) -> None: ...
+
+        def handle(self, result: object) -> None:
+            time.sleep(0.1)
+
+        def close(self) -> None: ...
+
+    loop = Loop(Explainer.load(fruit_bundle), source, [Slow()], config=LoopConfig(max_frames=5),
+                render_config=RenderConfig(), stop=threading.Event())
+    stats = loop.run()
+    assert stats.frames == 5 and stats.dropped >= 10  # ~8 frames arrive per 100 ms slot

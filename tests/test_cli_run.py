@@ -218,3 +218,19 @@ def test_live_frames_are_dropped_not_queued_behind_a_slow_loop(fruit_bundle: Pat
                 render_config=RenderConfig(), stop=threading.Event())
     stats = loop.run()
     assert stats.frames == 5 and stats.dropped >= 10  # ~8 frames arrive per 100 ms slot
+
+
+def test_stdout_reader_going_away_does_not_stop_the_run(fruit_bundle: Path, tmp_path: Path) -> None:
+    """`edge run --stdout | head -1`: the log still gets every frame and nothing is printed as a traceback."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "edge", "run", "--model", str(fruit_bundle), "--source", "synthetic",
+           "--max-frames", "300", "--no-display", "--stdout", "--log-dir", str(tmp_path / "log"), "--log-every-frame"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert json.loads(proc.stdout.readline())["frame"] == 0
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(60) == 0, stderr
+    assert "Traceback" not in stderr and "stdout closed by its reader" in stderr
+    # 300 records (~180 KB) overflow the pipe's buffer, so the writer surely meets the closed pipe
+    assert len(read_jsonl(tmp_path / "log" / "predictions.jsonl")) == 300

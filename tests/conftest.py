@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _zoo_key() -> str:
-    """The zoo depends on the exporter, the edge format and the pinned workstation stack: rebuild when they change."""
+    """The zoo depends on the exporter, the bundle format and the pinned workstation stack: rebuild when they change."""
     digest = hashlib.sha256()
-    for path in sorted([*REPO.glob("tools/*.py"), *REPO.glob("edge/**/*.py"), REPO / "requirements-tools.txt"]):
+    edge_format = [REPO / "edge" / name for name in ("bundle.py", "head.py", "head_ops.py", "activations.py",
+                                                     "preprocess.py")]
+    for path in sorted([*REPO.glob("tools/*.py"), *edge_format, REPO / "requirements-tools.txt"]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -37,11 +40,15 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
 def zoo() -> Path:
     """Models, bundles and TensorFlow references from `python -m tools.testmodels`, cached by content under build/."""
     out = REPO / "build" / f"zoo-{_zoo_key()}"
-    done = out / "complete"
-    if not done.exists():
-        proc = run_python("-m", "tools.testmodels", str(out))
+    if not out.exists():
+        # Built aside and renamed into place, so that two test runs at once never read a half-built zoo.
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        proc = run_python("-m", "tools.testmodels", str(partial))
         assert proc.returncode == 0, f"tools.testmodels failed:\n{proc.stderr[-4000:]}"
-        done.write_text("ok\n")
+        try:
+            partial.rename(out)
+        except OSError:  # another run finished first; its zoo is as good
+            shutil.rmtree(partial, ignore_errors=True)
     return out
 
 

@@ -57,3 +57,16 @@ def fruit_bundle(zoo: Path) -> Path:
     """A bundle of the tutorial's fruit CNN (seeded, untrained), target = last BatchNorm, classes Apfel/Orange/Tomate,
     preprocessing x = pixel / 255 on RGB."""
     return zoo / "bundles" / "fruit_bn"
+
+
+MINI_DATA = Path(__file__).parent / "data" / "fruits360-mini"
+
+
+def tiny_dataset(dest: Path, per_class: int = 5) -> Path:
+    """A copy of tests/data/fruits360-mini (real Fruits-360 images) with per_class images per class and split."""
+    for split in ("train", "valid", "test"):
+        for cls in ("Apfel", "Orange", "Tomate"):
+            (dest / split / cls).mkdir(parents=True, exist_ok=True)
+            for path in sorted((MINI_DATA / split / cls).glob("*.jpg"))[:per_class]:
+                shutil.copy(path, dest / split / cls / path.name)
+    return dest

@@ -35,6 +35,31 @@ def fruit_cnn(
     return keras.Sequential(layers, name=name)
 
 
+def fruit_cnn_gap(
+    num_classes: int = 3,
+    image_size: int = 100,
+    *,
+    seed: int | None = None,
+    name: str = "fruit_cnn_gap",
+) -> Any:
+    """The fruit CNN's trunk with a CAM head: the fourth block keeps its 8x8 map (no pooling), then
+    GlobalAveragePooling2D -> Dense softmax, so the map the device explains is twice as fine and CAM is defined."""
+    init = keras.initializers.GlorotUniform(seed=seed)
+    layers: list[Any] = [keras.Input((image_size, image_size, 3), name="image")]
+    for i, filters in enumerate((32, 32, 64, 128), start=1):
+        layers += [
+            keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer=init, name=f"conv{i}"),
+            keras.layers.BatchNormalization(name=f"bn{i}"),
+        ]
+        if i < 4:
+            layers.append(keras.layers.MaxPooling2D(2, name=f"pool{i}"))
+    layers += [
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=init, name="predictions"),
+    ]
+    return keras.Sequential(layers, name=name)
+
+
 def mobilenetv2_gap(
     num_classes: int = 3,
     image_size: int = 96,

@@ -1,0 +1,71 @@
+"""tools/train end to end on a tiny real dataset (TensorFlow in subprocesses); the guidance loss on hand-made maps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from conftest import run_python, tiny_dataset
+
+pytestmark = pytest.mark.slow
+
+TINY = ("--epochs", "1", "--samples-per-epoch", "64", "--valid-samples", "32", "--batch-size", "32")
+
+
+def _train(data: Path, out: Path, *extra: str) -> dict[str, object]:
+    proc = run_python("-m", "tools.train", str(data), "--out", str(out), *TINY, *extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "epochs: 100%" in proc.stderr  # the progress bar ran to the end
+    return json.loads(out.with_suffix(".summary.json").read_text())
+
+
+def test_train_writes_model_plot_and_summary_reproducibly(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "data", per_class=4)
+    first = _train(data, tmp_path / "a" / "model.keras", "--guide", "masks", "--seed", "3")
+    assert first["class_names"] == ["Apfel", "Orange", "Tomate"]
+    assert first["target_layer"] == "pool4" and first["best_epoch"] == 1
+    (row,) = first["history"]  # type: ignore[misc]
+    assert 0 < row["train_guide"] <= 1 and 0 <= row["val_pointing"] <= 1 and row["train_loss"] > 0
+    plot = cv2.imread(str(tmp_path / "a" / "model.history.png"))
+    assert plot is not None and plot.shape[1] > 600
+    check = run_python("-c", "import sys, keras; m = keras.models.load_model(sys.argv[1]); print(m.outputs[0].shape)",
+                       str(tmp_path / "a" / "model.keras"))
+    assert check.returncode == 0 and "(None, 3)" in check.stdout, check.stderr[-2000:]
+    again = _train(data, tmp_path / "b" / "model.keras", "--guide", "masks", "--seed", "3")
+    assert again["history"] == first["history"]  # same seed, same numbers
+    other = _train(data, tmp_path / "c" / "model.keras", "--seed", "4", "--arch", "fruitcnn-gap")
+    assert other["history"] != first["history"] and other["target_layer"] == "bn4"
+    assert other["history"][0]["train_guide"] == 0  # type: ignore[index]  # no guidance asked for
+
+
+def test_guidance_loss_prefers_maps_inside_the_mask() -> None:
+    script = """
+import numpy as np, tensorflow as tf
+from tools import guidance
+mask = np.zeros((1, 4, 4, 1), np.float32); mask[0, :2, :2, 0] = 1
+def cost(m):
+    return float(guidance.outside_share(tf.constant(m), tf.constant(mask), tf.constant([[True]])))
+inside = np.zeros_like(mask); inside[0, 0, 0, 0] = 1
+outside = np.zeros_like(mask); outside[0, 3, 3, 0] = 1
+print(cost(inside), cost(inside + outside), cost(outside), cost(np.zeros_like(mask)), cost(-inside), cost(5 * inside))
+hits, count = guidance.pointing_hits(tf.constant(2 * inside + outside), tf.constant(mask), tf.constant([[True]]))
+print(float(hits), float(count))
+"""
+    proc = run_python("-c", script)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    costs, pointing = (list(map(float, line.split())) for line in proc.stdout.strip().splitlines()[-2:])
+    inside, half, outside, zero, negative_inside, scaled = costs
+    assert inside == pytest.approx(0.0, abs=1e-5) and scaled == pytest.approx(0.0, abs=1e-5)  # scale-free
+    assert inside < half < outside and inside < zero < outside  # an all-zero map does not dodge the penalty
+    assert negative_inside > zero  # a fruit the map calls negative costs more than no map at all
+    assert pointing == [1.0, 1.0]
+
+
+def test_train_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = run_python("-m", "tools.train", str(tmp_path / "empty"), "--out", str(tmp_path / "m.keras"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'empty'}: no class folders (expected one " \
+        "folder per class, e.g. Apfel/ Orange/ Tomate/)"

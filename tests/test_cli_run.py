@@ -86,9 +86,9 @@ def test_demo_model_gets_the_samples_right(tmp_path: Path) -> None:
     class_names = json.loads((DEMO_MODEL / "manifest.json").read_text())["class_names"]
     names = sorted(p.name for p in SAMPLES.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     records = check_log(tmp_path / "log", names, class_names, "images:samples")
-    for r in records:  # sample files are named after their class, e.g. apfel_01.jpg
+    for r in records:  # sample files are named after their fruit: apfel_01.jpg, or apfel+orange_01.jpg for two
         expected = [c for c in class_names if c.lower() in r["file"].lower()]
-        assert expected == [r["label"]], (r["file"], r["probabilities"])
+        assert expected and r["label"] in expected, (r["file"], r["probabilities"])
 
 
 def test_errors_are_one_line_and_exit_2(fruit_bundle: Path, tmp_path: Path) -> None:

@@ -42,13 +42,19 @@ def fruit_cnn_gap(
     seed: int | None = None,
     name: str = "fruit_cnn_gap",
 ) -> Any:
-    """The fruit CNN's trunk with a CAM head: the fourth block keeps its 8x8 map (no pooling), then
-    GlobalAveragePooling2D -> Dense softmax, so the map the device explains is twice as fine and CAM is defined."""
+    """The fruit CNN's trunk with a CAM head, built for heatmaps that sit where the evidence is.
+
+    The four Conv/BN blocks use 'same' padding and only the first three pool, so with 100x100 input the explained map
+    is (12, 12, 128) and cell j's receptive field is centred on pixel 8j + 3.5: within 4 px of where a plain resize of
+    the map onto the frame draws it (the 'valid' tutorial CNN's cells are off by up to 19 px at the edges). Then
+    GlobalAveragePooling2D -> Dense softmax, for which CAM is defined and equals Grad-CAM up to scale.
+    """
     init = keras.initializers.GlorotUniform(seed=seed)
     layers: list[Any] = [keras.Input((image_size, image_size, 3), name="image")]
     for i, filters in enumerate((32, 32, 64, 128), start=1):
         layers += [
-            keras.layers.Conv2D(filters, 3, activation="relu", kernel_initializer=init, name=f"conv{i}"),
+            keras.layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init,
+                                name=f"conv{i}"),
             keras.layers.BatchNormalization(name=f"bn{i}"),
         ]
         if i < 4:

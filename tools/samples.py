@@ -1,6 +1,7 @@
 """Write the demo's sample images: held-out Fruits-360 test fruit, plain and on the evaluation backgrounds.
 
     python -m tools.samples DATA_DIR [--out samples] [--seed 7]
+    python -m tools.samples DATA_DIR --frames 200 --split train --backgrounds train --out build/calibration
 
 Every file is named after the fruit it shows (apfel_01.jpg; a two-fruit frame apfel+orange_01.jpg), which is what the
 tests check the shipped model against. The images are derived from Fruits-360 (CC BY-SA 4.0, see samples/README.md) and
@@ -57,15 +58,33 @@ def write_samples(data: FruitSet, out: Path, seed: int = 7, size: int = 300) -> 
     return written
 
 
+def write_frames(data: FruitSet, out: Path, count: int, split: str, seed: int) -> list[Path]:
+    """count single-fruit composited frames at model size (int8 calibration, agreement checks): frame_0000.jpg ..."""
+    frames = compositing.frames(data, count, np.random.default_rng(seed), split, compositing.EVAL_MIX)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"frame_{i:04d}.jpg" for i in range(count)]
+    for path, x in zip(paths, frames.x, strict=True):
+        _write(path, x, x.shape[0])
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.samples", description=__doc__.splitlines()[0])
     p.add_argument("data_dir", type=Path)
     p.add_argument("--out", type=Path, default=Path("samples"))
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--frames", type=int, help="instead: this many composited frames (calibration / agreement sets)")
+    p.add_argument("--split", default="test", help="dataset split to take fruit from (default test)")
+    p.add_argument("--backgrounds", choices=("train", "eval"), default="eval")
     args = p.parse_args(argv)
-    root = args.data_dir / "test" if (args.data_dir / "test").is_dir() else args.data_dir
-    for path in write_samples(load_split(root), args.out, args.seed):
-        print(path)
+    root = args.data_dir / args.split if (args.data_dir / args.split).is_dir() else args.data_dir
+    data = load_split(root)
+    if args.frames:
+        written = write_frames(data, args.out, args.frames, args.backgrounds, args.seed)
+        print(f"wrote {len(written)} frames to {args.out}")
+    else:
+        for path in write_samples(data, args.out, args.seed):
+            print(path)
     return 0
 
 

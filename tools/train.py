@@ -77,7 +77,11 @@ class Trainer:
         self.trunk = keras.Model(model.inputs, chain.target_tensor)
         self.head_layers = chain.layers[:-1]
         self.map_shape = tuple(int(d) for d in chain.target_tensor.shape[1:3])
-        self.optimizer = keras.optimizers.Adam(options.learning_rate)
+        steps = options.epochs * -(-options.samples_per_epoch // options.batch_size)
+        # Cosine decay: a constant rate leaves the validation accuracy jumping from epoch to epoch (batch statistics
+        # of composited frames vary a lot); decaying it lets the last epochs settle.
+        rate = keras.optimizers.schedules.CosineDecay(options.learning_rate, steps, alpha=0.02)
+        self.optimizer = keras.optimizers.Adam(rate)
         self._step = self._compile(training=True)
         self._eval = self._compile(training=False)
 
@@ -149,6 +153,7 @@ def train(data_dir: Path, options: TrainOptions) -> dict[str, Any]:
     valid = compositing.frames(valid_set, options.valid_samples, np.random.default_rng(options.seed + 10_000),
                                "train", VALID_MIX)
     history: list[dict[str, float]] = []
+    before = _prefixed("val", trainer.run(valid, False, "validation before training"))
     best: tuple[float, float] = (-1.0, -1.0)
     start = time.monotonic()
     options.out.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +170,7 @@ def train(data_dir: Path, options: TrainOptions) -> dict[str, Any]:
             model.save(options.out)
     summary = training_report.summary(options, train_set, valid_set, trainer.target, history,
                                       time.monotonic() - start)
+    summary["before_training"] = before  # the untrained model's validation figures: what guidance starts from
     training_report.write(options.out, summary, history)
     return summary
 

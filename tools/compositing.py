@@ -135,8 +135,8 @@ def _pick(data: FruitSet, pool: list[int], count: int, rng: np.random.Generator)
 
 
 def frame(data: FruitSet, rng: np.random.Generator, split: str = "train", mix: Mix = Mix(),
-          pool: list[int] | None = None) -> tuple[U8, NDArray[np.float32], NDArray[np.bool_]]:
-    """One frame: (S, S, 3) uint8, (C,) soft label, (C, S, S) per-class mask."""
+          pool: list[int] | None = None, camera: bool = True) -> tuple[U8, NDArray[np.float32], NDArray[np.bool_]]:
+    """One frame: (S, S, 3) uint8, (C,) soft label, (C, S, S) per-class mask; camera=False skips the camera faults."""
     pool = data.with_masks() if pool is None else pool
     s, c = data.images[0].shape[0], len(data.class_names)
     y = np.zeros(c, np.float32)
@@ -154,7 +154,8 @@ def frame(data: FruitSet, rng: np.random.Generator, split: str = "train", mix: M
         fruit, alpha = _cutout(data.images[i], data.masks[i], rng)  # type: ignore[arg-type]
         masks[data.labels[i]] |= _paste(canvas, fruit, alpha, box)
         y[data.labels[i]] += 1
-    return augment(np.clip(canvas, 0, 255).astype(np.uint8), rng), y / y.sum(), masks
+    image = np.clip(canvas, 0, 255).astype(np.uint8)
+    return (augment(image, rng) if camera else image), y / y.sum(), masks
 
 
 def frames(data: FruitSet, n: int, rng: np.random.Generator, split: str = "train", mix: Mix = Mix()) -> Frames:

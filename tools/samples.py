@@ -46,7 +46,8 @@ def write_samples(data: FruitSet, out: Path, seed: int = 7, size: int = 300) -> 
             written.append(name(cls))
             _write(written[-1], data.images[int(i)], size)
         for i in rng.choice(own, COMPOSITED_PER_CLASS, replace=False):
-            frame, _, _ = compositing.frame(data, rng, "eval", compositing.EVAL_MIX, [int(i)])
+            # Without the training's simulated camera faults: a sample shows the fruit as photographed.
+            frame, _, _ = compositing.frame(data, rng, "eval", compositing.EVAL_MIX, [int(i)], camera=False)
             written.append(name(cls))
             _write(written[-1], frame, size)
     for a, b in ((0, 1), (1, 2), (2, 0))[: len(data.class_names)]:

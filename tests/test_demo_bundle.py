@@ -1,4 +1,4 @@
-"""The shipped demo: models/fruit classifies every sample right, its heatmaps land on held-out fruit, and it is exact."""
+"""The shipped demo: models/fruit gets every sample right, its heatmaps land on held-out fruit, and it is exact."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ class Explainer:
         for c in classes:
             t3 = time.perf_counter()
             dz = self.head.score_gradient(hp, c, self.score)
-            cam_raw = method.raw(CamContext(A, self.head, hp, dz)).astype(np.float32, copy=False)
+            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c)).astype(np.float32, copy=False)
             cam = normalise(cam_raw)
             timings = {
                 "preprocess": preprocess_ms,

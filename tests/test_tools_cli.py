@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from conftest import run_python
 
 
@@ -89,3 +90,24 @@ def test_export_errors_name_the_problem(zoo: Path, tmp_path: Path) -> None:
         assert expected in proc.stderr, (extra, proc.stderr[-500:])
     missing = run_python("-m", "tools.export", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "b"))
     assert missing.returncode == 2 and "no such model file" in missing.stderr
+
+
+@pytest.mark.parametrize("method", ["hirescam", "cam"])
+def test_verify_checks_any_method(zoo: Path, tmp_path: Path, method: str) -> None:
+    """tools/verify --method: the edge method against its TensorFlow formula; cam only where it is defined."""
+    with np.load(zoo / "refs" / "mobilenet_gap.npz") as ref:
+        _write_images(tmp_path / "images", ref["frames"])
+    args = ["--images", str(tmp_path / "images"), "--json", "--method", method, "--sheet", str(tmp_path / "s.png")]
+    proc = run_python("-m", "tools.verify", str(zoo / "bundles" / "mobilenet_gap"), "--model",
+                      str(zoo / "models" / "mobilenet_gap.keras"), *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["method"] == method and report["passed"]
+    assert all(m["max_rel_cam_raw_diff"] <= 1e-4 for m in report["scores"].values())
+    if method == "cam":
+        with np.load(zoo / "refs" / "fruit_bn.npz") as ref:
+            _write_images(tmp_path / "fruit", ref["frames"])
+        bad = run_python("-m", "tools.verify", str(zoo / "bundles" / "fruit_bn"), "--model",
+                         str(zoo / "models" / "fruit.keras"), "--images", str(tmp_path / "fruit"), "--method", "cam")
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr
+        assert "global average pooling" in bad.stderr.strip().splitlines()[-1] or "cam needs" in bad.stderr

@@ -171,6 +171,8 @@ def build_case(case: Case, out: Path) -> None:
         arrays[f"{score}_cam_raw"] = np.stack([r.cam_raw for r in refs])
         arrays[f"{score}_gradient"] = np.stack([r.gradient for r in refs])
         arrays[f"{score}_activations"] = np.stack([r.activations for r in refs])
+        for method in refs[0].methods:  # every CAM method's TensorFlow reference, for tests/test_cam_methods.py
+            arrays[f"{score}_method_{method}"] = np.stack([r.methods[method] for r in refs])
     (out / "refs").mkdir(exist_ok=True)
     np.savez(out / "refs" / f"{case.name}.npz", **arrays)
 

@@ -6,13 +6,13 @@ kept before its ReLU and normalisation so that raw maps can be compared, for sco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tools import keras_graph
+from tools import keras_graph, tf_cams
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Reference:
     cam_raw: NDArray[np.float32]  # (h, w)
     gradient: NDArray[np.float32]  # (h, w, k) dScore/dA
     activations: NDArray[np.float32]  # (h, w, k) A
+    methods: dict[str, NDArray[np.float32]] = field(default_factory=dict)  # method -> raw map (h, w), tools.tf_cams
 
 
 class GradCamReference:
@@ -37,6 +38,9 @@ class GradCamReference:
         self._last = last
         self._activation = self._output_activation(last)
         self._model = keras.Model(model.inputs, [chain.target_tensor, pre_output, model.outputs[0]])
+        # The original CAM is defined for GlobalAveragePooling2D -> Dense only: keep that Dense's kernel (k, C).
+        kinds = [type(layer).__name__ for layer in chain.layers]
+        self.cam_kernel = chain.layers[1].kernel if kinds == ["GlobalAveragePooling2D", "Dense"] else None
 
     @staticmethod
     def _output_activation(last: Any) -> str:
@@ -64,12 +68,17 @@ class GradCamReference:
         grads = tape.gradient(value, A)  # (1, h, w, k)
         alpha = tf.reduce_mean(grads, axis=(0, 1, 2))  # (k,)
         cam_raw = tf.reduce_sum(A[0] * alpha, axis=-1)  # (h, w)
+        methods = {name: fn(A[0], grads[0]).numpy().astype(np.float32)
+                   for name, fn in tf_cams.GRADIENT_METHODS.items()}
+        if self.cam_kernel is not None:
+            methods["cam"] = tf_cams.cam(A[0], self.cam_kernel[:, c]).numpy().astype(np.float32)
         return Reference(
             probabilities=probabilities[0].numpy().astype(np.float32),
             class_index=c,
             cam_raw=cam_raw.numpy().astype(np.float32),
             gradient=grads[0].numpy().astype(np.float32),
             activations=A[0].numpy().astype(np.float32),
+            methods=methods,
         )
 
     def _logits(self, pre: Any, out: Any) -> Any:

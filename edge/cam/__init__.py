@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from edge.cam.base import CamContext, CamMethod, normalise
+from edge.cam.cam import CAM
+from edge.cam.eigencam import EigenCAM
 from edge.cam.gradcam import GradCAM
+from edge.cam.gradcampp import GradCAMPlusPlus
+from edge.cam.hirescam import HiResCAM
+from edge.cam.layercam import LayerCAM
+from edge.cam.xgradcam import XGradCAM
 from edge.errors import MethodError
 
-METHODS: dict[str, CamMethod] = {method.name: method for method in (GradCAM(),)}
+METHODS: dict[str, CamMethod] = {
+    method.name: method
+    for method in (GradCAM(), GradCAMPlusPlus(), XGradCAM(), LayerCAM(), HiResCAM(), EigenCAM(), CAM())
+}
 DEFAULT_METHOD = "gradcam"
 
 

@@ -27,6 +27,7 @@ class CamContext:
     head: Head
     head_pass: HeadPass
     dz: F32  # (C,) dScore/dLogits for the explained class and score
+    class_index: int  # the explained class
     _gradient: F32 | None = field(default=None, repr=False)
 
     def channel_weights(self) -> F32:

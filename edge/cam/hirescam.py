@@ -1,0 +1,16 @@
+"""HiResCAM (Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional neural
+networks", arXiv 2011.08891, eq. 4): the gradient times the activations element-wise, summed over channels; unlike
+Grad-CAM it does not average the gradient over space first.
+"""
+
+from __future__ import annotations
+
+from edge.cam.base import CamContext
+from edge.head_ops import F32
+
+
+class HiResCAM:
+    name = "hirescam"
+
+    def raw(self, ctx: CamContext) -> F32:
+        return (ctx.gradient() * ctx.A).sum(axis=-1)

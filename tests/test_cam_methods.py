@@ -122,3 +122,19 @@ def test_top_k_and_target_with_any_method(zoo: Path) -> None:
         assert [e.method for e in top] == [method] * 3 and len({e.class_index for e in top}) == 3
         chosen = ex.explain_input(ref["x"][0], method=method, target=top[-1].class_index)
         np.testing.assert_array_equal(chosen.cam_raw, top[-1].cam_raw)
+
+
+def test_edge_run_uses_the_chosen_method_and_target(tmp_path: Path) -> None:
+    import json
+
+    from conftest import REPO, run_python
+
+    proc = run_python("-m", "edge", "run", "--model", str(REPO / "models" / "fruit"), "--source",
+                      f"images:{REPO / 'samples'}", "--log-dir", str(tmp_path), "--no-display", "--method", "layercam",
+                      "--target", "Tomate", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(records) >= 10 and {r["method"] for r in records} == {"layercam"}
+    bad = run_python("-m", "edge", "run", "--model", str(REPO / "models" / "fruit"), "--source", "synthetic",
+                     "--no-display", "--method", "scorecam", timeout=120)
+    assert bad.returncode == 2 and "invalid choice: 'scorecam'" in bad.stderr

@@ -76,3 +76,13 @@ def test_evaluate_errors_are_one_line(fruit_bundle: Path, tmp_path: Path) -> Non
     proc = run_python("-m", "tools.evaluate", str(fruit_bundle), str(tmp_path / "missing"), timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'missing'}: not a folder"
+
+
+def test_before_after_sheet_shows_both_bundles(fruit_bundle: Path, tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "data", per_class=2)
+    out = tmp_path / "ba.png"
+    proc = run_python("-m", "tools.before_after", str(fruit_bundle), str(fruit_bundle), str(data), "--out", str(out),
+                      "--frames", "2", "--pairs", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[0] > 3 * 160 and sheet.shape[1] >= 3 * 160  # 3 rows x 3 tiles

@@ -72,3 +72,10 @@ def test_train_errors_are_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'empty'}: no class folders (expected one " \
         "folder per class, e.g. Apfel/ Orange/ Tomate/)"
+
+
+def test_train_mobilenetv2_guided(tmp_path: Path) -> None:
+    data = tiny_dataset(tmp_path / "data", per_class=2)
+    summary = _train(data, tmp_path / "m" / "model.keras", "--arch", "mobilenetv2", "--guide", "masks")
+    assert summary["target_layer"] == "out_relu" and summary["class_names"] == ["Apfel", "Orange", "Tomate"]
+    assert 0 < summary["history"][0]["train_guide"] <= 1  # type: ignore[index]

@@ -1,0 +1,149 @@
+"""Side-by-side benchmark: the device's explain against its classify-only floor and TensorFlow Grad-CAM.
+
+    python -m tools.bench [--quick] [--threads 1] [--json PATH]
+
+Every contender runs in its own subprocess with the same thread count (TensorFlow and the TFLite runtimes do not share
+a process well), on the shipped fruit bundle and on a MobileNetV2-224 GAP-head bundle (random weights: timing only).
+Medians over repeated calls; every ratio is computed from figures of this one run. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tools.cli_support import add_common, one_line_errors, setup_logging
+
+REPO = Path(__file__).resolve().parent.parent
+FRUIT = (REPO / "models" / "fruit", REPO / "models" / "fruit.keras")
+
+
+def _run_json(args: list[str]) -> dict[str, Any]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def cold_start(args: list[str]) -> dict[str, float]:
+    """Process start to first explanation, and the child's peak RSS (from wait4's rusage)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    t = time.perf_counter()
+    child = subprocess.Popen([sys.executable, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} exited {child.returncode}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def mobilenet_bundle(work: Path) -> tuple[Path, Path]:
+    bundle, model = work / "mobilenetv2_224", work / "mobilenetv2_224.keras"
+    if not (bundle / "manifest.json").exists():
+        work.mkdir(parents=True, exist_ok=True)
+        build = ("from tools import architectures; "
+                 f"architectures.mobilenetv2_gap(3, 224, alpha=1.0).save({str(model)!r})")
+        subprocess.run([sys.executable, "-c", build], check=True, cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2"))
+        subprocess.run([sys.executable, "-m", "tools.export", str(model), "--out", str(bundle), "--preprocess",
+                        "symmetric", "--no-check"], check=True, cwd=REPO, capture_output=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2"))
+    return bundle, model
+
+
+def bench_model(name: str, bundle: Path, model: Path, threads: int, repeats: int, frame_path: bool) -> dict[str, Any]:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    common = ["--threads", str(threads)]
+    edge = _run_json(["-m", "tools.bench_edge", str(bundle), *common, "--repeats", str(repeats),
+                      *(["--frame-path"] if frame_path else [])])
+    other = _run_json(["-m", "tools.bench_edge", str(bundle), *common, "--repeats", str(repeats),
+                       "--runtime", "tflite_runtime"])
+    tf = _run_json(["-m", "tools.bench_tf", str(model), manifest["target_layer"], *common,
+                    "--repeats", str(max(10, repeats // 4))])
+    floor, gradcam = edge["classify_ms"], edge["explain_ms"]["gradcam"]
+    return {
+        "model": name, "edge": edge, "tflite_runtime": other, "tensorflow": tf,
+        "gflops": manifest["features"]["flops"] / 1e9,
+        "achieved_gflop_per_s": manifest["features"]["flops"] / 1e9 / (edge["features_ms"] / 1e3),
+        "ratios": {
+            "gradcam_over_classify": gradcam / floor,
+            "method_over_classify": {m: v / floor for m, v in edge["explain_ms"].items()},
+            "tf_function_over_edge": tf["function_ms"] / gradcam,
+            "tf_eager_over_edge": tf["eager_ms"] / gradcam,
+            "litert_over_tflite_runtime_classify": edge["classify_ms"] / other["classify_ms"],
+        },
+        "cold_start": {
+            "edge": cold_start(["-m", "tools.bench_edge", str(bundle), *common, "--first-only"]),
+            "tensorflow": cold_start(["-m", "tools.bench_tf", str(model), manifest["target_layer"], *common,
+                                      "--first-only"]),
+        },
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [f"Measured {report['date']} on {report['machine']}, {report['threads']} thread(s), medians.", "",
+             "| | " + " | ".join(r["model"] for r in report["models"]) + " |",
+             "| --- |" + " --- |" * len(report["models"])]
+
+    def row(label: str, fn: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(fn(r) for r in report["models"]) + " |")
+
+    row("classify-only (floor), ms", lambda r: f"{r['edge']['classify_ms']:.2f}")
+    for m in report["models"][0]["edge"]["explain_ms"]:
+        row(f"explain {m}, ms (x floor)", lambda r, m=m: f"{r['edge']['explain_ms'][m]:.2f} "
+            f"({r['ratios']['method_over_classify'][m]:.2f}x)" if m in r["edge"]["explain_ms"] else "n/a")
+    row("TF tf.function Grad-CAM, ms (x edge)", lambda r: f"{r['tensorflow']['function_ms']:.2f} "
+        f"({r['ratios']['tf_function_over_edge']:.1f}x)")
+    row("TF eager GradientTape Grad-CAM, ms (x edge)", lambda r: f"{r['tensorflow']['eager_ms']:.1f} "
+        f"({r['ratios']['tf_eager_over_edge']:.1f}x)")
+    row("classify: ai-edge-litert / tflite-runtime, ms", lambda r: f"{r['edge']['classify_ms']:.2f} / "
+        f"{r['tflite_runtime']['classify_ms']:.2f}")
+    row("feature model GFLOP/s", lambda r: f"{r['achieved_gflop_per_s']:.1f}")
+    for side in ("edge", "tensorflow"):
+        row(f"cold start {side}, s / peak RSS MB", lambda r, s=side: f"{r['cold_start'][s]['seconds']:.2f} / "
+            f"{r['cold_start'][s]['peak_rss_mb']:.0f}")
+    fruit = report["models"][0]
+    if "frame_path" in fruit["edge"]:
+        fp = fruit["edge"]["frame_path"]
+        lines += ["", f"Whole frame path ({fruit['model']}, 640x480 synthetic): {fp['fps']:.0f} fps = "
+                  f"{fp['fps'] / (1e3 / fruit['edge']['classify_ms']):.2f}x the classify-only rate; ms per stage: "
+                  f"capture {fp['capture_ms']:.2f}, explain {fp['explain_ms']:.2f}, overlay {fp['overlay_ms']:.2f}, "
+                  f"JPEG {fp['jpeg_ms']:.2f}."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, noisier figures)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, help="write the full report here")
+    add_common(p)
+    args = p.parse_args(argv)
+    setup_logging(args.debug)
+    repeats = 30 if args.quick else 300
+    with one_line_errors(args.debug, RuntimeError, subprocess.CalledProcessError) as status:
+        models = [bench_model("fruit (shipped)", *FRUIT, args.threads, repeats, frame_path=True)]
+        models.append(bench_model("MobileNetV2-224 GAP", *mobilenet_bundle(REPO / "build" / "bench"), args.threads,
+                                  max(10, repeats // 5), frame_path=False))
+        report = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": args.threads,
+                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                  "models": models}
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(table(report))
+    return status.code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

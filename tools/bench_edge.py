@@ -1,0 +1,97 @@
+"""Benchmark worker for the device side (no TensorFlow): prints one JSON object of medians in ms.
+
+    python -m tools.bench_edge BUNDLE [--threads 1] [--repeats 200] [--runtime auto] [--first-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.cam import METHODS
+from edge.explainer import Explainer
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1e3)
+
+
+def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
+    """640x480 synthetic frames: preprocess -> explain -> overlay -> JPEG, per stage and frames per second."""
+    import cv2
+
+    from edge.render import RenderConfig, render
+    from edge.sources.base import SourceConfig
+    from edge.sources.synthetic import SyntheticSource
+
+    source = SyntheticSource(SourceConfig(spec="synthetic", width=640, height=480))
+    source.open()
+    config = RenderConfig()
+    stages: dict[str, list[float]] = {"capture": [], "explain": [], "overlay": [], "jpeg": []}
+    total = []
+    for i in range(repeats + 10):
+        t0 = time.perf_counter()
+        frame = source.read()
+        assert frame is not None  # synthetic frames never end
+        image = frame.image
+        t1 = time.perf_counter()
+        e = ex.explain(image)
+        t2 = time.perf_counter()
+        out = render(image, e, config)
+        t3 = time.perf_counter()
+        cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        t4 = time.perf_counter()
+        if i >= 10:
+            for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                stages[key].append(value * 1e3)
+            total.append(t4 - t0)
+    source.close()
+    result = {f"{k}_ms": float(np.median(v)) for k, v in stages.items()}
+    result["fps"] = float(1.0 / np.median(total))
+    result["frame_size"] = [int(image.shape[1]), int(image.shape[0])]  # type: ignore[assignment]
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--runtime", default="auto")
+    p.add_argument("--first-only", action="store_true", help="load, explain one frame, exit (cold start)")
+    p.add_argument("--frame-path", action="store_true")
+    args = p.parse_args(argv)
+    ex = Explainer.load(args.bundle, num_threads=args.threads, runtime=args.runtime)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    if args.first_only:
+        ex.explain(frame)
+        print(json.dumps({"ok": True}))
+        return 0
+    x = ex.preprocess(frame)
+    report: dict[str, Any] = {"runtime": ex.features.runtime}
+    report["features_ms"] = median_ms(lambda: ex.features(x), args.repeats)
+    report["classify_ms"] = median_ms(lambda: ex.head.forward(ex.features(x)), args.repeats)
+    report["explain_ms"] = {m: median_ms(lambda m=m: ex.explain_input(x, method=m), args.repeats)  # type: ignore[misc]
+                            for m in METHODS if m != "cam" or ex.head.cam_weights is not None}
+    if args.frame_path:
+        report["frame_path"] = frame_path(ex, args.repeats // 2)
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""Benchmark worker for TensorFlow Grad-CAM on the original Keras model: prints one JSON object of medians in ms.
+
+    python -m tools.bench_tf MODEL.keras TARGET_LAYER [--threads 1] [--repeats 50] [--first-only]
+
+`eager` is the tutorials' make_gradcam_heatmap (a grad model, GradientTape, spatial mean, weighted sum) run eagerly per
+frame; `function` is the same wrapped in tf.function (the strongest TensorFlow path). Both include the preprocessing
+(resize, x/255) and return the normalised map, as the device's explain does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tools.bench_edge import median_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("model", type=Path)
+    p.add_argument("target")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=50)
+    p.add_argument("--first-only", action="store_true")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    import keras
+
+    from tools import keras_graph
+
+    model = keras.models.load_model(args.model, compile=False)
+    chain = keras_graph.chain_to_output(model, args.target)
+    grad_model = keras.Model(model.inputs, [chain.target_tensor, model.outputs[0]])
+    size = tuple(int(d) for d in model.inputs[0].shape[1:3])
+    frame = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+
+    def gradcam(image: tf.Tensor) -> tf.Tensor:
+        x = tf.image.resize(tf.cast(image, tf.float32), size)[None] / 255.0
+        with tf.GradientTape() as tape:
+            A, preds = grad_model(x, training=False)
+            score = preds[:, tf.argmax(preds[0])]
+        grads = tape.gradient(score, A)
+        heatmap = tf.reduce_sum(A[0] * tf.reduce_mean(grads, axis=(0, 1, 2)), axis=-1)
+        heatmap = tf.nn.relu(heatmap)
+        return heatmap / (tf.reduce_max(heatmap) + 1e-12)
+
+    if args.first_only:
+        gradcam(tf.constant(frame)).numpy()
+        print(json.dumps({"ok": True}))
+        return 0
+    compiled = tf.function(gradcam)
+    image = tf.constant(frame)
+    report = {"eager_ms": median_ms(lambda: gradcam(image).numpy(), args.repeats, warmup=3),
+              "function_ms": median_ms(lambda: compiled(image).numpy(), args.repeats, warmup=5),
+              "tensorflow": tf.__version__}
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -163,7 +163,8 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
         )
     except KeyError as e:
         raise BundleError(path, f"missing key {e.args[0]!r}") from e
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+        # AttributeError: a section that should be an object holds a list, a number or null.
         raise BundleError(path, f"malformed: {e}") from e
     _check_values(path, manifest)
     return manifest

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -70,14 +71,26 @@ def blend(frame: U8, colors: U8, weights: F32) -> U8:
     return np.asarray(np.clip(mixed + 0.5, 0, 255), np.uint8)
 
 
+@lru_cache(maxsize=64)
+def _lut(colormap: str, class_index: int) -> U8:
+    """(256, 1, 3) uint8 RGB colour for every CAM level 0..255: one table lookup colours a whole frame."""
+    levels = np.arange(256, dtype=np.float32).reshape(256, 1) / 255.0  # (256, 1) float32
+    return np.ascontiguousarray(colorize(levels, colormap, class_index).reshape(256, 1, 3))
+
+
 def overlay_heatmap(frame: U8, cam: F32, config: RenderConfig, class_index: int = 0) -> U8:
     """The frame (H, W, 3) uint8 RGB with the CAM upsampled, coloured and blended on top where >= threshold."""
-    up = upsample(cam, (frame.shape[0], frame.shape[1]))
-    colors = colorize(up, config.colormap, class_index)
+    height, width = frame.shape[:2]
+    # Quantise the small map first and upsample uint8 levels: no full-frame float arrays, no colour conversion.
+    levels = np.asarray(cv2.convertScaleAbs(np.clip(np.asarray(cam, np.float32), 0.0, 1.0), alpha=255.0))
+    levels = np.asarray(cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR))  # (H, W) uint8
+    colors = cv2.applyColorMap(levels, _lut(config.colormap, class_index))  # (H, W, 3) uint8 RGB
     # One alpha for every coloured pixel: a uint8 addWeighted plus a masked copy is several times faster than
     # per-pixel float weights.
     mixed = cv2.addWeighted(frame, 1.0 - config.alpha, colors, config.alpha, 0.0)
-    mask = np.asarray(up >= config.threshold, np.uint8)  # (H, W) uint8, 1 where coloured
+    if config.threshold <= 0.0:
+        return np.asarray(mixed)
+    mask = np.asarray(levels >= np.ceil(config.threshold * 255.0 - 1e-6), np.uint8)  # (H, W) 1 where coloured
     out = frame.copy()
     cv2.copyTo(mixed, mask, out)
     return out

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -78,7 +78,12 @@ class DiskLogSink:
         self.policy = LogPolicy(config, every_frame_default=every_frame_default)
         self.records = 0
         self.images_skipped = 0  # frames whose JPEGs were not saved (free-space floor, disk full, write error)
-        self._jsonl: IO[str] | None = None
+        # The JSONL is appended with os.write on an O_APPEND descriptor, not a buffered file: on a full disk a buffered
+        # writer keeps the failed bytes and raises again on every later call (even tell()).
+        self._fd: int | None = None
+        self._size = 0  # bytes in the current JSONL
+        self._dangling = False  # the file ends in a partial line (power cut, ENOSPC): the next record starts a new one
+        self.records_failed = 0
         self._old: deque[tuple[Path, int]] = deque()  # rotatable files, oldest first, with their sizes
         self._old_bytes = 0
         self._low_space = False
@@ -109,13 +114,14 @@ class DiskLogSink:
 
     def _open_jsonl(self) -> None:
         path = self.dir / JSONL
-        self._jsonl = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the sink's lifetime
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        self._dangling = False
         # After a power cut the last line may be partial: start on a fresh line so the next record stays readable.
-        if path.stat().st_size > 0:
+        if self._size > 0:
             with open(path, "rb") as f:
                 f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    self._jsonl.write("\n")
+                self._dangling = f.read(1) != b"\n"
 
     def handle(self, result: Result) -> None:
         if not self.policy.should_log(result):
@@ -170,20 +176,29 @@ class DiskLogSink:
         return f"{IMAGES}/{name}"
 
     def _write_record(self, record: dict[str, Any]) -> None:
-        assert self._jsonl is not None
+        assert self._fd is not None
+        data = (b"\n" if self._dangling else b"") + (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        written = 0
         try:
-            self._jsonl.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._jsonl.flush()
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
             if self.config.fsync:
-                os.fsync(self._jsonl.fileno())
+                os.fsync(self._fd)
             self.records += 1
+            self._dangling = False
         except OSError as e:
-            _LOGGER.error("%s: record for frame %s not written: %s", self.dir / JSONL, record["frame"], e)
+            if written:
+                self._dangling = not data[:written].endswith(b"\n")
+            self.records_failed += 1
+            if self.records_failed == 1 or self.records_failed % 100 == 0:
+                _LOGGER.error("%s: record for frame %s not written (%d so far): %s", self.dir / JSONL,
+                              record["frame"], self.records_failed, e.strerror or e)
+        self._size += written
 
     def _rotate(self) -> None:
-        assert self._jsonl is not None
-        if self._jsonl.tell() > self.config.jsonl_max_mb * _MB:
-            self._jsonl.close()
+        assert self._fd is not None
+        if self._size > self.config.jsonl_max_mb * _MB:
+            os.close(self._fd)
             rotated = self.dir / f"predictions-{_stamp(datetime.now(UTC).timestamp())}.jsonl"
             os.replace(self.dir / JSONL, rotated)
             self._remember(rotated)
@@ -195,13 +210,13 @@ class DiskLogSink:
             self._old_bytes -= size
 
     def _over_budget(self) -> bool:
-        current = self._jsonl.tell() if self._jsonl else 0
+        current = self._size if self._fd is not None else 0
         too_many = self.config.max_files > 0 and len(self._old) > self.config.max_files
         too_big = self.config.max_mb > 0 and self._old_bytes + current > self.config.max_mb * _MB
         return too_many or too_big
 
     def close(self) -> None:
-        if self._jsonl is not None:
-            self._jsonl.close()
-            self._jsonl = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
             _LOGGER.info("%s: %d records, %d frames without images", self.dir, self.records, self.images_skipped)

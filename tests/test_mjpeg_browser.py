@@ -126,3 +126,59 @@ def test_non_loopback_needs_a_token_and_checks_it() -> None:
         assert 'src="stream.mjpg?token=s3cret"' in page
     finally:
         sink.close()
+
+
+def _frame_number(url: str) -> int:
+    import json
+
+    deadline = time.monotonic() + 60
+    while True:  # the record is empty until the first frame is explained
+        record = json.loads(fetch(url + "prediction.json"))
+        if "frame" in record or time.monotonic() > deadline:
+            return int(record["frame"])
+        time.sleep(0.1)
+
+
+def test_client_cap_and_stalled_clients_never_slow_the_loop(fruit_bundle: Path, tmp_path: Path) -> None:
+    """Two viewers that request the stream and never read fill the cap (a third gets 503); the loop keeps its pace."""
+    import socket
+    from urllib.parse import urlparse
+
+    config = tmp_path / "edge.toml"
+    config.write_text("[http]\nmax_clients = 2\n")
+    cmd = [sys.executable, "-m", "edge", "run", "--model", str(fruit_bundle), "--source", "synthetic",
+           "--config", str(config), "--http", "0", "--no-display"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    stalled: list[socket.socket] = []
+    try:
+        url = ""
+        while not url:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "edge run exited early"
+            if match := re.search(r"browser view at (http://\S+)", line):
+                url = match.group(1)
+        _frame_number(url)
+        t0, f0 = time.monotonic(), _frame_number(url)
+        time.sleep(2.0)
+        free_rate = (_frame_number(url) - f0) / (time.monotonic() - t0)
+        address = urlparse(url)
+        for _ in range(2):
+            s = socket.create_connection((address.hostname, address.port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window: the server's writes block soon
+            s.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+            stalled.append(s)
+        time.sleep(1.0)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "stream.mjpg", timeout=10)
+        assert refused.value.code == 503
+        t1, f1 = time.monotonic(), _frame_number(url)
+        time.sleep(2.0)
+        stalled_rate = (_frame_number(url) - f1) / (time.monotonic() - t1)
+        assert free_rate > 20 and stalled_rate > 0.3 * free_rate, (free_rate, stalled_rate)
+    finally:
+        for s in stalled:
+            s.close()
+        proc.terminate()
+        proc.wait(10)

@@ -128,3 +128,48 @@ def test_loop_sends_ready_then_watchdog(fruit_bundle: Path, tmp_path: Path) -> N
     except TimeoutError:
         pass
     assert "STOPPING=1" in messages
+
+
+@pytest.mark.slow
+def test_watchdog_stops_when_capture_hangs(fruit_bundle: Path, tmp_path: Path) -> None:
+    """A capture call that never returns (reading a FIFO nobody writes) stops the WATCHDOG pings, so systemd's
+    WatchdogSec kills and restarts the service."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in "abcd":
+        cv2.imwrite(str(folder / f"{name}.png"), np.full((60, 80, 3), 120, np.uint8))
+    sock = _receiver(tmp_path / "notify")
+    env = dict(os.environ, PYTHONPATH=str(REPO), NOTIFY_SOCKET=str(tmp_path / "notify"), WATCHDOG_USEC="200000")
+    cmd = [sys.executable, "-m", "edge", "run", "--model", str(fruit_bundle), "--source", f"images:{folder}",
+           "--fps", "2", "--no-display"]  # a slideshow: a frame every half second
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(m.startswith("READY=1") for m in messages):
+            try:
+                messages.append(sock.recv(200).decode())
+            except TimeoutError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert any(m.startswith("READY=1") for m in messages), messages
+        # A frame is decoded, then paced: d.png is read about 1 s after a.png, well after this swap.
+        (folder / "d.png").unlink()
+        os.mkfifo(folder / "d.png")  # its read now blocks forever: nobody writes the FIFO
+        time.sleep(2.5)  # frames b and c are explained and pinged for; then listen for 2 s = 20 watchdog intervals
+        while True:
+            try:
+                sock.recv(200)
+            except TimeoutError:
+                break
+        sock.settimeout(2.0)
+        with pytest.raises(TimeoutError):
+            while True:
+                late = sock.recv(200).decode()
+                assert late != "WATCHDOG=1", "the loop kept pinging while its capture hung"
+        assert proc.poll() is None  # still stuck in the read: only the watchdog can end it
+    finally:
+        proc.kill()
+        proc.wait(10)

@@ -132,3 +132,39 @@ def test_unknown_method_and_class(fruit_bundle: Path) -> None:
         ex.explain(frame, method="nonsense")
     with pytest.raises(MethodError, match="knows Apfel, Orange, Tomate"):
         ex.explain(frame, target="Banane")
+
+
+def _truncate(bundle: Path) -> None:
+    data = (bundle / "features.tflite").read_bytes()
+    (bundle / "features.tflite").write_bytes(data[: len(data) // 2])
+
+
+def _corrupt_rehashed(bundle: Path) -> None:
+    (bundle / "features.tflite").write_bytes(b"\0" * 4096)
+    _rehash(bundle, "features.tflite")
+
+
+BROKEN = {
+    "missing head.npz": (lambda b: (b / "head.npz").unlink(), "head.npz"),
+    "truncated features": (_truncate, "features.tflite: checksum mismatch"),
+    "corrupt features": (_corrupt_rehashed, "features.tflite"),
+    "format version": (lambda b: _edit_manifest(b, format_version=99), "manifest.json: format version 99"),
+    "class count": (lambda b: _edit_manifest(b, class_names=["Apfel", "Orange"]), "2 classes"),
+    "feature shape": (lambda b: _edit_manifest(b, feature_shape=[3, 3, 7]), "but the manifest says (3, 3, 7)"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_edge_run_refuses_a_broken_bundle_in_one_line(bundle: Path, tmp_path: Path, case: str) -> None:
+    """What the service sees: exit 2 (systemd's start limit then stops a restart loop), one line, no traceback."""
+    from conftest import run_python
+
+    breaks, expected = BROKEN[case]
+    breaks(bundle)
+    proc = run_python("-m", "edge", "run", "--model", str(bundle), "--source", "synthetic", "--no-display",
+                      "--max-frames", "1", timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and lines[-1].startswith("edge: error:"), proc.stderr[-2000:]
+    assert expected in lines[-1], lines[-1]

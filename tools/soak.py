@@ -79,7 +79,8 @@ def soak(frames: int, model: Path, extra: list[str]) -> SoakReport:
             time.sleep(0.2)
         reader.join(timeout=5)
         report = SoakReport(count[0], time.monotonic() - start, child.returncode, samples=samples)
-    after = [s for s in samples if s.frame >= frames // 5]
+    # After warm-up and before the last frame: the shutdown (threads joined, files closed) is not steady state.
+    after = [s for s in samples if frames // 5 <= s.frame < frames]
     if after:
         report.warm, report.end = after[0], after[-1]
         report.peak_rss_after_warmup_mb = max(s.rss_mb for s in after)

@@ -27,6 +27,8 @@ from edge.explainer import Explainer
 from edge.loop import Loop
 from edge.render import COLORMAPS
 from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
+from edge.sinks.mqtt import DeviceInfo, MqttSink
+from edge.sinks.mqtt_messages import read_password
 from edge.sinks.preview import PREVIEW_KINDS, has_display
 from edge.sources import Picamera2Source, create_source, describe, parse_spec
 from edge.systemd_notify import Notifier
@@ -42,6 +44,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "log_every_frame": ("log", "every_frame"), "display": ("preview", "enabled"), "preview": ("preview", "kind"),
     "stdout": ("stdout", "enabled"), "max_frames": ("loop", "max_frames"), "colormap": ("render", "colormap"),
     "alpha": ("render", "alpha"), "threshold": ("render", "threshold"), "smoothing": ("render", "smoothing"),
+    "mqtt": ("mqtt", "url"), "device_id": ("mqtt", "device_id"),
 }
 
 
@@ -73,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--preview", choices=[k for k in PREVIEW_KINDS if k != "auto"], help="[preview] kind")
     add("--http", metavar="[HOST:]PORT", help="[http] serve the browser view (host defaults to 127.0.0.1)")
     add("--stdout", action="store_const", const=True, help="[stdout] enabled: JSON lines on stdout")
+    add("--mqtt", metavar="URL", help="[mqtt] url: publish to a broker, mqtt://[user@]host[:port] or mqtts://... "
+        "(password: [mqtt] password_file or $EDGE_MQTT_PASSWORD, never on the command line)")
+    add("--device-id", help="[mqtt] device_id (default: the host name)")
+    add("--mqtt-forget", action="store_true", help="remove this device's Home Assistant discovery configs and "
+        "retained status from the broker, then exit")
     add("--max-frames", type=int, help="[loop] max_frames")
     add("--colormap", choices=list(COLORMAPS), help="[render] colormap")
     add("--alpha", type=float, help="[render] alpha")
@@ -129,8 +137,15 @@ def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
     return None, True
 
 
-def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_window: bool) -> list[Sink]:
-    """The configured sinks; slow ones (disk, stdout, browser) each on their own worker thread."""
+def device_info(explainer: Explainer) -> DeviceInfo:
+    name = Path(explainer.path).name if explainer.path else "model"
+    return DeviceInfo(class_names=tuple(explainer.class_names), model_name=name,
+                      model_sha256=explainer.manifest.sha256, version=__version__)
+
+
+def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_window: bool,
+                device: DeviceInfo) -> list[Sink]:
+    """The configured sinks; slow ones (disk, stdout, browser, MQTT) each on their own worker thread."""
     blocking = not source.live  # file sources: every frame must reach the log, so wait rather than drop
     sinks: list[Sink] = []
     if opencv_window:
@@ -143,6 +158,10 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
         sinks.append(SinkWorker(MjpegSink(config.http), blocking=False, size=1))
     if config.stdout.enabled:
         sinks.append(SinkWorker(StdoutSink(), blocking=blocking))
+    if config.mqtt.url:
+        # Blocking for file sources only waits for this thread's JSON/JPEG work: the network is behind the sink's
+        # own bounded outbox, so the loop never waits for the broker.
+        sinks.append(SinkWorker(MqttSink(config.mqtt, device, every_frame_default=not source.live), blocking=blocking))
     return sinks
 
 
@@ -171,8 +190,20 @@ def check_config(config: Config) -> int:
         sink = DiskLogSink(config.log)
         sink.open()
         sink.close()
+    if config.mqtt.url:  # the URL and the password source (the broker itself is not contacted)
+        MqttSink(config.mqtt, device_info(explainer))
+        read_password(config.mqtt.password_file, config.mqtt.password_env)
     print(json.dumps(as_dict(config), indent=2))
     print(f"config OK: model {', '.join(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
+    return 0
+
+
+def forget(config: Config) -> int:
+    """--mqtt-forget: clear this device's retained discovery configs and status on the broker."""
+    if not config.mqtt.url:
+        raise ConfigError("--mqtt-forget needs a broker: --mqtt URL or [mqtt] url")
+    explainer = Explainer.load(resolve_model(config.model.path), runtime=config.model.runtime)
+    MqttSink(config.mqtt, device_info(explainer)).forget()
     return 0
 
 
@@ -188,7 +219,7 @@ def run(config: Config) -> int:
                            preview=camera_preview)
     stop = threading.Event()
     notifier = Notifier()
-    sinks = build_sinks(config, source, stop, opencv_window=opencv_window)
+    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer))
     with stop_on_signals(stop), contextlib.ExitStack() as stack:
         stack.callback(notifier.close)
         source.open()
@@ -209,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config, overrides_from(args))
+        if args.mqtt_forget:
+            return forget(config)
         return check_config(config) if args.check_config else run(config)
     except (EdgeError, OSError) as e:
         if args.debug:

@@ -21,6 +21,7 @@ from edge.loop import LoopConfig
 from edge.render import RenderConfig
 from edge.sinks.disklog import DiskLogConfig
 from edge.sinks.mjpeg import MjpegConfig
+from edge.sinks.mqtt import MqttConfig
 from edge.sinks.preview import PreviewConfig
 from edge.sources.base import SourceConfig
 
@@ -61,6 +62,7 @@ class Config:
     log: DiskLogConfig = field(default_factory=DiskLogConfig)
     http: MjpegConfig = field(default_factory=MjpegConfig)
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)

@@ -30,17 +30,26 @@ class Broker:
     dir: Path
     port: int
     users: dict[str, str] = field(default_factory=dict)
+    tls: bool = False  # a TLS listener with a CA and server certificate made for 127.0.0.1 (ca.pem in dir)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.dir / "ca.pem"
 
     def write_config(self) -> Path:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice",
                  # the fleet test subscribes to thousands of QoS 1 messages at once: do not cap the client's queue
                  "max_queued_messages 0", "max_inflight_messages 0"]
+        if self.tls:
+            make_certificates(self.dir)
+            lines += [f"cafile {self.dir / 'ca.pem'}", f"certfile {self.dir / 'server.pem'}",
+                      f"keyfile {self.dir / 'server.key'}"]
         if os.geteuid() == 0:
             lines.append("user root")  # mosquitto drops root to user 'mosquitto', which cannot read our tmp files
         if self.users:
@@ -79,10 +88,27 @@ class Broker:
         self.proc = None
 
 
-def start_broker(tmp: Path, users: dict[str, str] | None = None) -> Broker:
+def make_certificates(directory: Path) -> None:
+    """A throwaway CA (ca.pem) and a server certificate it signed for IP 127.0.0.1 (server.pem, server.key)."""
+    if (directory / "server.pem").exists():
+        return
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edge-explainer test CA",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr")
+    (directory / "san.ext").write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", "san.ext", "-out", "server.pem")
+
+
+def start_broker(tmp: Path, users: dict[str, str] | None = None, *, tls: bool = False) -> Broker:
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed: ./scripts/test installs it (apt install mosquitto)")
-    broker = Broker(tmp, free_port(), users or {})
+    broker = Broker(tmp, free_port(), users or {}, tls)
     broker.start()
     return broker
 
@@ -103,6 +129,14 @@ def auth_broker(tmp_path: Path) -> Iterator[Broker]:
     b.stop()
 
 
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    (tmp_path / "tls-broker").mkdir()
+    b = start_broker(tmp_path / "tls-broker", tls=True)
+    yield b
+    b.stop()
+
+
 @dataclass
 class Received:
     topic: str
@@ -114,7 +148,7 @@ class Received:
 class Collector:
     """A paho subscriber on a topic filter that keeps every message; it resubscribes after a broker restart."""
 
-    def __init__(self, port: int, topic: str = "#", *, qos: int = 1) -> None:
+    def __init__(self, port: int, topic: str = "#", *, qos: int = 1, ca_file: Path | None = None) -> None:
         self.topic = topic
         self.qos = qos
         self.messages: list[Received] = []
@@ -125,6 +159,8 @@ class Collector:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_args: self._subscribed.set()
         self.client.on_message = self._on_message
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert self._subscribed.wait(5), "the test subscriber could not subscribe"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from broker import auth_broker, broker  # noqa: F401 (fixtures: a real Mosquitto for the MQTT tests)
+from broker import auth_broker, broker, tls_broker  # noqa: F401 (fixtures: a real Mosquitto for the MQTT tests)
 
 REPO = Path(__file__).resolve().parent.parent
 

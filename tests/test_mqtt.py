@@ -198,3 +198,19 @@ def test_an_unreachable_broker_is_one_error_line_and_the_run_goes_on(tmp_path: P
     required = run_python("-m", "edge", "run", "--no-display", "--source", "images:samples", "--mqtt", url,
                           "--config", str(_config(tmp_path, "[mqtt]\nrequired = true\n")), timeout=60)
     assert required.returncode == 2 and required.stderr.strip().splitlines()[-1].startswith("edge: error: MQTT")
+
+
+def test_mqtts_with_the_brokers_ca(tls_broker: Broker, tmp_path: Path) -> None:
+    sub = Collector(tls_broker.port, ca_file=tls_broker.ca_file)
+    config = _config(tmp_path, f'[mqtt]\nca_file = "{tls_broker.ca_file}"\n')
+    proc = run_python("-m", "edge", "run", "--no-display", "--source", "images:samples", "--mqtt", tls_broker.url,
+                      "--device-id", "tls", "--config", str(config), timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(sub.wait_for("edge-explainer/tls/prediction", 12)) == 12
+    sub.close()
+    # without the CA the certificate cannot be verified: the connection fails, the run itself goes on
+    untrusted = run_python("-m", "edge", "run", "--no-display", "--source", "images:samples", "--mqtt",
+                           tls_broker.url, "--device-id", "tls2", timeout=60)
+    assert untrusted.returncode == 0
+    errors = [line for line in untrusted.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "TLS failed" in errors[0] and "CERTIFICATE_VERIFY_FAILED" in errors[0], errors

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import time
 from collections import deque
@@ -158,10 +159,16 @@ class MqttSink:
             self._client.connect(self.address.host, self.address.port, keepalive=self.config.keepalive)
         except (OSError, ValueError) as e:
             reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            if isinstance(e, ssl.SSLError):
+                # Retried all the same: a Pi has no clock battery, and before network time every certificate
+                # looks not yet valid.
+                problem = (f"TLS failed ({reason}); check [mqtt] ca_file and the clock")
+            else:
+                problem = f"unreachable ({reason})"
             if self.config.required:
-                raise SinkError(f"MQTT broker {self.address} unreachable ({reason})") from e
-            _LOGGER.error("MQTT broker %s unreachable (%s): classifying and logging go on; retrying in the background",
-                          self.address, reason)
+                raise SinkError(f"MQTT broker {self.address} {problem}") from e
+            _LOGGER.error("MQTT broker %s %s: classifying and logging go on; retrying in the background",
+                          self.address, problem)
             self._client.connect_async(self.address.host, self.address.port, keepalive=self.config.keepalive)
             self._client.loop_start()
             return

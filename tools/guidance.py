@@ -65,3 +65,49 @@ def pointing_hits(maps: Any, masks: Any, present: Any) -> tuple[Any, Any]:
     weight = tf.cast(present, tf.float32)
     hits = tf.reduce_sum(tf.cast((at_peak > 0.5) & alive, tf.float32) * weight)
     return hits, tf.reduce_sum(weight)
+
+
+# -- The approaches the ablation compares the mask penalty with (docs/model.md, "Ablation") ---------------------------
+
+
+def rrr_penalty(input_grads: Any, fruit: Any) -> Any:
+    """The "Right for the Right Reasons" (Ross, Hughes, Doshi-Velez, IJCAI 2017), eq. 1's second term: the squared input
+    gradient of the summed log-probabilities, outside the annotation (here: outside every fruit), summed over pixels
+    and channels, averaged over the batch. input_grads (B, S, S, 3); fruit (B, S, S, 1) in [0, 1]."""
+    outside = (1.0 - fruit) * input_grads
+    return tf.reduce_mean(tf.reduce_sum(tf.square(outside), axis=(1, 2, 3)))
+
+
+def normalised_maps(maps: Any) -> Any:
+    """(B, h, w, C) ReLU'd Grad-CAM maps scaled to [0, 1] per (sample, class) by their maximum."""
+    peak = tf.reduce_max(maps, axis=(1, 2), keepdims=True)
+    return maps / (peak + EPS)
+
+
+def gain_erased(x: Any, maps: Any, present: Any, omega: float = 10.0, sigma: float = 0.5) -> Any:
+    """GAIN's attention mining (Li et al., CVPR 2018), eq. 3-4: x* = x - T(A) * x with the soft mask
+    T(A) = sigmoid(omega (A - sigma)) of the present classes' (max-normalised) Grad-CAM, upsampled to the input.
+    Frames with several fruits erase the union (max) of their classes' maps: one extra forward pass per batch."""
+    weighted = normalised_maps(maps) * tf.cast(present, maps.dtype)[:, None, None, :]
+    union = tf.reduce_max(weighted, axis=-1, keepdims=True)  # (B, h, w, 1)
+    up = tf.image.resize(union, tf.shape(x)[1:3], method="bilinear")
+    soft = tf.sigmoid(omega * (up - sigma))
+    return x - soft * x
+
+
+def gain_mining_loss(erased_logits: Any, present: Any) -> Any:
+    """GAIN's L_am: the mean probability the model still gives the present classes once their evidence is erased."""
+    probs = tf.nn.softmax(erased_logits)
+    weight = tf.cast(present, probs.dtype)
+    return tf.reduce_sum(probs * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
+
+
+def consistency_loss(maps: Any, flipped_maps: Any, present: Any) -> Any:
+    """Explanation consistency (after Pillai and Pirsiavash, AAAI 2021, reduced to one transformation): the Grad-CAM
+    of the mirrored frame, mirrored back, should equal the frame's own; mean squared difference of the max-normalised
+    maps over present (sample, class) pairs."""
+    a = normalised_maps(maps)
+    b = tf.reverse(normalised_maps(flipped_maps), axis=[2])  # (B, h, w, C): width is axis 2
+    per_pair = tf.reduce_mean(tf.square(a - b), axis=(1, 2))  # (B, C)
+    weight = tf.cast(present, per_pair.dtype)
+    return tf.reduce_sum(per_pair * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)

@@ -1,8 +1,8 @@
 """Train the demo fruit classifier on camera-like frames (fruit pasted on varied backgrounds), optionally mask-guided.
 
     python -m tools.train DATA_DIR --out model.keras [--epochs N] [--image-size 100]
-                          [--arch fruitcnn|fruitcnn-gap|mobilenetv2] [--guide none|masks] [--guide-weight W]
-                          [--samples-per-epoch N] [--seed S]
+                          [--arch fruitcnn|fruitcnn-gap|mobilenetv2] [--guide none|masks|rrr|gain|consistency]
+                          [--guide-weight W] [--samples-per-epoch N] [--seed S]
 
 Every epoch draws fresh composited frames from the train split (train backgrounds only; the evaluation backgrounds are
 never seen). Validation uses the valid split's fruits on a fixed set of frames. The best epoch by validation accuracy
@@ -29,7 +29,9 @@ from tools.model_io import quiet_tensorflow
 
 _LOGGER = logging.getLogger("tools.train")
 ARCHS = ("fruitcnn", "fruitcnn-gap", "mobilenetv2")
-GUIDES = ("none", "masks")
+# masks: the Grad-CAM-outside-the-mask penalty (the shipped model); rrr, gain, consistency: the approaches the
+# ablation compares it with (tools/guidance.py says which paper each follows).
+GUIDES = ("none", "masks", "rrr", "gain", "consistency")
 VALID_MIX = compositing.Mix(plain=0.3, two=0.0, three=0.0)
 
 
@@ -90,11 +92,15 @@ class Trainer:
 
         from tools import guidance
 
-        guided, weight = self.options.guide == "masks", self.options.guide_weight
+        mode, weight = self.options.guide, self.options.guide_weight
+        guided = mode != "none"
         variables = self.model.trainable_variables
 
-        def forward(x: Any, y: Any, masks: Any) -> tuple[Any, ...]:
+        def explain(x: Any) -> tuple[Any, ...]:
+            """(logits, raw, maps, summed log-probabilities, input gradient of those or None) for a batch x."""
             with tf.GradientTape(persistent=True) as inner:
+                if mode == "rrr" and training:
+                    inner.watch(x)
                 A = self.trunk(x, training=training)
                 inner.watch(A)
                 pre = A
@@ -102,24 +108,51 @@ class Trainer:
                     pre = layer(pre, training=training)
                 logits = tf.matmul(pre, self.last.kernel) + self.last.bias
                 sums = guidance.class_sums(logits)
+                log_p = tf.reduce_sum(tf.nn.log_softmax(logits))
+            x_grads = inner.gradient(log_p, x) if mode == "rrr" and training else None
+            raw = maps = None
+            if mode in ("masks", "gain", "consistency") or not training:
+                raw, maps = guidance.gradcam_maps(inner, A, sums)
+            return logits, raw, maps, x_grads
+
+        def forward(x: Any, y: Any, masks: Any, fruit: Any) -> tuple[Any, ...]:
+            logits, raw, maps, x_grads = explain(x)
             ce = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(y, logits))
             present = y > 0
             guide, hits, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-            if guided or not training:
-                raw, maps = guidance.gradcam_maps(inner, A, sums)
+            # Validation reports the mask penalty whatever the training term: one localisation measure for all.
+            if not training or mode == "masks":
                 guide = guidance.outside_share(raw, masks, present)
+            elif mode == "rrr":
+                guide = guidance.rrr_penalty(x_grads, fruit)
+            elif mode == "gain":
+                erased = guidance.gain_erased(x, maps, present)
+                guide = guidance.gain_mining_loss(self.model_logits(erased, training), present)
+            elif mode == "consistency":
+                _, _, flipped_maps, _ = explain(tf.reverse(x, axis=[2]))
+                guide = guidance.consistency_loss(maps, flipped_maps, present)
+            if maps is not None:
                 hits, count = guidance.pointing_hits(maps, masks, present)
             correct = tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.argmax(y, -1), tf.float32))
             return ce, guide, correct, hits, count
 
-        def step(x: Any, y: Any, masks: Any) -> tuple[Any, ...]:
+        def step(x: Any, y: Any, masks: Any, fruit: Any) -> tuple[Any, ...]:
             with tf.GradientTape() as tape:
-                ce, guide, correct, hits, count = forward(x, y, masks)
+                ce, guide, correct, hits, count = forward(x, y, masks, fruit)
                 loss = ce + weight * guide if guided else ce
             self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
             return ce, guide, correct, hits, count
 
         return tf.function(step if training else forward, reduce_retracing=True)
+
+    def model_logits(self, x: Any, training: bool) -> Any:
+        """The logits of a batch (the softmax layer's pre-activation), for GAIN's second pass on erased frames."""
+        import tensorflow as tf
+
+        pre = self.trunk(x, training=training)
+        for layer in self.head_layers:
+            pre = layer(pre, training=training)
+        return tf.matmul(pre, self.last.kernel) + self.last.bias
 
     def run(self, frames: compositing.Frames, training: bool, desc: str) -> dict[str, float]:
         """One pass over frames in batches; sums of the step's figures, then means."""
@@ -131,7 +164,8 @@ class Trainer:
         bar = tqdm(range(0, n, size), desc=desc, unit="batch", leave=False)
         for i in bar:
             x = frames.x[i:i + size].astype(np.float32) / 255.0  # (B, S, S, 3) float32 in [0, 1]
-            out = fn(x, frames.y[i:i + size], pooled[i:i + size])
+            fruit = frames.masks[i:i + size].any(axis=1)[..., None].astype(np.float32)  # (B, S, S, 1): any fruit
+            out = fn(x, frames.y[i:i + size], pooled[i:i + size], fruit)
             sums += [float(v) * (min(size, n - i) if k < 2 else 1) for k, v in enumerate(out)]
             bar.set_postfix(loss=f"{sums[0] / min(n, i + size):.3f}", acc=f"{sums[2] / min(n, i + size):.3f}")
         return {"loss": sums[0] / n, "guide": sums[1] / n, "accuracy": sums[2] / n,
@@ -194,7 +228,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--arch", choices=ARCHS, default=defaults.arch)
     p.add_argument("--guide", choices=GUIDES, default=defaults.guide,
-                   help="masks: add the Grad-CAM-outside-the-mask penalty to the loss")
+                   help="masks: add the Grad-CAM-outside-the-mask penalty to the loss; rrr (input gradients outside "
+                        "the fruit), gain (attention mining), consistency (mirror-consistent Grad-CAM): the ablation")
     p.add_argument("--guide-weight", type=float, default=defaults.guide_weight)
     add_common(p)
     return p

@@ -124,7 +124,8 @@ def to_rgb8(image: NDArray[Any], channel_order: str = "BGR") -> U8:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype.kind == "f":
-        image = np.asarray(np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255), np.uint8)
+        with np.errstate(over="ignore"):  # huge values overflow to inf, which the clip maps to 255 as wanted
+            image = np.asarray(np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255), np.uint8)
     elif image.dtype != np.uint8:
         image = np.asarray(np.clip(image, 0, 255), np.uint8)
     if image.ndim == 2 or image.shape[2] == 1:

@@ -1,4 +1,4 @@
-"""The on-device loop: a capture thread feeding an explain loop that renders and hands results to the sinks.
+"""The on-device loop: a capture thread feeding an explain loop that hands results to the sinks (which draw them).
 
 Capture never waits for the explainer on a live source: a newer frame replaces one not yet taken, and the
 replaced frame is counted as dropped. File sources (images:, video files) wait instead, so no frame is lost.
@@ -194,14 +194,14 @@ class Loop:
         cam = self._smoother.update(ex.cam, ex.class_index)
         top = top_entries(ex.probabilities, self.explainer.class_names, self.top_k)
         self._tick_fps()
-        t1 = time.perf_counter()
-        overlay = render(frame.image, ex, self.render_config, top=top, cam=cam, fps=self._fps)
         t2 = time.perf_counter()
-        timings = {"capture": capture_ms, **ex.timings, "render": (t2 - t1) * 1e3, "explain": (t1 - t0) * 1e3}
-        result = Result(frame=frame, explanation=ex, overlay=overlay, cam=cam, top=top, source=self.source.name,
-                        fps=self._fps, timings=timings, dropped=self.mailbox.dropped,
-                        model_sha256=self._sha256,
-                        class_names=tuple(self.explainer.class_names))
+        timings = {"capture": capture_ms, **ex.timings, "explain": (t2 - t0) * 1e3}
+        fps, config = self._fps, self.render_config
+        # Drawn by the first sink that needs it, on that sink's thread: this thread goes back to explaining.
+        result = Result(frame=frame, explanation=ex, cam=cam, top=top, source=self.source.name, fps=fps,
+                        timings=timings, dropped=self.mailbox.dropped, model_sha256=self._sha256,
+                        class_names=tuple(self.explainer.class_names),
+                        draw=lambda: render(frame.image, ex, config, top=top, cam=cam, fps=fps))
         for sink in self.sinks:
             sink.handle(result)
         timings["sinks"] = (time.perf_counter() - t2) * 1e3

@@ -29,7 +29,7 @@ def make_result(index: int, class_index: int = 0, confidence: float = 0.6, t: fl
     ex = Explanation(probabilities=probabilities, class_index=class_index, label=NAMES[class_index], score=2.0,
                      cam=cam, cam_raw=cam, method="gradcam", timings={"features": 3.0})
     frame = Frame(image=image, index=index, timestamp=1_700_000_000.0 + index if t is None else t, name=f"{index}.jpg")
-    return Result(frame=frame, explanation=ex, overlay=255 - image, cam=cam, top=[(NAMES[class_index], confidence)],
+    return Result(frame=frame, explanation=ex, drawn=255 - image, cam=cam, top=[(NAMES[class_index], confidence)],
                   source="images:x", fps=5.0, timings={"capture": 1.0, "features": 3.0}, class_names=NAMES)
 
 

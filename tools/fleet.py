@@ -134,7 +134,7 @@ def _explained_samples(model: Path, images: Path) -> list[Any]:
         ex = explainer.explain(rgb)
         top = top_entries(ex.probabilities, explainer.class_names, 3)
         overlay = render(rgb, ex, RenderConfig(), top=top)
-        results.append(Result(frame=Frame(rgb, 0, time.time(), path.name), explanation=ex, overlay=overlay,
+        results.append(Result(frame=Frame(rgb, 0, time.time(), path.name), explanation=ex, drawn=overlay,
                               cam=ex.cam, top=top, source=f"images:{images.name}", fps=0.0,
                               model_sha256=explainer.manifest.sha256, class_names=tuple(explainer.class_names)))
     if not results:

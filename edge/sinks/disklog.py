@@ -126,9 +126,12 @@ class DiskLogSink:
     def handle(self, result: Result) -> None:
         if not self.policy.should_log(result):
             return
+        saving = (self.config.save_frames or self.config.save_overlays) and self._space_ok()
+        if saving and self.config.save_overlays:
+            _ = result.overlay  # drawn before the record is made, so that it carries the render time
         record = make_record(result)
         stem = f"{_stamp(result.frame.timestamp)}-{result.frame.index:08d}"
-        if (self.config.save_frames or self.config.save_overlays) and self._space_ok():
+        if saving:
             if self.config.save_frames:
                 record["frame_jpeg"] = self._save_jpeg(f"{stem}-frame.jpg", result.frame.image)
             if self.config.save_overlays:

@@ -34,7 +34,8 @@ def make_record(result: Result) -> dict[str, Any]:
         "top": [[name, round(p, 6)] for name, p in result.top],
         "method": ex.method,
         "score": round(ex.score, 6),
-        "latency_ms": {k: round(v, 3) for k, v in result.timings.items()},
+        "latency_ms": {k: round(v, 3) for k, v in result.timings.items()}
+        | ({"render": round(result.render_ms, 3)} if result.render_ms is not None else {}),
         "peak": {"x": round(px, 4), "y": round(py, 4), "x_px": int(px * width), "y_px": int(py * height)},
         "size": [width, height],
         "fps": round(result.fps, 2),

@@ -19,7 +19,8 @@ def test_edge_worker_measures_every_method_and_the_frame_path() -> None:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(report["explain_ms"]) == set(METHODS)  # the shipped model has a GAP head, so cam is measured too
     assert all(v > 0 for v in report["explain_ms"].values()) and report["classify_ms"] > 0
-    assert report["frame_path"]["frame_size"] == [640, 480] and report["frame_path"]["fps"] > 0
+    path = report["frame_path"]
+    assert path["frame_size"] == [640, 480] and path["fps"] > 0 and path["loop_fps"] > 0
 
 
 def test_tensorflow_worker_and_cold_start(tmp_path: Path) -> None:
@@ -31,3 +32,32 @@ def test_tensorflow_worker_and_cold_start(tmp_path: Path) -> None:
     assert report["eager_ms"] > 0 and report["function_ms"] > 0
     start = cold_start(["-m", "tools.bench_edge", str(REPO / "models" / "fruit"), "--first-only"])
     assert start["seconds"] > 0 and start["peak_rss_mb"] > 10
+
+
+def test_int8_comparison_worker() -> None:
+    """The float bundle against itself: full agreement and correlation 1 (the int8 figures come from the same code)."""
+    fruit = str(REPO / "models" / "fruit")
+    proc = run_python("-m", "tools.bench_edge", fruit, "--compare", fruit, "--images", str(REPO / "samples"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["images"] == 12 and report["top1_agreement"] == 1.0
+    assert report["cam_correlation"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
+    """What CI runs of the benchmark: --quick end to end (figures are printed, never asserted on)."""
+    out = tmp_path / "bench.json"
+    proc = run_python("-m", "tools.bench", "--quick", "--json", str(out), timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["machine_peak_gflop_per_s"] > 0 and [m["model"] for m in report["models"]] == [
+        "fruit (shipped)", "MobileNetV2-224 GAP"]
+    fruit, mobilenet = report["models"]
+    for m in report["models"]:
+        assert m["tensorflow"]["function_ms"] > 0 and m["tensorflow"]["function_classify_ms"] > 0
+        assert m["int8"]["edge"]["classify_ms"] > 0 and m["cold_start"]["edge"]["peak_rss_mb"] > 0
+    assert 0.5 <= fruit["int8"]["agreement"]["top1_agreement"] <= 1.0 and "agreement" not in mobilenet["int8"]
+    assert fruit["edge"]["frame_path"]["loop_fps"] > 0
+    table = proc.stdout
+    assert "int8 vs float" in table and "machine:" in table and "frame path" in table.lower()
+    print(table)

@@ -1,6 +1,7 @@
 """Benchmark worker for the device side (no TensorFlow): prints one JSON object of medians in ms.
 
-    python -m tools.bench_edge BUNDLE [--threads 1] [--repeats 200] [--runtime auto] [--first-only]
+    python -m tools.bench_edge BUNDLE [--threads 1] [--repeats 200] [--runtime auto] [--first-only] [--frame-path]
+    python -m tools.bench_edge INT8_BUNDLE --compare FLOAT_BUNDLE --images DIR      (top-1 agreement, map correlation)
 """
 
 from __future__ import annotations
@@ -112,6 +113,29 @@ def loop_path(ex: Explainer, frames: int) -> dict[str, float]:
     return {"loop_fps": float(np.median(rates)), "loop_frames": float(frames)}
 
 
+def agreement(float_ex: Explainer, other_ex: Explainer, images: Path) -> dict[str, float]:
+    """Top-1 agreement and mean heatmap correlation (Grad-CAM of the float model's class) over images/*.jpg."""
+    import cv2
+
+    same, correlations, count = 0, [], 0
+    for path in sorted(images.glob("*.jpg")):
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            continue
+        rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)  # (H, W, 3) uint8 RGB
+        a = float_ex.explain(rgb)
+        b = other_ex.explain(rgb, target=a.class_index)  # the same class's map, so the maps are comparable
+        same += int(int(np.argmax(b.probabilities)) == a.class_index)
+        x, y = a.cam_raw.ravel(), b.cam_raw.ravel()
+        if x.std() > 0 and y.std() > 0:
+            correlations.append(float(np.corrcoef(x, y)[0, 1]))
+        count += 1
+    if count == 0:
+        raise OSError(f"{images}: no readable .jpg images to compare on")
+    return {"images": float(count), "top1_agreement": same / count,
+            "cam_correlation": float(np.mean(correlations)) if correlations else float("nan")}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("bundle", type=Path)
@@ -120,8 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runtime", default="auto")
     p.add_argument("--first-only", action="store_true", help="load, explain one frame, exit (cold start)")
     p.add_argument("--frame-path", action="store_true")
+    p.add_argument("--compare", type=Path, help="instead: agreement of BUNDLE (e.g. int8) with this float bundle")
+    p.add_argument("--images", type=Path, help="with --compare: a folder of .jpg frames")
     args = p.parse_args(argv)
     ex = Explainer.load(args.bundle, num_threads=args.threads, runtime=args.runtime)
+    if args.compare:
+        reference = Explainer.load(args.compare, num_threads=args.threads, runtime=args.runtime)
+        print(json.dumps(agreement(reference, ex, args.images)))
+        return 0
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     if args.first_only:

@@ -111,14 +111,19 @@ def draw_text(image: U8, text: str, origin: tuple[int, int], scale: float | None
               color: tuple[int, int, int] = (255, 255, 255)) -> U8:
     """A copy of image with text on a dark box at origin (x, y of the box's top-left corner)."""
     out = image.copy()
-    scale = scale or _text_scale(image)
+    _text_into(out, text, origin, scale, color)
+    return out
+
+
+def _text_into(out: U8, text: str, origin: tuple[int, int], scale: float | None = None,
+               color: tuple[int, int, int] = (255, 255, 255)) -> None:
+    scale = scale or _text_scale(out)
     thickness = max(1, round(scale * 2))
     (tw, th), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
     x, y = origin
     pad = max(2, round(4 * scale))
     cv2.rectangle(out, (x, y), (x + tw + 2 * pad, y + th + baseline + 2 * pad), (0, 0, 0), thickness=-1)
     cv2.putText(out, text, (x + pad, y + pad + th), _FONT, scale, color, thickness, cv2.LINE_AA)
-    return out
 
 
 def draw_label(image: U8, label: str, confidence: float) -> U8:
@@ -129,7 +134,12 @@ def draw_label(image: U8, label: str, confidence: float) -> U8:
 def draw_top_k(image: U8, entries: Sequence[tuple[str, float]]) -> U8:
     """A copy with a panel of (label, probability) bars in the bottom-left corner, best first."""
     out = image.copy()
-    scale = _text_scale(image) * 0.6
+    _top_k_into(out, entries)
+    return out
+
+
+def _top_k_into(out: U8, entries: Sequence[tuple[str, float]]) -> None:
+    scale = _text_scale(out) * 0.6
     thickness = max(1, round(scale * 2))
     line = round(cv2.getTextSize("Ag", _FONT, scale, thickness)[0][1] * 2.0)
     bar_width = max(20, out.shape[1] // 4)
@@ -139,15 +149,20 @@ def draw_top_k(image: U8, entries: Sequence[tuple[str, float]]) -> U8:
         cv2.rectangle(out, (0, y), (bar_width, y + line - 2), (0, 0, 0), thickness=-1)
         cv2.rectangle(out, (0, y), (round(bar_width * float(np.clip(p, 0, 1))), y + line - 2), (0, 140, 255), -1)
         cv2.putText(out, f"{label} {p:.2f}", (3, y + line - 6), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
-    return out
 
 
 def draw_fps(image: U8, fps: float) -> U8:
     """A copy with the frame rate in the top-right corner."""
+    out = image.copy()
+    _fps_into(out, fps)
+    return out
+
+
+def _fps_into(out: U8, fps: float) -> None:
     text = f"{fps:.1f} fps"
-    scale = _text_scale(image) * 0.6
+    scale = _text_scale(out) * 0.6
     (tw, _), _ = cv2.getTextSize(text, _FONT, scale, max(1, round(scale * 2)))
-    return draw_text(image, text, (max(0, image.shape[1] - tw - 12), 0), scale)
+    _text_into(out, text, (max(0, out.shape[1] - tw - 12), 0), scale)
 
 
 def top_entries(probabilities: F32, class_names: Sequence[str], k: int) -> list[tuple[str, float]]:
@@ -163,12 +178,14 @@ def render(frame: U8, explanation: Explanation, config: RenderConfig, *,
     cam replaces explanation.cam when given (a smoothed map); the panel is drawn when top has two or more entries.
     """
     out = overlay_heatmap(frame, explanation.cam if cam is None else cam, config, explanation.class_index)
+    # out is a new array of our own: the text goes straight into it, without a copy per item.
     if config.show_label:
-        out = draw_label(out, explanation.label, float(explanation.probabilities[explanation.class_index]))
+        confidence = float(explanation.probabilities[explanation.class_index])
+        _text_into(out, f"{explanation.label} {confidence:.0%}", (0, 0))
     if config.show_top_k and len(top) > 1:
-        out = draw_top_k(out, top)
+        _top_k_into(out, top)
     if config.show_fps and fps is not None:
-        out = draw_fps(out, fps)
+        _fps_into(out, fps)
     return out
 
 

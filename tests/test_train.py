@@ -119,3 +119,31 @@ def test_train_with_each_ablation_guide(tmp_path: Path, guide: str) -> None:
     summary = _train(data, tmp_path / guide / "model.keras", "--arch", "fruitcnn-gap", "--guide", guide)
     (row,) = summary["history"]  # type: ignore[misc]
     assert row["train_guide"] > 0 and 0 < row["val_guide"] <= 1  # the term is computed; validation is comparable
+
+
+def test_ablation_trains_exports_evaluates_and_resumes(tmp_path: Path) -> None:
+    """tools.ablation end to end with one tiny arm: the table holds the arm's measured figures, and a second run reuses
+    the finished arm instead of training it again."""
+    data = tiny_dataset(tmp_path / "data", per_class=3)
+    out = tmp_path / "docs" / "ablation"
+    args = ("-m", "tools.ablation", str(data), "--work", str(tmp_path / "work"), "--out", str(out), "--epochs", "1",
+            "--samples-per-epoch", "64", "--valid-samples", "32", "--batch-size", "32", "--per-pair", "1",
+            "--arm", "tiny-masks=fruitcnn-gap,masks,1")
+    first = run_python(*args, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    (row,) = report["arms"]
+    assert row["arm"] == "tiny-masks" and row["guide"] == "masks" and row["train_seconds"] > 0
+    evaluation = json.loads((tmp_path / "work" / "tiny-masks" / "eval" / "evaluation.json").read_text())
+    assert row["pointing_game"] == evaluation["composite"]["pointing_game"]
+    assert row["two_fruit_discrimination"] == evaluation["two_fruit"]["discrimination"]
+    markdown = out.with_suffix(".md").read_text()
+    assert f"| tiny-masks | fruitcnn-gap | masks (1) | {row['plain_accuracy']:.1%} |" in markdown
+    model = tmp_path / "work" / "tiny-masks" / "model.keras"
+    trained_at = model.stat().st_mtime_ns
+    again = run_python(*args, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert model.stat().st_mtime_ns == trained_at  # resumed: not trained again
+    assert json.loads(out.with_suffix(".json").read_text()) == report
+    bad = run_python("-m", "tools.ablation", str(data), "--arm", "nonsense")
+    assert bad.returncode == 2 and "expected NAME=ARCH,GUIDE,WEIGHT" in bad.stderr and "Traceback" not in bad.stderr

@@ -84,15 +84,23 @@ def overlay_heatmap(frame: U8, cam: F32, config: RenderConfig, class_index: int 
     # Quantise the small map first and upsample uint8 levels: no full-frame float arrays, no colour conversion.
     levels = np.asarray(cv2.convertScaleAbs(np.clip(np.asarray(cam, np.float32), 0.0, 1.0), alpha=255.0))
     levels = np.asarray(cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR))  # (H, W) uint8
-    colors = cv2.applyColorMap(levels, _lut(config.colormap, class_index))  # (H, W, 3) uint8 RGB
-    # One alpha for every coloured pixel: a uint8 addWeighted plus a masked copy is several times faster than
-    # per-pixel float weights.
-    mixed = cv2.addWeighted(frame, 1.0 - config.alpha, colors, config.alpha, 0.0)
+    lut = _lut(config.colormap, class_index)
     if config.threshold <= 0.0:
-        return np.asarray(mixed)
-    mask = np.asarray(levels >= np.ceil(config.threshold * 255.0 - 1e-6), np.uint8)  # (H, W) 1 where coloured
+        # One alpha for every pixel: a uint8 addWeighted is several times faster than per-pixel float weights.
+        return np.asarray(cv2.addWeighted(frame, 1.0 - config.alpha, cv2.applyColorMap(levels, lut), config.alpha,
+                                          0.0))
+    # (H, W) uint8, 1 where coloured: levels >= the threshold level, i.e. > one below it (cv2.threshold is strict)
+    first_coloured = np.ceil(config.threshold * 255.0 - 1e-6)
+    mask = np.asarray(cv2.threshold(levels, first_coloured - 1.0, 1, cv2.THRESH_BINARY)[1])
     out = frame.copy()
-    cv2.copyTo(mixed, mask, out)
+    # Colour and blend only the box around the coloured pixels: a fruit's heatmap covers a fraction of the frame,
+    # and each pixel's result does not depend on its neighbours, so the box gives the same bytes as the whole frame.
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return out
+    box = np.s_[y:y + h, x:x + w]
+    mixed = cv2.addWeighted(frame[box], 1.0 - config.alpha, cv2.applyColorMap(levels[box], lut), config.alpha, 0.0)
+    cv2.copyTo(mixed, mask[box], out[box])
     return out
 
 
@@ -117,13 +125,30 @@ def draw_text(image: U8, text: str, origin: tuple[int, int], scale: float | None
 
 def _text_into(out: U8, text: str, origin: tuple[int, int], scale: float | None = None,
                color: tuple[int, int, int] = (255, 255, 255)) -> None:
-    scale = scale or _text_scale(out)
+    x, y = origin
+    _paste(out, _text_box(text, scale or _text_scale(out), color), x, y)
+
+
+@lru_cache(maxsize=512)
+def _text_box(text: str, scale: float, color: tuple[int, int, int]) -> U8:
+    """The text on its opaque dark box, (h, w, 3) uint8 RGB, drawn once per (text, scale, colour): anti-aliased text
+    is the costliest thing on the overlay, and labels, probabilities and frame rates repeat from frame to frame."""
     thickness = max(1, round(scale * 2))
     (tw, th), baseline = cv2.getTextSize(text, _FONT, scale, thickness)
-    x, y = origin
     pad = max(2, round(4 * scale))
-    cv2.rectangle(out, (x, y), (x + tw + 2 * pad, y + th + baseline + 2 * pad), (0, 0, 0), thickness=-1)
-    cv2.putText(out, text, (x + pad, y + pad + th), _FONT, scale, color, thickness, cv2.LINE_AA)
+    box = np.zeros((th + baseline + 2 * pad + 1, tw + 2 * pad + 1, 3), np.uint8)  # (h, w, 3) uint8 RGB
+    cv2.putText(box, text, (pad, pad + th), _FONT, scale, color, thickness, cv2.LINE_AA)
+    box.flags.writeable = False  # shared by every frame that shows this text
+    return box
+
+
+def _paste(out: U8, patch: U8, x: int, y: int) -> None:
+    """Copy patch into out with its top-left corner at (x, y), clipped to out's bounds."""
+    top, left = max(0, -y), max(0, -x)  # rows and columns of the patch above or left of the image
+    bottom = min(patch.shape[0], out.shape[0] - y)
+    right = min(patch.shape[1], out.shape[1] - x)
+    if bottom > top and right > left:
+        out[y + top:y + bottom, x + left:x + right] = patch[top:bottom, left:right]
 
 
 def draw_label(image: U8, label: str, confidence: float) -> U8:
@@ -145,10 +170,21 @@ def _top_k_into(out: U8, entries: Sequence[tuple[str, float]]) -> None:
     bar_width = max(20, out.shape[1] // 4)
     top = out.shape[0] - line * len(entries) - 4
     for i, (label, p) in enumerate(entries):
-        y = top + i * line
-        cv2.rectangle(out, (0, y), (bar_width, y + line - 2), (0, 0, 0), thickness=-1)
-        cv2.rectangle(out, (0, y), (round(bar_width * float(np.clip(p, 0, 1))), y + line - 2), (0, 140, 255), -1)
-        cv2.putText(out, f"{label} {p:.2f}", (3, y + line - 6), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        filled = round(bar_width * float(np.clip(p, 0, 1)))
+        _paste(out, _bar_row(f"{label} {p:.2f}", filled, bar_width, line, scale), 0, top + i * line)
+
+
+@lru_cache(maxsize=512)
+def _bar_row(text: str, filled: int, bar_width: int, line: int, scale: float) -> U8:
+    """One row of the top-k panel, (line - 1, width, 3) uint8 RGB: a dark bar, its filled part, the text on top;
+    as wide as the bar or the text, whichever is wider, so the text always sits on the dark bar."""
+    thickness = max(1, round(scale * 2))
+    width = max(bar_width, cv2.getTextSize(text, _FONT, scale, thickness)[0][0] + 6) + 1
+    row = np.zeros((line - 1, width, 3), np.uint8)  # (h, w, 3) uint8 RGB
+    cv2.rectangle(row, (0, 0), (filled, line - 2), (0, 140, 255), -1)
+    cv2.putText(row, text, (3, line - 6), _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    row.flags.writeable = False
+    return row
 
 
 def draw_fps(image: U8, fps: float) -> U8:

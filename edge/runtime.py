@@ -81,11 +81,11 @@ class FeatureModel:
         else:
             self._interpreter.set_tensor(self._input["index"], x[None].astype(np.float32, copy=False))
         self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._output["index"])[0]
+        out = self._interpreter.get_tensor(self._output["index"])[0]  # get_tensor already returns a copy
         if self._out_quant is not None:
             scale, zero_point = self._out_quant
             return ((out.astype(np.float32) - zero_point) * scale).astype(np.float32)
-        return np.array(out, dtype=np.float32)
+        return np.asarray(out, dtype=np.float32)
 
 
 def _quantization(details: dict[str, Any]) -> tuple[float, int] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,6 +12,8 @@ from edge.render import (
     CamSmoother,
     RenderConfig,
     colorize,
+    draw_text,
+    draw_top_k,
     heatmap_rgba,
     overlay_heatmap,
     render,
@@ -55,6 +58,38 @@ def test_alpha_zero_is_identity_and_alpha_one_is_the_colormap() -> None:
     assert np.array_equal(full, colorize(np.ones((16, 16), np.float32), "jet"))
 
 
+def _whole_frame_overlay(frame: np.ndarray, cam: np.ndarray, config: RenderConfig, class_index: int) -> np.ndarray:
+    """The reference: colour and blend every pixel of the frame, keep the blend where the map reaches the threshold
+    (what overlay_heatmap computes within a box only)."""
+    height, width = frame.shape[:2]
+    levels = cv2.convertScaleAbs(np.clip(cam, 0.0, 1.0), alpha=255.0)
+    levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+    lut = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), cv2.COLORMAP_JET)[:, :, ::-1]
+    if config.colormap == "tint":
+        lut = colorize(np.arange(256, dtype=np.float32).reshape(256, 1) / 255.0, "tint", class_index)
+    colors = np.ascontiguousarray(lut.reshape(256, 3)[levels])
+    mixed = cv2.addWeighted(frame, 1.0 - config.alpha, colors, config.alpha, 0.0)
+    keep = levels >= np.ceil(config.threshold * 255.0 - 1e-6)
+    return np.where(keep[:, :, None], mixed, frame)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_overlay_drawn_in_a_box_equals_the_whole_frame_blend(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (int(rng.integers(30, 500)), int(rng.integers(30, 700)), 3), dtype=np.uint8)
+    cam = np.zeros((12, 12), np.float32)
+    r, c = rng.integers(0, 12, 2)
+    cam[r:r + int(rng.integers(1, 5)), c:c + int(rng.integers(1, 5))] = rng.uniform(0.6, 1.0)  # a blob, edges too
+    cam = cam + rng.random((12, 12), dtype=np.float32) * 0.15 * (seed % 2)  # odd seeds: faint noise everywhere
+    config = RenderConfig(alpha=float(rng.uniform(0.2, 0.8)), threshold=float(rng.uniform(0.05, 0.5)),
+                          colormap=("jet", "tint")[seed % 3 == 0])
+    out = overlay_heatmap(frame, cam, config, class_index=seed % 3)
+    assert np.array_equal(out, _whole_frame_overlay(frame, cam, config, seed % 3))
+    assert (out != frame).any()  # the blob was drawn
+    nothing = overlay_heatmap(frame, np.zeros((12, 12), np.float32), config)
+    assert np.array_equal(nothing, frame) and nothing is not frame
+
+
 def test_tint_uses_the_class_colour() -> None:
     colors = colorize(np.ones((3, 3), np.float32), "tint", class_index=2)
     assert tuple(colors[1, 1]) == PALETTE[2]
@@ -85,6 +120,37 @@ def test_render_draws_label_panel_and_fps_only_when_enabled() -> None:
     assert not np.array_equal(panel[-30:, :80], frame[-30:, :80])  # panel bottom-left
     fps = render(frame, ex, RenderConfig(show_label=False, show_top_k=False), fps=9.5)
     assert not np.array_equal(fps[:25, -80:], frame[:25, -80:])  # fps top-right
+
+
+def test_text_is_drawn_once_and_pasted_the_same_every_frame() -> None:
+    frame = np.random.default_rng(3).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    once = draw_text(frame, "Tomate 97%", (5, 7), scale=0.8)
+    # The reference: a dark box and anti-aliased text drawn straight onto the frame.
+    scale, thickness = 0.8, 2
+    (tw, th), baseline = cv2.getTextSize("Tomate 97%", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    pad = 3
+    direct = frame.copy()
+    cv2.rectangle(direct, (5, 7), (5 + tw + 2 * pad, 7 + th + baseline + 2 * pad), (0, 0, 0), thickness=-1)
+    cv2.putText(direct, "Tomate 97%", (5 + pad, 7 + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                thickness, cv2.LINE_AA)
+    box = np.s_[7:7 + th + baseline + 2 * pad + 1, 5:5 + tw + 2 * pad + 1]
+    assert np.array_equal(once[box], direct[box]) and once[box].max() == 255  # the text is there
+    outside = np.ones(frame.shape[:2], bool)
+    outside[box] = False
+    assert np.array_equal(once[outside], frame[outside])
+    assert np.array_equal(draw_text(frame, "Tomate 97%", (5, 7), scale=0.8), once)  # from the cache: the same
+    corner = draw_text(frame, "Tomate 97%", (300, 230), scale=0.8)  # clipped at the frame's edge, no error
+    assert np.array_equal(corner[:230], frame[:230]) and not np.array_equal(corner[230:, 300:], frame[230:, 300:])
+
+
+def test_top_k_rows_show_each_probability_as_a_bar() -> None:
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    panel = draw_top_k(frame, [("Orange", 0.75), ("Tomate", 0.25)])
+    orange = np.all(panel == (0, 140, 255), axis=2)  # the filled part of the bars
+    rows = np.flatnonzero(orange.any(axis=1))
+    first, second = orange[rows[0]].sum(), orange[rows[-1]].sum()
+    assert first == pytest.approx(3 * second, rel=0.2) and first <= 80
+    assert np.array_equal(panel[:150], frame[:150])  # bottom-left only
 
 
 def test_heatmap_rgba_alpha_follows_threshold() -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.cam import METHODS
 from edge.explainer import Explainer
+from edge.jpeg import encode_rgb
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> float:
@@ -32,7 +33,6 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> float:
 
 def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
     """640x480 synthetic frames: preprocess -> explain -> overlay -> JPEG, per stage and frames per second."""
-    import cv2
 
     from edge.render import RenderConfig, render
     from edge.sources.base import SourceConfig
@@ -53,7 +53,7 @@ def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
         t2 = time.perf_counter()
         out = render(image, e, config)
         t3 = time.perf_counter()
-        cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        encode_rgb(out, 80)
         t4 = time.perf_counter()
         if i >= 10:
             for key, value in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
@@ -75,9 +75,7 @@ class _JpegSink:
         pass
 
     def handle(self, result: Any) -> None:
-        import cv2
-
-        cv2.imencode(".jpg", result.overlay[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 80])
+        encode_rgb(result.overlay, 80)
 
     def close(self) -> None:
         pass

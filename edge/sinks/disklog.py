@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.jpeg import encode_rgb
 from edge.sinks.base import Result, SinkError
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record
 
@@ -155,15 +155,15 @@ class DiskLogSink:
 
     def _save_jpeg(self, name: str, image: NDArray[np.uint8]) -> str | None:
         """Write (H, W, 3) uint8 RGB atomically as images/name; returns the relative path, or None if not saved."""
-        ok, data = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality])
-        if not ok:
+        data = encode_rgb(image, self.config.jpeg_quality)
+        if data is None:
             self.images_skipped += 1
             return None
         target = self.dir / IMAGES / name
         tmp = target.with_name(f".tmp-{name}")
         try:
             with open(tmp, "wb") as f:
-                f.write(data.tobytes())
+                f.write(data)
                 if self.config.fsync:
                     os.fsync(f.fileno())
             os.replace(tmp, target)

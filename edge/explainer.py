@@ -165,7 +165,7 @@ class Explainer:
                 raise MethodError(f"top_k must be between 1 and {self.manifest.num_classes}, got {top_k}")
             return [int(c) for c in np.argsort(-hp.probabilities, kind="stable")[:top_k]]
         if target is None:
-            return [int(np.argmax(hp.probabilities))]
+            return [int(hp.probabilities.argmax())]
         return [self.class_index(target)]
 
     def class_index(self, target: int | str) -> int:

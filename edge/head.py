@@ -49,6 +49,9 @@ class Head:
         self.output_activation = output_activation
         # (k, C): for heads linear in A, the spatial mean of dLogit_c/dA per channel, a constant of the model.
         self.cam_weights = cam_weights
+        # dLogit_c/dLogits for every class c, (C, C) float32: the 'logit' score's gradient is a row, not a new array.
+        self._one_hot = np.eye(self.num_classes, dtype=np.float32)
+        self._one_hot.flags.writeable = False
         reduce_at = [i for i, op in enumerate(ops) if isinstance(op, Reduce)]
         if len(reduce_at) != 1:
             raise ValueError("a head needs exactly one Flatten or global pooling between A and the Dense layers")
@@ -79,8 +82,7 @@ class Head:
 
     def score_gradient(self, hp: HeadPass, class_index: int, score: str) -> F32:
         """dScore/dLogits (C,) for score 'logit' or 'probability' of one class."""
-        dz = np.zeros_like(hp.logits)
-        dz[class_index] = 1.0
+        dz = self._one_hot[class_index]  # (C,) float32, read-only
         if score == "logit":
             return dz
         p = hp.probabilities

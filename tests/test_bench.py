@@ -44,10 +44,29 @@ def test_int8_comparison_worker() -> None:
     assert report["cam_correlation"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
+    from tools.bench import README_BEGIN, README_END, median_of, update_readme
+
+    rounds = [{"a": 1.0, "n": {"b": 3}, "s": "x", "flag": True}, {"a": 5.0, "n": {"b": 1}, "s": "y", "flag": False},
+              {"a": 2.0, "n": {"b": 2}, "s": "z", "flag": False}]
+    assert median_of(rounds) == {"a": 2.0, "n": {"b": 2.0}, "s": "x", "flag": True}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold table\n{README_END}\nafter\n")
+    update_readme(readme, "| new |")
+    assert readme.read_text() == f"intro\n{README_BEGIN}\n| new |\n{README_END}\nafter\n"
+    (tmp_path / "bare.md").write_text("no block\n")
+    with pytest.raises(RuntimeError, match="no <!-- bench:begin -->"):
+        update_readme(tmp_path / "bare.md", "| new |")
+
+
 def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     """What CI runs of the benchmark: --quick end to end (figures are printed, never asserted on)."""
+    from tools.bench import TARGETS
+
     out = tmp_path / "bench.json"
-    proc = run_python("-m", "tools.bench", "--quick", "--json", str(out), timeout=1800)
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- bench:begin -->\n<!-- bench:end -->\n")
+    proc = run_python("-m", "tools.bench", "--quick", "--json", str(out), "--readme", str(readme), timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["machine_peak_gflop_per_s"] > 0 and [m["model"] for m in report["models"]] == [
@@ -59,5 +78,11 @@ def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     assert 0.5 <= fruit["int8"]["agreement"]["top1_agreement"] <= 1.0 and "agreement" not in mobilenet["int8"]
     assert fruit["edge"]["frame_path"]["loop_fps"] > 0
     table = proc.stdout
-    assert "int8 vs float" in table and "machine:" in table and "frame path" in table.lower()
+    assert "int8 vs float" in table and "GEMM peak" in table and "frame path" in table.lower()
+    assert table.strip() in readme.read_text()
+    assert {t["target"] for t in report["targets"]} == {label for label, *_ in TARGETS}
+    for t in report["targets"]:  # every target judged on the report's own ratio
+        assert t["value"] == next(m for m in report["models"] if m["model"] == t["model"])["ratios"][
+            next(key for label, key, *_ in TARGETS if label == t["target"])]
+    assert fruit["ratios"]["tf_function_over_features_at_peak"] > 0 and fruit["rounds"] == 1
     print(table)

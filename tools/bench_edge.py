@@ -21,14 +21,22 @@ from edge.jpeg import encode_rgb
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> float:
+    return interleaved_ms({"fn": fn}, repeats, warmup)["fn"]
+
+
+def interleaved_ms(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 10) -> dict[str, float]:
+    """Median ms per call of each function, timed in turn (one call of each per round): on a shared machine a slow
+    spell then slows every contender alike instead of whichever happened to be measured during it."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(ts) * 1e3) for name, ts in times.items()}
 
 
 def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
@@ -158,11 +166,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     x = ex.preprocess(frame)
     report: dict[str, Any] = {"runtime": ex.features.runtime}
-    report["features_ms"] = median_ms(lambda: ex.features(x), args.repeats)
     # From the same 640x480 frame as TensorFlow's contender: preprocessing (resize, scale) is part of every figure.
-    report["classify_ms"] = median_ms(lambda: ex.classify(frame), args.repeats)
-    report["explain_ms"] = {m: median_ms(lambda m=m: ex.explain(frame, method=m), args.repeats)  # type: ignore[misc]
-                            for m in METHODS if m != "cam" or ex.head.cam_weights is not None}
+    fns: dict[str, Callable[[], Any]] = {"features": lambda: ex.features(x), "classify": lambda: ex.classify(frame)}
+    methods = [m for m in METHODS if m != "cam" or ex.head.cam_weights is not None]
+    fns |= {m: (lambda m=m: ex.explain(frame, method=m)) for m in methods}  # type: ignore[misc]
+    ms = interleaved_ms(fns, args.repeats)
+    report["features_ms"], report["classify_ms"] = ms["features"], ms["classify"]
+    report["explain_ms"] = {m: ms[m] for m in methods}
     if args.frame_path:
         report["frame_path"] = frame_path(ex, args.repeats // 2) | loop_path(ex, max(100, args.repeats))
     print(json.dumps(report))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench_edge import median_ms
+from tools.bench_edge import interleaved_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,10 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     compiled, classify = tf.function(gradcam), tf.function(forward)
     image = tf.constant(frame)
-    report = {"eager_ms": median_ms(lambda: gradcam(image).numpy(), args.repeats, warmup=3),
-              "function_ms": median_ms(lambda: compiled(image).numpy(), args.repeats, warmup=5),
-              "function_classify_ms": median_ms(lambda: classify(image).numpy(), args.repeats, warmup=5),
-              "tensorflow": tf.__version__}
+    ms = interleaved_ms({"eager": lambda: gradcam(image).numpy(), "function": lambda: compiled(image).numpy(),
+                         "function_classify": lambda: classify(image).numpy()}, args.repeats, warmup=5)
+    report = {f"{name}_ms": value for name, value in ms.items()} | {"tensorflow": tf.__version__}
     print(json.dumps(report))
     return 0
 

@@ -51,8 +51,10 @@ class CamMethod(Protocol):
 
 def normalise(cam_raw: F32) -> F32:
     """ReLU, then divide by the maximum: (h, w) float32 in [0, 1]; all zeros when nothing is positive or finite."""
-    cam = np.maximum(cam_raw, 0.0)
-    peak = cam.max() if cam.size else 0.0
-    if not np.isfinite(peak) or peak <= _TINY:
-        return np.zeros_like(cam_raw, dtype=np.float32)
-    return (cam / peak).astype(np.float32)
+    # The raw maximum decides (it is the ReLU'd map's maximum whenever that is positive); NaN fails every comparison.
+    peak = cam_raw.max() if cam_raw.size else 0.0
+    if not _TINY < peak < np.inf:
+        return np.zeros(cam_raw.shape, np.float32)
+    cam = np.maximum(cam_raw, 0.0)  # a new array: divided in place, no third one
+    cam /= peak
+    return cam.astype(np.float32, copy=False)

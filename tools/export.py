@@ -17,7 +17,7 @@ from typing import Any
 from edge import bundle as bundle_format
 from edge.bundle import FeatureModel, Manifest, Preprocess
 from edge.preprocess import Preprocessor
-from tools import cli_support, edge_worker, feature_export, keras_graph, model_io, preprocess_spec
+from tools import cli_support, edge_worker, feature_export, feature_fold, keras_graph, model_io, preprocess_spec
 from tools.head_builder import HeadExportError, build_head
 
 _LOGGER = logging.getLogger("tools.export")
@@ -40,6 +40,7 @@ class ExportOptions:
     calibration: Path | None = None
     calibration_count: int = 200
     check: bool = True
+    fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/feature_fold.py)
 
 
 def export(model_path: Path, options: ExportOptions, weights: Path | None = None) -> Manifest:
@@ -66,6 +67,8 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     import keras
 
     feature_model = keras.Model(model.inputs, chain.target_tensor, name="features")
+    if options.fold:
+        feature_model = feature_fold.fold_batchnorms(model.inputs[0], chain.target_tensor) or feature_model
     calibration = None
     if options.quantize == "int8":
         if options.calibration is None:
@@ -179,6 +182,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", type=Path, help="directory of real images for int8 calibration")
     p.add_argument("--calibration-count", type=int, default=200)
     p.add_argument("--no-check", action="store_true", help="skip loading the bundle with both TFLite runtimes")
+    p.add_argument("--no-fold", action="store_true", help="keep BatchNorms after ReLU convolutions as they are "
+                   "(by default they are folded into the convolution: same features, less work per frame)")
     cli_support.add_common(p)
     return p
 
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             out=args.out, target_layer=args.target_layer, score=args.score, classes=args.classes,
             preprocess=args.preprocess, channel_order=args.channel_order, resize=args.resize,
             quantize=args.quantize, calibration=args.calibration, calibration_count=args.calibration_count,
-            check=not args.no_check,
+            check=not args.no_check, fold=not args.no_fold,
         )
         m = export(args.model, options, args.weights)
         print(f"wrote {args.out}: {m.input_shape} -> {m.target_layer} {m.feature_shape} ({m.features.dtype}, "

@@ -10,9 +10,11 @@ Medians over repeated calls; every ratio is computed from figures of this one ru
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,7 +55,7 @@ def cold_start(args: list[str]) -> dict[str, float]:
 
 def mobilenet_bundle(work: Path) -> tuple[Path, Path]:
     bundle, model = work / "mobilenetv2_224", work / "mobilenetv2_224.keras"
-    if not (bundle / "manifest.json").exists():
+    if _stale(bundle):
         work.mkdir(parents=True, exist_ok=True)
         build = ("from tools import architectures; "
                  f"architectures.mobilenetv2_gap(3, 224, alpha=1.0).save({str(model)!r})")
@@ -100,9 +102,28 @@ def frame_sets(work: Path) -> tuple[Path, Path]:
     return calibration, compare
 
 
+# The workstation code a cached bench bundle was made by: a change to any of it makes the cache stale.
+EXPORT_CODE = ("tools/export.py", "tools/feature_export.py", "tools/feature_fold.py", "tools/head_builder.py",
+               "tools/keras_graph.py", "tools/architectures.py")
+
+
+def _stale(out: Path, *inputs: Path) -> bool:
+    """True (and the stamp updated for the caller to rebuild) unless out was built from these very inputs and code."""
+    digest = hashlib.sha256()
+    for path in (*inputs, *(REPO / c for c in EXPORT_CODE)):
+        digest.update(path.read_bytes() if path.is_file() else str(path).encode())
+    stamp = out.with_name(out.name + ".built-from")
+    if stamp.exists() and stamp.read_text() == digest.hexdigest() and (out / "manifest.json").exists():
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest.hexdigest())
+    return True
+
+
 def int8_bundle(model: Path, bundle: Path, out: Path, calibration: Path) -> Path:
     """The float bundle's model exported again with full-integer features (same target, score and preprocessing)."""
-    if not (out / "manifest.json").exists():
+    if _stale(out, model, bundle / "manifest.json"):
         manifest = json.loads((bundle / "manifest.json").read_text())
         scale = manifest["preprocess"]["scale"][0]
         preset = "unit" if abs(scale - 1 / 255) < 1e-9 else "symmetric"  # the two presets the bench's bundles use

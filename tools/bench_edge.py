@@ -20,10 +20,6 @@ from edge.explainer import Explainer
 from edge.jpeg import encode_rgb
 
 
-def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 10) -> float:
-    return interleaved_ms({"fn": fn}, repeats, warmup)["fn"]
-
-
 def interleaved_ms(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 10) -> dict[str, float]:
     """Median ms per call of each function, timed in turn (one call of each per round): on a shared machine a slow
     spell then slows every contender alike instead of whichever happened to be measured during it."""

@@ -26,20 +26,6 @@ _LOGGER = logging.getLogger(__name__)
 AGREEMENT = 1e-4  # max |folded - original| / max |original| on random inputs, or the original is kept
 
 
-def _chain_to_input(target_tensor: Any) -> list[Any] | None:
-    """The layers from the model input to target_tensor in order, or None if the graph is not a plain chain."""
-    layers: list[Any] = []
-    tensor = target_tensor
-    while True:
-        layer, node = keras_graph._producer(tensor)
-        if node.is_input:
-            return layers[::-1]
-        if len(node.input_tensors) != 1:
-            return None
-        layers.append(layer)
-        tensor = node.input_tensors[0]
-
-
 def _foldable(conv: Any, bn: Any) -> np.ndarray | None:
     """s (k,) if bn can be folded into conv (a ReLU Conv2D, channels-last, every s > 0), else None."""
     import keras
@@ -91,7 +77,7 @@ def fold_batchnorms(model_input: Any, target_tensor: Any) -> Any | None:
     to fold (or the graph is not a chain, or the folded model does not agree with the original)."""
     import keras
 
-    layers = _chain_to_input(target_tensor)
+    layers = keras_graph.chain_from_input(target_tensor)
     if layers is None:
         return None
     x = inputs = keras.Input(tuple(model_input.shape[1:]), dtype=model_input.dtype)

@@ -55,6 +55,20 @@ def chain_to_output(model: Any, target: str) -> Chain:
         tensor = node.input_tensors[0]
 
 
+def chain_from_input(target_tensor: Any) -> list[Any] | None:
+    """The layers from the model input to target_tensor, in order; None if the graph is not a plain chain there."""
+    layers: list[Any] = []
+    tensor = target_tensor
+    while True:
+        layer, node = _producer(tensor)
+        if node.is_input:
+            return layers[::-1]
+        if len(node.input_tensors) != 1:
+            return None
+        layers.append(layer)
+        tensor = node.input_tensors[0]
+
+
 def default_target(model: Any) -> str:
     """The last layer with a 4-D output before the first Flatten/global pooling on the way to the output."""
     tensor = _single_output(model)

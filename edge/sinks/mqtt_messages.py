@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.jpeg import encode_bgr
 from edge.sinks.base import Result, SinkError
 from edge.sinks.record import make_record
 
@@ -128,16 +129,17 @@ def prediction_payload(result: Result, *, device_id: str, heatmap_size: int) -> 
 def overlay_jpeg(overlay: NDArray[np.uint8], *, quality: int, max_bytes: int) -> bytes | None:
     """The (H, W, 3) RGB overlay as JPEG, at full size if it fits max_bytes, else at lower quality, then halved
     sizes; None if even a thumbnail does not fit (the message is then skipped, not truncated)."""
-    bgr = cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR)
+    bgr = np.asarray(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR), np.uint8)  # converted once for every attempt below
     for q in (quality, min(quality, 60), min(quality, 40)):
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok and data.nbytes <= max_bytes:
-            return data.tobytes()
+        data = encode_bgr(bgr, q)
+        if data is not None and len(data) <= max_bytes:
+            return data
     while min(bgr.shape[:2]) >= 32:
-        bgr = cv2.resize(bgr, (bgr.shape[1] // 2, bgr.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, min(quality, 60)])
-        if ok and data.nbytes <= max_bytes:
-            return data.tobytes()
+        bgr = np.asarray(cv2.resize(bgr, (bgr.shape[1] // 2, bgr.shape[0] // 2), interpolation=cv2.INTER_AREA),
+                         np.uint8)
+        data = encode_bgr(bgr, min(quality, 60))
+        if data is not None and len(data) <= max_bytes:
+            return data
     return None
 
 

@@ -22,8 +22,8 @@ def _zoo_key() -> str:
     digest = hashlib.sha256()
     edge_format = [REPO / "edge" / name for name in ("bundle.py", "head.py", "head_ops.py", "activations.py",
                                                      "preprocess.py")]
-    for path in sorted([*REPO.glob("tools/*.py"), *edge_format, REPO / "requirements-tools.txt"]):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted([*REPO.glob("tools/**/*.py"), *edge_format, REPO / "requirements-tools.txt"]):
+        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -39,13 +39,13 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
 
 @pytest.fixture(scope="session")
 def zoo() -> Path:
-    """Models, bundles and TensorFlow references from `python -m tools.testmodels`, cached by content under build/."""
+    """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/."""
     out = REPO / "build" / f"zoo-{_zoo_key()}"
     if not out.exists():
         # Built aside and renamed into place, so that two test runs at once never read a half-built zoo.
         partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.testmodels", str(partial))
-        assert proc.returncode == 0, f"tools.testmodels failed:\n{proc.stderr[-4000:]}"
+        proc = run_python("-m", "tools.verify.testmodels", str(partial))
+        assert proc.returncode == 0, f"tools.verify.testmodels failed:\n{proc.stderr[-4000:]}"
         try:
             partial.rename(out)
         except OSError:  # another run finished first; its zoo is as good

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_edge_worker_measures_every_method_and_the_frame_path() -> None:
-    proc = run_python("-m", "tools.bench_edge", str(REPO / "models" / "fruit"), "--repeats", "5", "--frame-path")
+    proc = run_python("-m", "tools.bench.edge_side", str(REPO / "models" / "fruit"), "--repeats", "5", "--frame-path")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(report["explain_ms"]) == set(METHODS)  # the shipped model has a GAP head, so cam is measured too
@@ -24,20 +24,20 @@ def test_edge_worker_measures_every_method_and_the_frame_path() -> None:
 
 
 def test_tensorflow_worker_and_cold_start(tmp_path: Path) -> None:
-    from tools.bench import cold_start
+    from tools.bench.processes import cold_start
 
-    proc = run_python("-m", "tools.bench_tf", str(REPO / "models" / "fruit.keras"), "bn4", "--repeats", "3")
+    proc = run_python("-m", "tools.bench.tf_side", str(REPO / "models" / "fruit.keras"), "bn4", "--repeats", "3")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["eager_ms"] > 0 and report["function_ms"] > 0
-    start = cold_start(["-m", "tools.bench_edge", str(REPO / "models" / "fruit"), "--first-only"])
+    start = cold_start(["-m", "tools.bench.edge_side", str(REPO / "models" / "fruit"), "--first-only"])
     assert start["seconds"] > 0 and start["peak_rss_mb"] > 10
 
 
 def test_int8_comparison_worker() -> None:
     """The float bundle against itself: full agreement and correlation 1 (the int8 figures come from the same code)."""
     fruit = str(REPO / "models" / "fruit")
-    proc = run_python("-m", "tools.bench_edge", fruit, "--compare", fruit, "--images", str(REPO / "samples"))
+    proc = run_python("-m", "tools.bench.edge_side", fruit, "--compare", fruit, "--images", str(REPO / "samples"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["images"] == 12 and report["top1_agreement"] == 1.0
@@ -45,7 +45,7 @@ def test_int8_comparison_worker() -> None:
 
 
 def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
-    from tools.bench import README_BEGIN, README_END, median_of, update_readme
+    from tools.bench.report import README_BEGIN, README_END, median_of, update_readme
 
     rounds = [{"a": 1.0, "n": {"b": 3}, "s": "x", "flag": True}, {"a": 5.0, "n": {"b": 1}, "s": "y", "flag": False},
               {"a": 2.0, "n": {"b": 2}, "s": "z", "flag": False}]
@@ -61,7 +61,7 @@ def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
 
 def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     """What CI runs of the benchmark: --quick end to end (figures are printed, never asserted on)."""
-    from tools.bench import TARGETS
+    from tools.bench.report import TARGETS
 
     out = tmp_path / "bench.json"
     readme = tmp_path / "README.md"

@@ -1,5 +1,5 @@
-"""Every CAM method on the device equals its TensorFlow GradientTape formula (tools/tf_cams) on the original Keras
-model, to float precision, for both scores; plus the properties the papers promise.
+"""Every CAM method on the device equals its TensorFlow GradientTape formula (tools/verify/tf_cams) on the original
+Keras model, to float precision, for both scores; plus the properties the papers promise.
 """
 
 from __future__ import annotations

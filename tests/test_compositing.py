@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import tiny_dataset
 
-from tools import backgrounds, compositing
-from tools.fruitset import DatasetError, load_dataset, load_split, white_background_mask
+from tools.data import backgrounds, compositing
+from tools.data.fruitset import DatasetError, load_dataset, load_split, white_background_mask
 
 
 def test_white_background_mask_fills_enclosed_holes() -> None:

@@ -10,7 +10,7 @@ import pytest
 from conftest import MINI_DATA, REPO, run_python
 
 from edge.explainer import Explainer
-from tools.fruitset import IMAGE_SUFFIXES
+from tools.data.fruitset import IMAGE_SUFFIXES
 
 DEMO = REPO / "models" / "fruit"
 DEMO_INT8 = REPO / "models" / "fruit-int8"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_python, tiny_dataset
 
-from tools.evaluate import localise
+from tools.evaluate.evaluator import localise
 
 
 def _mask() -> np.ndarray:
@@ -81,8 +81,8 @@ def test_evaluate_errors_are_one_line(fruit_bundle: Path, tmp_path: Path) -> Non
 def test_before_after_sheet_shows_both_bundles(fruit_bundle: Path, tmp_path: Path) -> None:
     data = tiny_dataset(tmp_path / "data", per_class=2)
     out = tmp_path / "ba.png"
-    proc = run_python("-m", "tools.before_after", str(fruit_bundle), str(fruit_bundle), str(data), "--out", str(out),
-                      "--frames", "2", "--pairs", "1", timeout=300)
+    proc = run_python("-m", "tools.evaluate.before_after", str(fruit_bundle), str(fruit_bundle), str(data),
+                      "--out", str(out), "--frames", "2", "--pairs", "1", timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[0] > 3 * 160 and sheet.shape[1] >= 3 * 160  # 3 rows x 3 tiles

@@ -1,4 +1,4 @@
-"""tools/feature_fold: BatchNorms after ReLU convolutions folded at export; the same features with less work."""
+"""tools/export/keras/feature_fold: BatchNorms after ReLU convolutions folded at export; same features, less work."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import numpy as np
 from broker import Broker
 from conftest import REPO, run_python
 
-from tools.fleet_state import Fleet
+from tools.fleet.state import Fleet
 
 DEVICES = 20
 FRAMES = 30

@@ -1,7 +1,7 @@
 """The device's Grad-CAM equals TensorFlow's GradientTape Grad-CAM on the original Keras model, to float precision.
 
-References come from tools.testmodels (TensorFlow, in a subprocess); the edge side runs here, with the real TFLite
-interpreter, in a process without TensorFlow.
+References come from tools.verify.testmodels (TensorFlow, in a subprocess); the edge side runs here, with the real
+TFLite interpreter, in a process without TensorFlow.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""A shortened soak in CI (the full 20,000 frames is `python -m tools.soak`): no growth in memory, files or threads."""
+"""A short soak in CI (the full 20,000 frames: `python -m tools.bench.soak`): no growth in memory, files, threads."""
 
 from __future__ import annotations
 
 import pytest
 
-from tools.soak import soak
+from tools.bench.soak import soak
 
 pytestmark = pytest.mark.slow
 

@@ -46,7 +46,7 @@ def test_train_writes_model_plot_and_summary_reproducibly(tmp_path: Path) -> Non
 def test_guidance_loss_prefers_maps_inside_the_mask() -> None:
     script = """
 import numpy as np, tensorflow as tf
-from tools import guidance
+from tools.train import guidance
 mask = np.zeros((1, 4, 4, 1), np.float32); mask[0, :2, :2, 0] = 1
 def cost(m):
     return float(guidance.outside_share(tf.constant(m), tf.constant(mask), tf.constant([[True]])))
@@ -82,10 +82,10 @@ def test_train_mobilenetv2_guided(tmp_path: Path) -> None:
 
 
 def test_the_ablation_terms_on_hand_made_cases() -> None:
-    """RRR, GAIN and consistency (tools/guidance.py) each score a hand-made right case below a wrong one."""
+    """RRR, GAIN and consistency (tools/train/guidance.py) each score a hand-made right case below a wrong one."""
     script = """
 import numpy as np, tensorflow as tf
-from tools import guidance
+from tools.train import guidance
 fruit = np.zeros((1, 8, 8, 1), np.float32); fruit[0, 2:6, 2:6] = 1
 g_in = np.zeros((1, 8, 8, 3), np.float32); g_in[0, 3, 3] = 1          # input gradient on the fruit
 g_out = np.zeros((1, 8, 8, 3), np.float32); g_out[0, 0, 0] = 1        # ... and on the background

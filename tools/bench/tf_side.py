@@ -1,6 +1,6 @@
 """Benchmark worker for TensorFlow Grad-CAM on the original Keras model: prints one JSON object of medians in ms.
 
-    python -m tools.bench_tf MODEL.keras TARGET_LAYER [--threads 1] [--repeats 50] [--first-only]
+    python -m tools.bench.tf_side MODEL.keras TARGET_LAYER [--threads 1] [--repeats 50] [--first-only]
 
 `eager` is the tutorials' make_gradcam_heatmap (a grad model, GradientTape, spatial mean, weighted sum) run eagerly per
 frame; `function` is the same wrapped in tf.function (the strongest TensorFlow path). Both include the preprocessing
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench_edge import interleaved_ms
+from tools.bench.edge_side import interleaved_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
-    from tools import keras_graph
+    from tools.keras_support import keras_graph
 
     model = keras.models.load_model(args.model, compile=False)
     chain = keras_graph.chain_to_output(model, args.target)

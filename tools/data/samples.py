@@ -1,7 +1,7 @@
 """Write the demo's sample images: held-out Fruits-360 test fruit, plain and on the evaluation backgrounds.
 
-    python -m tools.samples DATA_DIR [--out samples] [--seed 7]
-    python -m tools.samples DATA_DIR --frames 200 --split train --backgrounds train --out build/calibration
+    python -m tools.data.samples DATA_DIR [--out samples] [--seed 7]
+    python -m tools.data.samples DATA_DIR --frames 200 --split train --backgrounds train --out build/calibration
 
 Every file is named after the fruit it shows (apfel_01.jpg; a two-fruit frame apfel+orange_01.jpg), which is what the
 tests check the shipped model against. The images are derived from Fruits-360 (CC BY-SA 4.0, see samples/README.md) and
@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tools import compositing
-from tools.fruitset import FruitSet, load_split
+from tools.data import compositing
+from tools.data.fruitset import FruitSet, load_split
 
 PLAIN_PER_CLASS = 1
 COMPOSITED_PER_CLASS = 2
@@ -70,7 +70,7 @@ def write_frames(data: FruitSet, out: Path, count: int, split: str, seed: int) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.samples", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.data.samples", description=__doc__.splitlines()[0])
     p.add_argument("data_dir", type=Path)
     p.add_argument("--out", type=Path, default=Path("samples"))
     p.add_argument("--seed", type=int, default=7)

@@ -27,11 +27,11 @@ from tqdm import tqdm
 
 from edge import __version__
 from edge.sinks.mqtt_messages import parse_broker_url, read_password
-from tools.cli_support import add_common, one_line_errors, setup_logging
-from tools.fleet_state import Fleet
+from tools.common.cli_support import add_common, one_line_errors, setup_logging
+from tools.fleet.state import Fleet
 
 _LOGGER = logging.getLogger("tools.fleet")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tools/<job>/<module>.py
 
 
 def _client(url: str, password_env: str, client_id: str = "") -> tuple[Any, Any]:
@@ -219,7 +219,3 @@ def main(argv: list[str] | None = None) -> int:
     with one_line_errors(args.debug) as status:
         return watch(args) if args.command == "watch" else simulate(args)
     return status.code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""python -m tools.testmodels OUT: the model zoo the parity tests and benchmarks use, with TensorFlow references.
+"""python -m tools.verify.testmodels OUT: the model zoo the parity tests and benchmarks use, with TensorFlow references.
 
 For each case it builds a small seeded Keras model in one of the forms users have (Keras 3 .keras, legacy tf.keras
 .h5, the fruit tutorial's architecture JSON + weights), exports it with tools.export, and records tf.GradientTape
@@ -19,9 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from edge.preprocess import Preprocessor
-from tools import architectures, model_io
-from tools.export import ExportOptions, export
-from tools.tf_reference import GradCamReference
+from tools.export.exporter import ExportOptions, export
+from tools.keras_support import architectures, model_io
+from tools.verify.tf_reference import GradCamReference
 
 SCORES = ("logit", "probability")
 N_INPUTS = 3
@@ -186,7 +186,7 @@ def _write_images(directory: Path, images: np.ndarray) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.testmodels", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.verify.testmodels", description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
     p.add_argument("--only", help="comma-separated case names (default: all): " + ", ".join(c.name for c in CASES))
     args = p.parse_args(argv)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,9 @@ from tqdm import tqdm
 from edge import bundle as bundle_format
 from edge.cam import METHODS
 from edge.preprocess import Preprocessor
-from tools import cli_support, contact_sheet, edge_worker, model_io
-from tools.feature_export import IMAGE_SUFFIXES
+from tools.common import cli_support, contact_sheet, edge_worker
+from tools.export.keras.feature_export import IMAGE_SUFFIXES
+from tools.keras_support import model_io
 
 CAM_TOLERANCE = 1e-4  # max |cam_raw difference| / max |cam_raw|
 PROBABILITY_TOLERANCE = 1e-5
@@ -97,7 +97,7 @@ def passed(metrics: dict[str, Any], dtype: str, method: str = "gradcam") -> bool
 
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam") -> dict[str, Any]:
-    from tools.tf_reference import GradCamReference
+    from tools.verify.tf_reference import GradCamReference
 
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--method", choices=list(METHODS), default="gradcam",
-                   help="CAM method to check against its TensorFlow formula (tools/tf_cams.py)")
+                   help="CAM method to check against its TensorFlow formula (tools/verify/tf_cams.py)")
     cli_support.add_common(p)
     args = p.parse_args(argv)
     cli_support.setup_logging(args.debug)
@@ -166,7 +166,3 @@ def main(argv: list[str] | None = None) -> int:
             _print_table(report)
         return 0 if report["passed"] else 1
     return s.code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tools.contact_sheet import heatmap_rgb, write_sheet
+from tools.common.contact_sheet import heatmap_rgb, write_sheet
 
 _LOGGER = logging.getLogger(__name__)
 KINDS = ("status", "prediction", "overlay", "stats")

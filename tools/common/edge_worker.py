@@ -2,7 +2,7 @@
 
 Importing TensorFlow before tflite_runtime in one process breaks the interpreter (`ValueError: vector::reserve`
 while parsing signatures), and the device has no TensorFlow anyway: so workstation tools that need both send the
-edge work here. `python -m tools.edge_worker check BUNDLE` loads a bundle with each runtime; `explain` runs
+edge work here. `python -m tools.common.edge_worker check BUNDLE` loads a bundle with each runtime; `explain` runs
 Explainer.explain_input over a batch of model inputs from an .npz and writes the results to another .npz.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-WORKER = [sys.executable, "-m", "tools.edge_worker"]
-REPO = Path(__file__).resolve().parent.parent
+WORKER = [sys.executable, "-m", "tools.common.edge_worker"]
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tools/<job>/<module>.py
 
 
 class WorkerError(Exception):
@@ -89,7 +89,7 @@ def _explain(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     from edge.errors import EdgeError
 
-    p = argparse.ArgumentParser(prog="python -m tools.edge_worker")
+    p = argparse.ArgumentParser(prog="python -m tools.common.edge_worker")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check")
     c.add_argument("bundle", type=Path)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tools import keras_graph
+from tools.keras_support import keras_graph
 
 _LOGGER = logging.getLogger(__name__)
 AGREEMENT = 1e-4  # max |folded - original| / max |original| on random inputs, or the original is kept

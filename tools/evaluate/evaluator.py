@@ -25,10 +25,10 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from edge.explainer import Explainer, Explanation
-from tools import compositing
-from tools.cli_support import add_common, one_line_errors, setup_logging
-from tools.contact_sheet import overlay_rgb, write_sheet
-from tools.fruitset import DatasetError, FruitSet, load_split
+from tools.common.cli_support import add_common, one_line_errors, setup_logging
+from tools.common.contact_sheet import overlay_rgb, write_sheet
+from tools.data import compositing
+from tools.data.fruitset import DatasetError, FruitSet, load_split
 
 _LOGGER = logging.getLogger("tools.evaluate")
 U8 = NDArray[np.uint8]
@@ -189,7 +189,3 @@ def main(argv: list[str] | None = None) -> int:
                           args.per_image, args.per_pair, args.seed)
         print(json.dumps(report, indent=2) if args.json else table(report))
     return status.code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,11 @@ from typing import Any
 from edge import bundle as bundle_format
 from edge.bundle import FeatureModel, Manifest, Preprocess
 from edge.preprocess import Preprocessor
-from tools import cli_support, edge_worker, feature_export, feature_fold, keras_graph, model_io, preprocess_spec
-from tools.head_builder import HeadExportError, build_head
+from tools.common import cli_support, edge_worker
+from tools.export import preprocess_spec
+from tools.export.keras import feature_export, feature_fold
+from tools.export.keras.head_builder import HeadExportError, build_head
+from tools.keras_support import keras_graph, model_io
 
 _LOGGER = logging.getLogger("tools.export")
 
@@ -40,7 +42,7 @@ class ExportOptions:
     calibration: Path | None = None
     calibration_count: int = 200
     check: bool = True
-    fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/feature_fold.py)
+    fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/export/keras/feature_fold.py)
 
 
 def export(model_path: Path, options: ExportOptions, weights: Path | None = None) -> Manifest:
@@ -209,7 +211,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}: {m.input_shape} -> {m.target_layer} {m.feature_shape} ({m.features.dtype}, "
               f"{m.features.flops / 1e6:.1f} MFLOPs) -> head {' > '.join(m.head_layers)} -> {', '.join(m.class_names)}")
     return status.code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tools.backgrounds import background
-from tools.fruitset import FruitSet
+from tools.data.backgrounds import background
+from tools.data.fruitset import FruitSet
 
 U8 = NDArray[np.uint8]
 

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tools import keras_graph, tf_cams
+from tools.keras_support import keras_graph
+from tools.verify import tf_cams
 
 
 @dataclass

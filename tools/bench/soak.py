@@ -1,6 +1,6 @@
 """Soak run: `python -m edge run` on synthetic frames, watched from outside for growth in memory, files and threads.
 
-    python -m tools.soak [--frames 20000] [--model models/fruit] [--json PATH] [-- EXTRA edge run ARGS]
+    python -m tools.bench.soak [--frames 20000] [--model models/fruit] [--json PATH] [-- EXTRA edge run ARGS]
 
 Samples the child's /proc/PID/status (VmRSS, Threads) and /proc/PID/fd every 0.2 s while it runs with the disk log on
 (logging every frame, so the log path is soaked too). Growth is measured from the end of warm-up (the first fifth of the
@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tools/<job>/<module>.py
 
 
 @dataclass
@@ -91,7 +91,7 @@ def soak(frames: int, model: Path, extra: list[str]) -> SoakReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench.soak", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=20000)
     p.add_argument("--model", type=Path, default=REPO / "models" / "fruit")
     p.add_argument("--json", type=Path)

@@ -1,6 +1,6 @@
 """Two bundles' heatmaps on the same frames, side by side (e.g. unguided vs mask-guided training).
 
-    python -m tools.before_after BUNDLE_A BUNDLE_B DATA_DIR --out sheet.png [--frames 6] [--pairs 3]
+    python -m tools.evaluate.before_after BUNDLE_A BUNDLE_B DATA_DIR --out sheet.png [--frames 6] [--pairs 3]
 
 Frames are the held-out fruit pasted on the evaluation-only backgrounds (fixed seed), single fruits and two-fruit
 frames; for a two-fruit frame each bundle shows the heatmap of the left fruit's class. Runs on the device's code.
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.explainer import Explainer
-from tools import compositing
-from tools.contact_sheet import overlay_rgb, write_sheet
-from tools.fruitset import load_split
+from tools.common.contact_sheet import overlay_rgb, write_sheet
+from tools.data import compositing
+from tools.data.fruitset import load_split
 
 
 def sheet(a: Path, b: Path, data_dir: Path, out: Path, frames: int = 6, pairs: int = 3, seed: int = 2024) -> None:
@@ -45,7 +45,7 @@ def sheet(a: Path, b: Path, data_dir: Path, out: Path, frames: int = 6, pairs: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.before_after", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.evaluate.before_after", description=__doc__.splitlines()[0])
     p.add_argument("bundle_a", type=Path)
     p.add_argument("bundle_b", type=Path)
     p.add_argument("data_dir", type=Path)

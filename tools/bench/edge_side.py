@@ -1,7 +1,7 @@
 """Benchmark worker for the device side (no TensorFlow): prints one JSON object of medians in ms.
 
-    python -m tools.bench_edge BUNDLE [--threads 1] [--repeats 200] [--runtime auto] [--first-only] [--frame-path]
-    python -m tools.bench_edge INT8_BUNDLE --compare FLOAT_BUNDLE --images DIR      (top-1 agreement, map correlation)
+    python -m tools.bench.edge_side BUNDLE [--threads 1] [--repeats 200] [--runtime auto] [--first-only] [--frame-path]
+    python -m tools.bench.edge_side INT8_BUNDLE --compare FLOAT_BUNDLE --images DIR   (top-1 agreement, map correlation)
 """
 
 from __future__ import annotations

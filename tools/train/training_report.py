@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tools.fruitset import FruitSet
+from tools.data.fruitset import FruitSet
 
 
 def summary(options: Any, train_set: FruitSet, valid_set: FruitSet, target: str, history: list[dict[str, float]],

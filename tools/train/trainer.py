@@ -22,15 +22,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tools import compositing, training_report
-from tools.cli_support import add_common, one_line_errors, setup_logging
-from tools.fruitset import DatasetError, FruitSet, load_dataset
-from tools.model_io import quiet_tensorflow
+from tools.common.cli_support import add_common, one_line_errors, setup_logging
+from tools.data import compositing
+from tools.data.fruitset import DatasetError, FruitSet, load_dataset
+from tools.keras_support.model_io import quiet_tensorflow
+from tools.train import training_report
 
 _LOGGER = logging.getLogger("tools.train")
 ARCHS = ("fruitcnn", "fruitcnn-gap", "mobilenetv2")
 # masks: the Grad-CAM-outside-the-mask penalty (the shipped model); rrr, gain, consistency: the approaches the
-# ablation compares it with (tools/guidance.py says which paper each follows).
+# ablation compares it with (tools/train/guidance.py says which paper each follows).
 GUIDES = ("none", "masks", "rrr", "gain", "consistency")
 VALID_MIX = compositing.Mix(plain=0.3, two=0.0, three=0.0)
 
@@ -52,7 +53,7 @@ class TrainOptions:
 
 
 def build_model(arch: str, num_classes: int, image_size: int, seed: int) -> Any:
-    from tools import architectures
+    from tools.keras_support import architectures
 
     if arch == "fruitcnn":
         return architectures.fruit_cnn(num_classes, image_size, seed=seed)
@@ -69,7 +70,7 @@ class Trainer:
     def __init__(self, model: Any, options: TrainOptions) -> None:
         import keras
 
-        from tools import keras_graph
+        from tools.keras_support import keras_graph
 
         self.model, self.options = model, options
         self.target = keras_graph.default_target(model)
@@ -90,7 +91,7 @@ class Trainer:
     def _compile(self, training: bool) -> Any:
         import tensorflow as tf
 
-        from tools import guidance
+        from tools.train import guidance
 
         mode, weight = self.options.guide, self.options.guide_weight
         guided = mode != "none"
@@ -243,7 +244,3 @@ def main(argv: list[str] | None = None) -> int:
         summary = train(args.data_dir, options)
         print(json.dumps({k: summary[k] for k in ("best_epoch", "best") if k in summary}, indent=2))
     return status.code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tools.cli_support import add_common, one_line_errors, setup_logging
+from tools.common.cli_support import add_common, one_line_errors, setup_logging
 
 _LOGGER = logging.getLogger("tools.ablation")
 CLASSES = "Apfel,Orange,Tomate"
@@ -163,7 +163,3 @@ def main(argv: list[str] | None = None) -> int:
         args.out.with_suffix(".md").write_text(text)
         print(text)
     return status.code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

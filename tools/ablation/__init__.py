@@ -1,0 +1,1 @@
+"""Ablation: train, export and evaluate each explanation-guidance arm with one budget."""

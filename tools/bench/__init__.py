@@ -1,0 +1,1 @@
+"""Bench: the device side against its classify-only floor and TensorFlow, side by side; its workers; the soak run."""

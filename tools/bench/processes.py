@@ -1,0 +1,53 @@
+"""Running the contenders, each in its own process (TensorFlow and the TFLite runtimes do not share one well)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]  # the checkout: tools/<job>/<module>.py
+ENV = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def run_json(args: list[str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=ENV, cwd=REPO, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def cold_start(args: list[str]) -> dict[str, float]:
+    """Process start to first explanation, and the child's peak RSS (from wait4's rusage)."""
+    t = time.perf_counter()
+    child = subprocess.Popen([sys.executable, *args], env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:3])} exited {child.returncode}")
+    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def run_tool(args: list[str]) -> None:
+    subprocess.run([sys.executable, *args], check=True, cwd=REPO, capture_output=True,
+                   env=ENV)
+
+
+def machine_peak(threads: int) -> float:
+    """The machine's float32 matrix-multiply rate with this many threads (OpenBLAS through NumPy), GFLOP/s: the
+    ceiling a convolution (an im2col GEMM, as XNNPACK and oneDNN do it) can approach. The best of 15 products: a peak
+    is what the machine reaches when nothing else gets in the way."""
+    code = ("import time, numpy as np; n = 1024; a = np.random.rand(n, n).astype(np.float32); b = a.T.copy(); "
+            "[a @ b for _ in range(3)]; ts = []\n"
+            "for _ in range(15):\n t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)\n"
+            "print(2 * n ** 3 / min(ts) / 1e9)")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(proc.stdout.strip())

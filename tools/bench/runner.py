@@ -1,0 +1,137 @@
+"""Side-by-side benchmark: the device's explain against its classify-only floor and TensorFlow Grad-CAM.
+
+    python -m tools.bench [--quick] [--threads 1] [--rounds 3] [--json PATH] [--readme README.md]
+
+Every contender runs in its own subprocess with the same thread count (TensorFlow and the TFLite runtimes do not share
+a process well), on the shipped fruit bundle and on a MobileNetV2-224 GAP-head bundle (random weights: timing only).
+Medians over repeated calls; every ratio is computed from figures of this one run. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from tools.bench.bundles import frame_sets, int8_bundle, mobilenet_bundle
+from tools.bench.processes import REPO, cold_start, machine_peak, run_json
+from tools.bench.report import README_BEGIN, median_of, table, targets, update_readme
+from tools.common.cli_support import add_common, one_line_errors, setup_logging
+
+FRUIT = (REPO / "models" / "fruit", REPO / "models" / "fruit.keras")
+
+
+def bench_int8(float_bundle: Path, int8: Path, threads: int, repeats: int, compare: Path | None) -> dict[str, Any]:
+    common = ["--threads", str(threads)]
+    result: dict[str, Any] = {"edge": run_json(["-m", "tools.bench.edge_side", str(int8), *common,
+                                                 "--repeats", str(repeats)])}
+    if compare is not None:
+        result["agreement"] = run_json(["-m", "tools.bench.edge_side", str(int8), *common, "--compare",
+                                         str(float_bundle), "--images", str(compare)])
+    return result
+
+
+def round_ratios(edge: dict[str, Any], other: dict[str, Any], tf: dict[str, Any]) -> dict[str, Any]:
+    """Every ratio the targets speak of, from the figures of one round (contenders measured back to back)."""
+    floor, gradcam = edge["classify_ms"], edge["explain_ms"]["gradcam"]
+    ratios: dict[str, Any] = {
+        "gradcam_over_classify": gradcam / floor,
+        "method_over_classify": {m: v / floor for m, v in edge["explain_ms"].items()},
+        "tf_function_over_edge": tf["function_ms"] / gradcam,
+        "tf_eager_over_edge": tf["eager_ms"] / gradcam,
+        "tf_function_classify_over_edge_classify": tf["function_classify_ms"] / floor,
+        "litert_over_tflite_runtime_classify": floor / other["classify_ms"],
+    }
+    if "frame_path" in edge:
+        floor_fps = 1e3 / floor
+        ratios["loop_fps_over_classify_fps"] = edge["frame_path"]["loop_fps"] / floor_fps
+        ratios["serial_fps_over_classify_fps"] = edge["frame_path"]["fps"] / floor_fps
+    return ratios
+
+
+def bench_model(name: str, bundle: Path, model: Path, threads: int, repeats: int, rounds: int,
+                frame_path: bool) -> dict[str, Any]:
+    """Each round runs every contender once, back to back; figures and ratios are medians over the rounds."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    common = ["--threads", str(threads)]
+    per_round: list[dict[str, Any]] = []
+    for _ in tqdm(range(rounds), desc=name, unit="round", leave=False):
+        edge = run_json(["-m", "tools.bench.edge_side", str(bundle), *common, "--repeats", str(repeats),
+                          *(["--frame-path"] if frame_path else [])])
+        other = run_json(["-m", "tools.bench.edge_side", str(bundle), *common, "--repeats", str(repeats),
+                           "--runtime", "tflite_runtime"])
+        tf = run_json(["-m", "tools.bench.tf_side", str(model), manifest["target_layer"], *common,
+                        "--repeats", str(max(10, repeats // 4))])
+        cold = {
+            "edge": cold_start(["-m", "tools.bench.edge_side", str(bundle), *common, "--first-only"]),
+            "tensorflow": cold_start(["-m", "tools.bench.tf_side", str(model), manifest["target_layer"], *common,
+                                      "--first-only"]),
+        }
+        per_round.append({"edge": edge, "tflite_runtime": other, "tensorflow": tf, "cold_start": cold,
+                          "ratios": round_ratios(edge, other, tf)})
+    result = median_of(per_round)
+    cold = result["cold_start"]
+    result["ratios"]["edge_rss_over_tf"] = cold["edge"]["peak_rss_mb"] / cold["tensorflow"]["peak_rss_mb"]
+    result["ratios"]["edge_cold_start_over_tf"] = cold["edge"]["seconds"] / cold["tensorflow"]["seconds"]
+    flops = manifest["features"]["flops"]
+    return {"model": name, "rounds": rounds, **result, "gflops": flops / 1e9,
+            "achieved_gflop_per_s": flops / 1e9 / (result["edge"]["features_ms"] / 1e3)}
+
+
+def add_ceiling(model: dict[str, Any], peak_gflop_per_s: float) -> None:
+    """What limits the tf.function ratio: the feature model's time if it ran at the machine's GEMM peak, and the
+    ratio TensorFlow's Grad-CAM would have to that (an upper bound for any float implementation on this machine)."""
+    peak_ms = model["gflops"] / peak_gflop_per_s * 1e3
+    model["features_at_peak_ms"] = peak_ms
+    model["ratios"]["tf_function_over_features_at_peak"] = model["tensorflow"]["function_ms"] / peak_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer repeats, one round (a smoke run, noisier figures)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, help="rounds of every contender (default 3; 1 with --quick)")
+    p.add_argument("--json", type=Path, help="write the full report here")
+    p.add_argument("--readme", type=Path, help=f"put the table into this file's {README_BEGIN} block")
+    add_common(p)
+    args = p.parse_args(argv)
+    setup_logging(args.debug)
+    repeats = 30 if args.quick else 300
+    rounds = args.rounds or (1 if args.quick else 3)
+    with one_line_errors(args.debug, RuntimeError, subprocess.CalledProcessError) as status:
+        work = REPO / "build" / "bench"
+        calibration, compare = frame_sets(work)
+        peak = machine_peak(args.threads)
+        models = [bench_model("fruit (shipped)", *FRUIT, args.threads, repeats, rounds, frame_path=True)]
+        models[0]["int8"] = bench_int8(FRUIT[0], int8_bundle(FRUIT[1], FRUIT[0], work / "fruit-int8", calibration),
+                                       args.threads, repeats, compare)
+        mobilenet = mobilenet_bundle(work)
+        models.append(bench_model("MobileNetV2-224 GAP", *mobilenet, args.threads, max(10, repeats // 5), rounds,
+                                  frame_path=False))
+        # random weights: speed only (agreement of two random models' top-1 says nothing)
+        models[1]["int8"] = bench_int8(mobilenet[0], int8_bundle(mobilenet[1], mobilenet[0],
+                                                                 work / "mobilenetv2_224-int8", calibration),
+                                       args.threads, max(10, repeats // 5), None)
+        peak = max(peak, machine_peak(args.threads))  # the best of a measurement before and after
+        for m in models:
+            add_ceiling(m, peak)
+        report: dict[str, Any] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": args.threads, "rounds": rounds,
+            "machine_peak_gflop_per_s": peak,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "models": models}
+        report["targets"] = targets(report)
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        text = table(report)
+        if args.readme:
+            update_readme(args.readme, text)
+        print(text)
+    return status.code

@@ -1,0 +1,1 @@
+"""Evaluate: accuracy and localisation of a bundle on held-out data (TensorFlow-free), before/after sheets."""

@@ -1,0 +1,5 @@
+"""python -m tools.fleet"""
+
+from tools.fleet.commands import main
+
+raise SystemExit(main())

@@ -166,10 +166,12 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set stop (the loop then winds down); the previous handlers come back afterwards."""
+def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set stop (the loop then winds down) and interrupted (the sinks then get a bounded time to
+    finish, where a normal end lets them handle every queued result); the previous handlers come back afterwards."""
     def handler(signum: int, _frame: FrameType | None) -> None:
         _LOGGER.info("%s: stopping", signal.Signals(signum).name)
+        interrupted.set()
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -220,7 +222,11 @@ def run(config: Config) -> int:
     stop = threading.Event()
     notifier = Notifier()
     sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer))
-    with stop_on_signals(stop), contextlib.ExitStack() as stack:
+    interrupted = threading.Event()
+    for sink in sinks:
+        if isinstance(sink, SinkWorker):
+            sink.interrupted = interrupted
+    with stop_on_signals(stop, interrupted), contextlib.ExitStack() as stack:
         stack.callback(notifier.close)
         source.open()
         stack.callback(source.close)

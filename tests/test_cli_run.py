@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -234,3 +236,52 @@ def test_stdout_reader_going_away_does_not_stop_the_run(fruit_bundle: Path, tmp_
     assert "Traceback" not in stderr and "stdout closed by its reader" in stderr
     # 300 records (~180 KB) overflow the pipe's buffer, so the writer surely meets the closed pipe
     assert len(read_jsonl(tmp_path / "log" / "predictions.jsonl")) == 300
+
+
+def test_a_slow_disk_log_gets_every_record_at_the_end_of_a_file_source(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of images: is a normal end: the sink's queue is drained however long that takes (the old 1 s wait
+    closed the log under it and lost the queued records)."""
+    from edge import cli
+    from edge.sinks import DiskLogSink
+
+    class SlowDiskLog(DiskLogSink):  # the real disk log, on a disk that takes 0.3 s per record
+        def handle(self, result: Any) -> None:
+            time.sleep(0.3)
+            super().handle(result)
+
+    monkeypatch.setattr(cli, "DiskLogSink", SlowDiskLog)
+    names = write_images(tmp_path / "imgs", count=8)
+    code = cli.main(["run", "--model", str(DEMO_MODEL), "--source", f"images:{tmp_path / 'imgs'}", "--no-display",
+                     "--log-dir", str(tmp_path / "log")])
+    assert code == 0
+    assert [r["file"] for r in read_jsonl(tmp_path / "log" / "predictions.jsonl")] == names
+
+
+def test_a_signal_cuts_the_drain_of_a_slow_disk_log_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """SIGTERM during an endless file-like source: the queued records get only the shutdown budget, then it stops."""
+    from edge import cli
+    from edge.sinks import DiskLogSink
+
+    class SlowDiskLog(DiskLogSink):
+        def handle(self, result: Any) -> None:
+            time.sleep(0.5)  # 4 queued: 2 s of work, twice the budget
+            super().handle(result)
+
+    monkeypatch.setattr(cli, "DiskLogSink", SlowDiskLog)
+    caplog.set_level(logging.INFO)
+    log = tmp_path / "log" / "predictions.jsonl"
+
+    def terminate_after_the_first_record() -> None:
+        while not (log.exists() and log.stat().st_size):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate_after_the_first_record, daemon=True).start()
+    code = cli.main(["run", "--model", str(DEMO_MODEL), "--source", "synthetic", "--no-display",
+                     "--log-dir", str(tmp_path / "log")])
+    assert code == 0
+    assert "SIGTERM: stopping" in caplog.text
+    assert "sink disklog did not finish in time at shutdown" in caplog.text
+    assert log.read_text().endswith("\n")

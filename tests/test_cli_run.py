@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -285,3 +286,26 @@ def test_a_signal_cuts_the_drain_of_a_slow_disk_log_short(tmp_path: Path, monkey
     assert "SIGTERM: stopping" in caplog.text
     assert "sink disklog did not finish in time at shutdown" in caplog.text
     assert log.read_text().endswith("\n")
+
+
+def _memory_cap() -> None:
+    """Caps the child's address space, so that a config read without limit fails fast instead of eating the host."""
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"[render]\nalpha = 0.5 # \xff\xfe\n", "not UTF-8 text"),
+    (b"[log]\ndir = " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested too deeply"),
+    (None, "larger than 1024 KiB"),  # /dev/zero: endless
+])
+def test_config_files_that_are_not_configs_exit_2_in_one_line(tmp_path: Path, content: bytes | None,
+                                                                expected: str) -> None:
+    path = Path("/dev/zero")
+    if content is not None:
+        path = tmp_path / "edge.toml"
+        path.write_bytes(content)
+    proc = run_python("-m", "edge", "run", "--check-config", "--config", str(path), timeout=120,
+                      preexec_fn=_memory_cap)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"edge: error: {path}: ") and expected in lines[0], proc.stderr

@@ -183,17 +183,27 @@ def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iter
 
 
 def check_config(config: Config) -> int:
-    """--check-config: everything that can be checked without a camera; prints the effective config."""
-    explainer = Explainer.load(resolve_model(config.model.path), runtime=config.model.runtime)
-    parse_spec(config.source.spec)
+    """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
+    effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
+    opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
+    explainer = Explainer.load(resolve_model(config.model.path), num_threads=config.model.threads,
+                               runtime=config.model.runtime)
     if config.model.target is not None:
         explainer.class_index(config.model.target)
-    if config.log.dir:
-        sink = DiskLogSink(config.log)
-        sink.open()
-        sink.close()
-    if config.mqtt.url:  # the URL and the password source (the broker itself is not contacted)
-        MqttSink(config.mqtt, device_info(explainer))
+    kind, _ = parse_spec(config.source.spec)
+    camera_preview, opencv_window = plan_preview(config, kind)
+    manifest = explainer.manifest
+    source = create_source(config.source, model_size=(manifest.input_width, manifest.input_height),
+                           preview=camera_preview)
+    if not source.live:
+        with source:
+            pass
+    sinks = build_sinks(config, source, threading.Event(), opencv_window=opencv_window, device=device_info(explainer))
+    for sink in sinks:  # their constructors validated the config; check() looks at what open() would need
+        check = getattr(sink.sink if isinstance(sink, SinkWorker) else sink, "check", None)
+        if check is not None:
+            check()
+    if config.mqtt.url:  # the password source too (the broker itself is not contacted)
         read_password(config.mqtt.password_file, config.mqtt.password_env)
     print(json.dumps(as_dict(config), indent=2))
     print(f"config OK: model {', '.join(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)

@@ -7,6 +7,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -123,8 +124,9 @@ def test_default_model_is_the_shipped_bundle(tmp_path: Path) -> None:
 
 
 def test_check_config_prints_the_effective_config(fruit_bundle: Path, tmp_path: Path) -> None:
+    write_images(tmp_path / "imgs", count=1)
     proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source",
-                      "images:anything", "--log-dir", str(tmp_path / "log"), "--alpha", "0.7", timeout=60)
+                      f"images:{tmp_path / 'imgs'}", "--log-dir", str(tmp_path / "log"), "--alpha", "0.7", timeout=60)
     assert proc.returncode == 0, proc.stderr
     effective = json.loads(proc.stdout)
     assert effective["render"]["alpha"] == 0.7 and effective["log"]["dir"] == str(tmp_path / "log")
@@ -309,3 +311,52 @@ def test_config_files_that_are_not_configs_exit_2_in_one_line(tmp_path: Path, co
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"edge: error: {path}: ") and expected in lines[0], proc.stderr
+
+
+def test_check_config_refuses_what_run_refuses(fruit_bundle: Path, tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text('[http]\nenabled = true\nhost = "0.0.0.0"\nport = 0\n')
+    common = ["--config", str(config), "--model", str(fruit_bundle), "--source", "synthetic", "--no-display"]
+    check = run_python("-m", "edge", "run", "--check-config", *common, timeout=60)
+    run = run_python("-m", "edge", "run", "--max-frames", "1", *common, timeout=60)
+    assert check.returncode == run.returncode == 2, (check.stderr, run.stderr)
+    assert check.stderr.strip().splitlines()[-1] == run.stderr.strip().splitlines()[-1]
+    assert "[http] host '0.0.0.0' is not loopback" in check.stderr
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda d: None, "not a directory"),  # the folder does not exist
+    (lambda d: d.mkdir(), "no image files"),
+])
+def test_check_config_refuses_an_images_folder_run_cannot_read(fruit_bundle: Path, tmp_path: Path, make: Any,
+                                                               expected: str) -> None:
+    make(tmp_path / "imgs")
+    proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source",
+                      f"images:{tmp_path / 'imgs'}", timeout=60)
+    assert proc.returncode == 2 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
+def test_check_config_refuses_a_log_dir_run_would_refuse(fruit_bundle: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "images").symlink_to(tmp_path)
+    for log, expected in ((tmp_path / "file" / "log", "is not a folder"), (tmp_path / "log", "symbolic link")):
+        proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source",
+                          "synthetic", "--log-dir", str(log), timeout=60)
+        assert proc.returncode == 2 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
+def test_check_config_has_no_side_effects(fruit_bundle: Path, tmp_path: Path) -> None:
+    """No log directory made, no port bound (it is busy here, as while the service runs), no camera opened (this
+    machine has no picamera2 to open), no broker contacted (a listener that must see no connection)."""
+    busy, broker = socket.create_server(("127.0.0.1", 0)), socket.create_server(("127.0.0.1", 0))
+    with busy, broker:
+        broker.setblocking(False)
+        proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source", "picamera2",
+                          "--log-dir", str(tmp_path / "state" / "log"), "--http", str(busy.getsockname()[1]),
+                          "--mqtt", f"mqtt://127.0.0.1:{broker.getsockname()[1]}", timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert "config OK" in proc.stderr and json.loads(proc.stdout)["source"]["spec"] == "picamera2"
+        assert not (tmp_path / "state").exists()
+        with pytest.raises(BlockingIOError):
+            broker.accept()

@@ -51,7 +51,7 @@ class OwnFile:
 def _lstat(path: Path) -> os.stat_result | None:
     try:
         return path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there, or a file where a folder on its path should be
         return None
 
 

@@ -215,3 +215,19 @@ def test_worker_close_after_a_signal_gives_up_after_its_budget(caplog: pytest.Lo
     worker.close()  # returns (a hang here would be the bug) and says what was left
     assert re.search(r"sink slow did not finish in time at shutdown: [1-4] results not handled", caplog.text)
     stuck.gate.set()
+
+
+def test_a_blocking_worker_stops_waiting_for_room_after_a_signal() -> None:
+    stuck = _SlowSink()
+    worker = SinkWorker(stuck, blocking=True, size=1)
+    worker.open()
+    worker.handle(make_result(0))  # taken by the stuck sink
+    worker.handle(make_result(1))  # fills the queue
+    waiting = threading.Thread(target=worker.handle, args=(make_result(2),), daemon=True)
+    waiting.start()
+    worker.interrupted.set()
+    waiting.join(4)  # well before the stuck sink's own 5 s
+    assert not waiting.is_alive() and worker.dropped == 1
+    stuck.gate.set()
+    worker.close()
+    assert stuck.seen == [0, 1]

@@ -104,7 +104,14 @@ class SinkWorker:
 
     def handle(self, result: Result) -> None:
         if self.blocking:
-            self._queue.put(result)
+            # Waits for room as long as the sink takes, but not past a signal: a hung disk must not hold the loop.
+            while not self.interrupted.is_set():
+                try:
+                    self._queue.put(result, timeout=_POLL_S)
+                    return
+                except queue.Full:
+                    pass
+            self.dropped += 1
             return
         while True:
             try:

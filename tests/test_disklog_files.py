@@ -148,3 +148,19 @@ def test_failed_images_count_frames_and_warn_throttled(tmp_path: Path, small_fil
     assert len(warnings) == 2 and "(1 so far)" in warnings[0] and "(100 so far)" in warnings[1]
     assert "60 frames without all their images" in caplog.text
     assert not [p for p in (tmp_path / "log" / IMAGES).iterdir()]  # no temporary file left behind
+
+
+def test_a_link_planted_as_a_temporary_jpeg_is_not_written_through(tmp_path: Path) -> None:
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    sink = DiskLogSink(DiskLogConfig(dir=str(tmp_path / "log"), fsync=False), every_frame_default=True)
+    sink.open()
+    result = make_result(0)
+    stem = "20231114T221320.000Z-00000000"  # the name the log gives frame 0 of make_result
+    (tmp_path / "log" / IMAGES / f".tmp-{stem}-frame.jpg").symlink_to(target)  # after open(), which clears temps
+    sink.handle(result)
+    sink.close()
+    assert target.read_text() == "keep me\n"
+    record = read_jsonl(tmp_path / "log" / JSONL)[0]
+    assert record["frame_jpeg"] is None and record["overlay_jpeg"] == f"{IMAGES}/{stem}-overlay.jpg"
+    assert sink.images_skipped == 1

@@ -166,10 +166,12 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
 
 
 @contextlib.contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set stop (the loop then winds down); the previous handlers come back afterwards."""
+def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set stop (the loop then winds down) and interrupted (the sinks then get a bounded time to
+    finish, where a normal end lets them handle every queued result); the previous handlers come back afterwards."""
     def handler(signum: int, _frame: FrameType | None) -> None:
         _LOGGER.info("%s: stopping", signal.Signals(signum).name)
+        interrupted.set()
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -181,17 +183,27 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def check_config(config: Config) -> int:
-    """--check-config: everything that can be checked without a camera; prints the effective config."""
-    explainer = Explainer.load(resolve_model(config.model.path), runtime=config.model.runtime)
-    parse_spec(config.source.spec)
+    """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
+    effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
+    opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
+    explainer = Explainer.load(resolve_model(config.model.path), num_threads=config.model.threads,
+                               runtime=config.model.runtime)
     if config.model.target is not None:
         explainer.class_index(config.model.target)
-    if config.log.dir:
-        sink = DiskLogSink(config.log)
-        sink.open()
-        sink.close()
-    if config.mqtt.url:  # the URL and the password source (the broker itself is not contacted)
-        MqttSink(config.mqtt, device_info(explainer))
+    kind, _ = parse_spec(config.source.spec)
+    camera_preview, opencv_window = plan_preview(config, kind)
+    manifest = explainer.manifest
+    source = create_source(config.source, model_size=(manifest.input_width, manifest.input_height),
+                           preview=camera_preview)
+    if not source.live:
+        with source:
+            pass
+    sinks = build_sinks(config, source, threading.Event(), opencv_window=opencv_window, device=device_info(explainer))
+    for sink in sinks:  # their constructors validated the config; check() looks at what open() would need
+        check = getattr(sink.sink if isinstance(sink, SinkWorker) else sink, "check", None)
+        if check is not None:
+            check()
+    if config.mqtt.url:  # the password source too (the broker itself is not contacted)
         read_password(config.mqtt.password_file, config.mqtt.password_env)
     print(json.dumps(as_dict(config), indent=2))
     print(f"config OK: model {', '.join(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
@@ -220,7 +232,11 @@ def run(config: Config) -> int:
     stop = threading.Event()
     notifier = Notifier()
     sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer))
-    with stop_on_signals(stop), contextlib.ExitStack() as stack:
+    interrupted = threading.Event()
+    for sink in sinks:
+        if isinstance(sink, SinkWorker):
+            sink.interrupted = interrupted
+    with stop_on_signals(stop, interrupted), contextlib.ExitStack() as stack:
         stack.callback(notifier.close)
         source.open()
         stack.callback(source.close)

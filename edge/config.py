@@ -8,6 +8,7 @@ Unknown sections or keys and wrong types or values raise ConfigError naming the 
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import tomllib
 import types
 import typing
@@ -28,6 +29,14 @@ from edge.sources.base import SourceConfig
 
 class ConfigError(EdgeError):
     """A configuration value is unknown, of the wrong type or out of range; the message names the key."""
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a real config is a few KB; anything bigger is the wrong file
+
+# Values and names echoed in errors are cut short, so that a huge or deeply nested value still gives one short line.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlevel = 3
 
 
 @dataclass(frozen=True)
@@ -74,13 +83,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     where = "config"
     if path is not None:
         where = str(path)
-        try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML ({e})") from e
+        raw = parse_file(path)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
@@ -89,12 +92,36 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     return build_config(raw, where)
 
 
+def parse_file(path: str | Path) -> dict[str, Any]:
+    """The TOML document at path; every way a file can fail to be one (unreadable, too big, not UTF-8, not TOML,
+    nested too deeply for the parser) is a ConfigError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # bounded: --config /dev/zero must not read without end
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} on line {line})") from e
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from e
+    except RecursionError as e:  # tomllib recurses once per level of nested arrays and inline tables
+        raise ConfigError(f"{path}: not a config file (arrays or tables nested too deeply)") from e
+
+
 def build_config(raw: dict[str, Any], where: str = "config") -> Config:
     """Validate a parsed TOML document into a Config."""
     sections = {}
     for name, table in raw.items():
         if name not in SECTIONS:
-            raise ConfigError(f"{where}: unknown section [{name}]; expected one of {', '.join(SECTIONS)}")
+            raise ConfigError(f"{where}: unknown section [{_SHORT.repr(name)[1:-1]}]; "
+                              f"expected one of {', '.join(SECTIONS)}")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [{name}] must be a table of keys, got {type(table).__name__}")
         sections[name] = build_section(SECTIONS[name], table, f"{where}: [{name}]")
@@ -108,7 +135,7 @@ def build_section(cls: type[Any], table: dict[str, Any], where: str) -> Any:
     values = {}
     for key, value in table.items():
         if key not in fields:
-            raise ConfigError(f"{where} unknown key {key!r}; expected one of {', '.join(fields)}")
+            raise ConfigError(f"{where} unknown key {_SHORT.repr(key)}; expected one of {', '.join(fields)}")
         values[key] = check_value(f"{where} {key}", value, hints[key], fields[key].metadata)
     return cls(**values)
 
@@ -122,7 +149,7 @@ def check_value(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]
         raise ConfigError(f"{name}: a value is required")
     value = _convert(name, value, [t for t in types_ if t is not type(None)])
     if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+        raise ConfigError(f"{name}: {_SHORT.repr(value)} is not one of {', '.join(map(str, meta['choices']))}")
     if "range" in meta:
         lo, hi = meta["range"]
         if not lo <= value <= hi:
@@ -142,7 +169,7 @@ def _convert(name: str, value: Any, wanted: list[Any]) -> Any:
             return value
     expected = " or ".join({bool: "true/false", int: "an integer", float: "a number", str: "a string"}[t]
                            for t in wanted)
-    raise ConfigError(f"{name}: expected {expected}, got {value!r}")
+    raise ConfigError(f"{name}: expected {expected}, got {_SHORT.repr(value)}")
 
 
 def as_dict(config: Config) -> dict[str, dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 Capture never waits for the explainer on a live source: a newer frame replaces one not yet taken, and the
 replaced frame is counted as dropped. File sources (images:, video files) wait instead, so no frame is lost.
-One stop Event (set by SIGTERM/SIGINT, a closed preview or the end of the source) ends everything; shutdown
-takes at most about 2 s, with sinks flushed and the source closed.
+One stop Event (set by SIGTERM/SIGINT, a closed preview or the end of the source) ends everything. At a normal end
+(the end of a file source, max_frames) the sinks then handle every result still queued, however long that takes;
+after SIGTERM/SIGINT shutdown takes at most about 2 s, with whatever the sinks finished in that time flushed and the
+source closed.
 """
 
 from __future__ import annotations

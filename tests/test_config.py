@@ -112,3 +112,26 @@ def test_device_docs_list_every_key() -> None:
         start = text.index(f"**[{section}]**")
         end = text.find("**[", start + 3)
         assert f"| `{key}` |" in text[start : end if end > 0 else None], (section, key)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"[render]\nalpha = 0.5\n# caf\xe9 in Latin-1\n", r"not UTF-8 text \(byte 0xe9 on line 3\)"),
+    (b"[log]\ndir = " + b"[" * 5000 + b"]" * 5000 + b"\n", r"nested too deeply"),
+    (b"[log]\ndir = " + b"{a = " * 3000 + b"1" + b"}" * 3000 + b"\n", r"nested too deeply"),
+    (b"# padding\n" * (110 * 1024), r"larger than 1024 KiB, not a config file"),
+])
+def test_files_that_are_not_configs_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['"' + "x" * 100_000 + '"', "[" * 150 + "1" + "]" * 150])
+def test_a_huge_value_is_echoed_short(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(f"[render]\nalpha = {value}\n")
+    with pytest.raises(ConfigError, match=r"\[render\] alpha: expected a number, got ") as info:
+        load_config(path)
+    assert len(str(info.value)) < 300

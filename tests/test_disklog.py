@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -184,3 +185,49 @@ def test_worker_blocking_delivers_everything_in_order() -> None:
 
 def test_record_is_json_serialisable() -> None:
     assert json.loads(json.dumps(make_record(make_result(1))))["frame"] == 1
+
+
+class _SleepySink(_SlowSink):
+    """Takes longer per result than the old 1 s shutdown wait allowed for the whole queue."""
+
+    def handle(self, result: Result) -> None:
+        time.sleep(0.3)
+        self.seen.append(result.frame.index)
+
+
+def test_worker_close_at_a_normal_end_handles_every_queued_result() -> None:
+    sleepy = _SleepySink()
+    worker = SinkWorker(sleepy, blocking=True, size=8)
+    worker.open()
+    for i in range(8):  # 8 queued x 0.3 s: 2.4 s of work left when close() is called
+        worker.handle(make_result(i))
+    worker.close()
+    assert sleepy.seen == list(range(8))
+
+
+def test_worker_close_after_a_signal_gives_up_after_its_budget(caplog: pytest.LogCaptureFixture) -> None:
+    stuck = _SlowSink()  # its gate stays shut: it would never finish
+    worker = SinkWorker(stuck, blocking=True, size=4, interrupt_budget_s=0.2)
+    worker.open()
+    for i in range(4):
+        worker.handle(make_result(i))
+    worker.interrupted.set()
+    worker.close()  # returns (a hang here would be the bug) and says what was left
+    assert re.search(r"sink slow did not finish in time at shutdown: [1-4] results not handled", caplog.text)
+    stuck.gate.set()
+
+
+def test_a_blocking_worker_stops_waiting_for_room_after_a_signal() -> None:
+    stuck = _SlowSink()
+    worker = SinkWorker(stuck, blocking=True, size=1)
+    worker.open()
+    worker.handle(make_result(0))  # taken by the stuck sink
+    worker.handle(make_result(1))  # fills the queue
+    waiting = threading.Thread(target=worker.handle, args=(make_result(2),), daemon=True)
+    waiting.start()
+    worker.interrupted.set()
+    waiting.join(4)  # well before the stuck sink's own 5 s
+    assert not waiting.is_alive() and worker.dropped == 1
+    stuck.gate.set()
+    worker.close()
+    assert stuck.seen == [0, 1]

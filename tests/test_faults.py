@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from conftest import REPO, run_python
 
@@ -36,10 +37,50 @@ def test_kill_9_leaves_every_earlier_record_and_image_readable(tmp_path: Path) -
     records = read_jsonl(log / "predictions.jsonl")
     complete = [line for line in lines[:-1]]  # every line before the last newline is whole
     assert len(records) >= len(complete) > 20
-    for r in records:  # every image a record names was renamed into place whole, so it decodes
-        for key in ("frame_jpeg", "overlay_jpeg"):
-            if r.get(key):
-                assert cv2.imread(str(log / r[key])) is not None, r[key]
+    named = {r[key] for r in records for key in ("frame_jpeg", "overlay_jpeg") if r.get(key)}
+    assert all((log / name).is_file() for name in named)
+    # Every image under its final name is whole, named by a record or not: records are written after their images,
+    # so checking only the named ones could not see a JPEG written straight to its final name and cut short.
+    final = [p for p in (log / "images").glob("*.jpg") if not p.name.startswith(".")]
+    assert len(final) >= len(named) > 20
+    for path in final:
+        assert is_whole_jpeg(path.read_bytes()), path.name
+
+
+def is_whole_jpeg(data: bytes) -> bool:
+    """A JPEG cut short still decodes (OpenCV fills the rest with gray), so look for its end-of-image marker too."""
+    return data.startswith(b"\xff\xd8") and data.endswith(b"\xff\xd9") and cv2.imdecode(
+        np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
+
+
+# Run `edge run` with a limit on the size of any file it writes and SIGXFSZ at its default action (Python ignores
+# it), so that the kernel kills the process in the very write() that crosses the limit: a power cut mid-JPEG.
+_CUT_MID_WRITE = """
+import resource, signal, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+from edge.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_cut_in_the_middle_of_a_large_jpeg_leaves_no_partial_image(tmp_path: Path) -> None:
+    folder, log = tmp_path / "in", tmp_path / "log"
+    folder.mkdir()
+    for i in range(3):  # small, smooth images: their JPEGs (a few KB) fit under the limit
+        cv2.imwrite(str(folder / f"a_{i}.png"), np.full((120, 160, 3), 60 * i, np.uint8))
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)  # its JPEG: ~300 KB
+    cv2.imwrite(str(folder / "z_noise.png"), noise)
+    limit = 64 * 1024
+    proc = run_python("-c", _CUT_MID_WRITE, str(limit), "run", "--model", DEMO, "--source", f"images:{folder}",
+                      "--no-display", "--log-dir", str(log), timeout=120, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == -signal.SIGXFSZ, proc.stderr[-2000:]  # killed mid-write, as planned
+    files = {p.name: p.read_bytes() for p in (log / "images").iterdir()}
+    final = {name: data for name, data in files.items() if not name.startswith(".")}
+    assert all(is_whole_jpeg(data) for data in final.values()), [n for n, d in final.items() if not is_whole_jpeg(d)]
+    assert len(final) == 6  # the three small frames and their overlays; nothing of the cut one
+    assert any(len(data) == limit for data in files.values())  # the cut file is there, under a temporary name
+    assert [r["file"] for r in read_jsonl(log / "predictions.jsonl")] == ["a_0.png", "a_1.png", "a_2.png"]
 
 
 @pytest.fixture

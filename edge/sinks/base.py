@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -18,6 +19,9 @@ from edge.explainer import Explanation
 from edge.sources.base import Frame
 
 _LOGGER = logging.getLogger(__name__)
+
+_POLL_S = 0.1  # how often close() looks at the stop signal while it waits for a sink
+_DRAIN_NOTE_S = 10.0  # how often a long drain at close() is logged
 
 
 class SinkError(EdgeError):
@@ -78,15 +82,19 @@ class SinkWorker:
     """Runs a sink's handle() on its own thread behind a small queue, so a slow disk or pipe never stalls the loop.
 
     When blocking is False a full queue drops its oldest result (counted in .dropped); when True (file sources,
-    where every frame must be logged) submit() waits for room instead.
+    where every frame must be logged) submit() waits for room instead. close() lets every queued result through;
+    only once .interrupted is set (SIGTERM/SIGINT) does it give up after interrupt_budget_s, so the service still
+    stops in time.
     """
 
-    def __init__(self, sink: Sink, *, blocking: bool, size: int = 4) -> None:
+    def __init__(self, sink: Sink, *, blocking: bool, size: int = 4, interrupt_budget_s: float = 1.0) -> None:
         self.sink = sink
         self.name = sink.name
         self.blocking = blocking
         self.dropped = 0
         self.failed = 0
+        self.interrupted = threading.Event()  # the run's own event once it is shared (edge.cli sets it on a signal)
+        self.interrupt_budget_s = interrupt_budget_s
         self._queue: queue.Queue[Result | None] = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
 
@@ -96,7 +104,14 @@ class SinkWorker:
 
     def handle(self, result: Result) -> None:
         if self.blocking:
-            self._queue.put(result)
+            # Waits for room as long as the sink takes, but not past a signal: a hung disk must not hold the loop.
+            while not self.interrupted.is_set():
+                try:
+                    self._queue.put(result, timeout=_POLL_S)
+                    return
+                except queue.Full:
+                    pass
+            self.dropped += 1
             return
         while True:
             try:
@@ -117,14 +132,33 @@ class SinkWorker:
                 self.failed += 1
                 _LOGGER.exception("sink %s failed on frame %d", self.name, result.frame.index)
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Let the queued results through (up to timeout seconds), then close the sink."""
-        if self._thread.is_alive():
-            try:
-                self._queue.put(None, timeout=timeout)
-            except queue.Full:
-                _LOGGER.warning("sink %s: queue still full at shutdown", self.name)
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                _LOGGER.warning("sink %s did not finish within %.1f s", self.name, timeout)
+    def close(self, timeout: float | None = None) -> None:
+        """Let every queued result through, then close the sink. The wait is cut short only interrupt_budget_s after
+        a signal (.interrupted set, before or during the wait), or after timeout seconds if one is given."""
+        ended = False  # the end marker is queued behind the results
+        now = time.monotonic()
+        deadline = None if timeout is None else now + timeout
+        signalled = False
+        next_note = now + _DRAIN_NOTE_S
+        while self._thread.is_alive():
+            if ended:
+                self._thread.join(_POLL_S)
+            else:
+                try:
+                    self._queue.put(None, timeout=_POLL_S)
+                    ended = True
+                except queue.Full:
+                    pass
+            now = time.monotonic()
+            if not signalled and self.interrupted.is_set():
+                signalled = True
+                deadline = min(deadline or math.inf, now + self.interrupt_budget_s)
+            if deadline is not None and now >= deadline:
+                if self._thread.is_alive():
+                    _LOGGER.warning("sink %s did not finish in time at shutdown: %d results not handled", self.name,
+                                    self._queue.qsize() - int(ended))
+                break
+            if now >= next_note:  # a long drain at the end of a file source says what it waits for
+                next_note = now + _DRAIN_NOTE_S
+                _LOGGER.info("sink %s: handling the last %d results", self.name, self._queue.qsize())
         self.sink.close()

@@ -4,15 +4,19 @@ Written for an SD card that loses power: JPEGs go to a temporary file and are re
 is flushed (and fsynced) on its own, so a cut leaves every earlier record readable and at most the last line partial.
 Old files are deleted oldest first to stay under a file count and a total size, and images are no longer saved
 while free space is below a floor (records still are).
+
+The quota only ever deletes files this sink wrote: names of its own pattern, in a directory that carries its marker
+file (edge.sinks.logdir). Nothing is written or deleted through a symbolic link: the log's files are opened relative
+to descriptors of the directory and of images/, with O_NOFOLLOW.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
-import shutil
 import tempfile
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,14 +28,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.jpeg import encode_rgb
+from edge.sinks import logdir
 from edge.sinks.base import Result, SinkError
+from edge.sinks.logdir import IMAGES, JSONL, OwnFile
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record
 
 _LOGGER = logging.getLogger(__name__)
 
-JSONL = "predictions.jsonl"
-IMAGES = "images"
 _MB = 1024 * 1024
+_WARN_EVERY = 100  # after the first, every 100th failed record or image is logged
 
 
 @dataclass(frozen=True)
@@ -77,56 +82,59 @@ class DiskLogSink:
         self.dir = Path(config.dir)
         self.policy = LogPolicy(config, every_frame_default=every_frame_default)
         self.records = 0
-        self.images_skipped = 0  # frames whose JPEGs were not saved (free-space floor, disk full, write error)
+        self.images_skipped = 0  # frames with a JPEG not saved (free-space floor, disk full, write error)
+        self.image_errors = 0  # JPEG writes that failed
         # The JSONL is appended with os.write on an O_APPEND descriptor, not a buffered file: on a full disk a buffered
         # writer keeps the failed bytes and raises again on every later call (even tell()).
         self._fd: int | None = None
+        self._dir_fd: int | None = None  # the log directory and its images/, opened once: names resolve in them,
+        self._images_fd: int | None = None  # so a link swapped in later is never followed
         self._size = 0  # bytes in the current JSONL
         self._dangling = False  # the file ends in a partial line (power cut, ENOSPC): the next record starts a new one
         self.records_failed = 0
-        self._old: deque[tuple[Path, int]] = deque()  # rotatable files, oldest first, with their sizes
+        self._old: deque[OwnFile] = deque()  # the log's own closed files, oldest first
         self._old_bytes = 0
         self._low_space = False
 
+    def check(self) -> None:
+        """What open() would refuse, found without creating or writing anything (for --check-config)."""
+        logdir.check_creatable(self.dir)
+
     def open(self) -> None:
+        self._dir_fd, self._images_fd = logdir.claim(self.dir)
         try:
-            (self.dir / IMAGES).mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.dir, prefix=".probe-"):
+            with tempfile.NamedTemporaryFile(dir=self.dir / IMAGES, prefix=".probe-"):
                 pass
         except OSError as e:
+            self.close()
             raise SinkError(f"[log] dir {self.dir}: not writable ({e.strerror or e})") from e
-        for stale in (self.dir / IMAGES).glob(".tmp-*"):
-            stale.unlink(missing_ok=True)
-        self._scan()
-        self._open_jsonl()
+        logdir.remove_stale_temps(self._images_fd)
+        for own in sorted(logdir.own_files(self._dir_fd, self._images_fd), key=_age_key):
+            self._remember(own)
+        try:
+            self._open_jsonl()
+        except OSError as e:
+            self.close()
+            raise SinkError(f"[log] dir {self.dir}: cannot open {JSONL} ({e.strerror or e})") from e
         _LOGGER.info("logging to %s", self.dir)
 
-    def _scan(self) -> None:
-        files = sorted((self.dir / IMAGES).glob("*.jpg")) + sorted(self.dir.glob("predictions-*.jsonl"))
-        files.sort(key=lambda p: p.name)  # names start with a UTC stamp
-        for path in files:
-            self._remember(path)
-
-    def _remember(self, path: Path) -> None:
-        size = path.stat().st_size
-        self._old.append((path, size))
-        self._old_bytes += size
+    def _remember(self, own: OwnFile) -> None:
+        self._old.append(own)
+        self._old_bytes += own.size
 
     def _open_jsonl(self) -> None:
-        path = self.dir / JSONL
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Read-write only so that the last byte can be read back through the same descriptor.
+        self._fd = os.open(JSONL, os.O_RDWR | os.O_APPEND | os.O_CREAT | logdir.FILE_FLAGS, 0o644,
+                           dir_fd=self._dir_fd)
         self._size = os.fstat(self._fd).st_size
-        self._dangling = False
         # After a power cut the last line may be partial: start on a fresh line so the next record stays readable.
-        if self._size > 0:
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                self._dangling = f.read(1) != b"\n"
+        self._dangling = self._size > 0 and os.pread(self._fd, 1, self._size - 1) != b"\n"
 
     def handle(self, result: Result) -> None:
         if not self.policy.should_log(result):
             return
-        saving = (self.config.save_frames or self.config.save_overlays) and self._space_ok()
+        wanted = {"frame_jpeg": self.config.save_frames, "overlay_jpeg": self.config.save_overlays}
+        saving = any(wanted.values()) and self._space_ok()
         if saving and self.config.save_overlays:
             _ = result.overlay  # drawn before the record is made, so that it carries the render time
         record = make_record(result)
@@ -136,13 +144,15 @@ class DiskLogSink:
                 record["frame_jpeg"] = self._save_jpeg(f"{stem}-frame.jpg", result.frame.image)
             if self.config.save_overlays:
                 record["overlay_jpeg"] = self._save_jpeg(f"{stem}-overlay.jpg", result.overlay)
-        elif self.config.save_frames or self.config.save_overlays:
-            self.images_skipped += 1
+        if any(record.get(key) is None for key, want in wanted.items() if want):
+            self.images_skipped += 1  # counted per frame, however many of its JPEGs are missing
         self._write_record(record)
         self._rotate()
 
     def _space_ok(self) -> bool:
-        free_mb = shutil.disk_usage(self.dir).free / _MB
+        assert self._dir_fd is not None
+        fs = os.fstatvfs(self._dir_fd)
+        free_mb = fs.f_bavail * fs.f_frsize / _MB
         low = free_mb < self.config.min_free_mb
         if low != self._low_space:
             if low:
@@ -155,28 +165,36 @@ class DiskLogSink:
 
     def _save_jpeg(self, name: str, image: NDArray[np.uint8]) -> str | None:
         """Write (H, W, 3) uint8 RGB atomically as images/name; returns the relative path, or None if not saved."""
+        assert self._images_fd is not None
         data = encode_rgb(image, self.config.jpeg_quality)
         if data is None:
-            self.images_skipped += 1
+            self._image_failed(name, "OpenCV could not encode it")
             return None
-        target = self.dir / IMAGES / name
-        tmp = target.with_name(f".tmp-{name}")
+        tmp = f".tmp-{name}"  # only complete files ever carry the final name: a cut leaves a temporary file
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | logdir.FILE_FLAGS, 0o644, dir_fd=self._images_fd)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
                 if self.config.fsync:
-                    os.fsync(f.fileno())
-            os.replace(tmp, target)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=self._images_fd, dst_dir_fd=self._images_fd)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
-            self.images_skipped += 1
-            if e.errno == errno.ENOSPC:
-                _LOGGER.warning("%s: disk full, image not saved (%d skipped)", target, self.images_skipped)
-            else:
-                _LOGGER.warning("%s: not saved: %s", target, e)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=self._images_fd)
+            self._image_failed(name, "disk full" if e.errno == errno.ENOSPC else str(e.strerror or e))
             return None
-        self._remember(target)
+        self._remember(OwnFile(self._images_fd, name, len(data)))
         return f"{IMAGES}/{name}"
+
+    def _image_failed(self, name: str, why: str) -> None:
+        # Throttled like the JSONL's errors: a full disk at 30 fps must not write 60 lines a second to the journal.
+        self.image_errors += 1
+        if self.image_errors == 1 or self.image_errors % _WARN_EVERY == 0:
+            _LOGGER.warning("%s: %s: image not saved (%d so far)", self.dir / IMAGES / name, why, self.image_errors)
 
     def _write_record(self, record: dict[str, Any]) -> None:
         assert self._fd is not None
@@ -193,24 +211,25 @@ class DiskLogSink:
             if written:
                 self._dangling = not data[:written].endswith(b"\n")
             self.records_failed += 1
-            if self.records_failed == 1 or self.records_failed % 100 == 0:
+            if self.records_failed == 1 or self.records_failed % _WARN_EVERY == 0:
                 _LOGGER.error("%s: record for frame %s not written (%d so far): %s", self.dir / JSONL,
                               record["frame"], self.records_failed, e.strerror or e)
         self._size += written
 
     def _rotate(self) -> None:
-        assert self._fd is not None
+        assert self._fd is not None and self._dir_fd is not None
         if self._size > self.config.jsonl_max_mb * _MB:
             os.close(self._fd)
-            rotated = self.dir / f"predictions-{_stamp(datetime.now(UTC).timestamp())}.jsonl"
-            os.replace(self.dir / JSONL, rotated)
-            self._remember(rotated)
+            rotated = f"predictions-{_stamp(datetime.now(UTC).timestamp())}.jsonl"
+            os.replace(JSONL, rotated, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
+            self._remember(OwnFile(self._dir_fd, rotated, self._size))
             self._open_jsonl()
-        # Only closed files are in _old, so the file being written is never deleted.
+        # Only closed files of the log's own are in _old, so the file being written (or anyone's) is never deleted.
         while self._old and self._over_budget():
-            path, size = self._old.popleft()
-            path.unlink(missing_ok=True)
-            self._old_bytes -= size
+            own = self._old.popleft()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(own.name, dir_fd=own.dir_fd)
+            self._old_bytes -= own.size
 
     def _over_budget(self) -> bool:
         current = self._size if self._fd is not None else 0
@@ -222,4 +241,14 @@ class DiskLogSink:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-            _LOGGER.info("%s: %d records, %d frames without images", self.dir, self.records, self.images_skipped)
+            _LOGGER.info("%s: %d records, %d frames without all their images", self.dir, self.records,
+                         self.images_skipped)
+        for fd in (self._images_fd, self._dir_fd):
+            if fd is not None:
+                os.close(fd)
+        self._images_fd = self._dir_fd = None
+
+
+def _age_key(own: OwnFile) -> str:
+    """Names start with a UTC stamp (rotated JSONLs after 'predictions-'), so the stamp orders files by age."""
+    return own.name.removeprefix("predictions-")

@@ -52,12 +52,16 @@ class OpenCVPreviewSink:
         self.on_quit = on_quit
         self._shown = False
 
-    def open(self) -> None:
+    def check(self) -> None:
+        """What open() needs, checked without opening a window (for --check-config)."""
         if not opencv_has_gui():
             raise SinkError("this OpenCV has no GUI (opencv-python-headless): install opencv-python or apt's "
                             "python3-opencv for a window, or run with --no-display")
         if not has_display():
             raise SinkError("no display (DISPLAY/WAYLAND_DISPLAY unset) for the preview window: use --no-display")
+
+    def open(self) -> None:
+        self.check()
         try:
             cv2.namedWindow(self.config.window_title, cv2.WINDOW_AUTOSIZE)
         except cv2.error as e:

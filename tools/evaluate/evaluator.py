@@ -1,13 +1,15 @@
 """Evaluate a bundle on the held-out split: is it right, and is it right for the right reasons?
 
-    python -m tools.evaluate BUNDLE DATA_DIR [--composite] [--json] [--out DIR]
+    python -m tools.evaluate BUNDLE DATA_DIR [--composite] [--json] [--out DIR] [--reference FLOAT_BUNDLE]
 
 Runs on the device's own code (edge.Explainer, no TensorFlow). Reports accuracy and the confusion matrix on the plain
 white-background test images; with --composite also, on the same fruits pasted on backgrounds that training never used:
 accuracy, the energy-in-mask ratio (share of heatmap energy inside the fruit / the fruit's share of the frame; 1.0 is
 no better than a flat map), the pointing game (is the heatmap's maximum on the fruit?) and, on frames with two different
 fruits side by side, class discrimination (does each class's heatmap peak on that class's fruit?). Writes
-DIR/evaluation.json and a contact sheet of the worst cases, DIR/worst.png.
+DIR/evaluation.json and a contact sheet of the worst cases, DIR/worst.png. With --reference (e.g. the float bundle
+an int8 one was made from), also how closely BUNDLE follows it on the composited frames: top-1 agreement and heatmap
+correlation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from edge.explainer import Explainer, Explanation
+from tools.common.agreement import Agreement
 from tools.common.cli_support import add_common, one_line_errors, setup_logging
 from tools.common.contact_sheet import overlay_rgb, write_sheet
 from tools.data import compositing
@@ -77,7 +80,7 @@ def plain(explainer: Explainer, data: FruitSet) -> dict[str, Any]:
 
 
 def composite(explainer: Explainer, data: FruitSet, per_image: int, seed: int,
-              cases: list[Case]) -> dict[str, Any]:
+              cases: list[Case], agreement: Agreement | None = None) -> dict[str, Any]:
     """One fruit per frame on evaluation backgrounds: accuracy, energy-in-mask ratio and pointing game (true class)."""
     rng = np.random.default_rng(seed)
     frames = compositing.frames(data, per_image * len(data.with_masks()), rng, "eval", compositing.EVAL_MIX)
@@ -85,6 +88,8 @@ def composite(explainer: Explainer, data: FruitSet, per_image: int, seed: int,
     for x, y, masks in tqdm(zip(frames.x, frames.y, frames.masks, strict=True), total=len(frames.x),
                             desc="composited", unit="frame"):
         truth = int(np.argmax(y))
+        if agreement is not None:
+            agreement.add(x)
         e = explainer.explain(x, target=truth)
         predicted = int(np.argmax(e.probabilities))
         correct += predicted == truth
@@ -132,8 +137,12 @@ def worst_sheet(path: Path, cases: list[Case], count: int = 16) -> None:
 
 
 def evaluate(bundle: Path, data_dir: Path, composited: bool, out: Path, split: str = "test",
-             limit: int | None = None, per_image: int = 2, per_pair: int = 20, seed: int = 1234) -> dict[str, Any]:
+             limit: int | None = None, per_image: int = 2, per_pair: int = 20, seed: int = 1234,
+             reference: Path | None = None) -> dict[str, Any]:
     explainer = Explainer.load(bundle)
+    if reference is not None and not composited:
+        raise DatasetError("--reference compares on the composited frames: add --composite")
+    agreement = Agreement(Explainer.load(reference), explainer) if reference is not None else None
     root = data_dir / split if (data_dir / split).is_dir() else data_dir
     size = explainer.manifest.input_shape[0]
     data = load_split(root, explainer.class_names, size, limit)
@@ -143,7 +152,9 @@ def evaluate(bundle: Path, data_dir: Path, composited: bool, out: Path, split: s
     if composited:
         if not data.with_masks():
             raise DatasetError(f"{root}: no image has a mask, so nothing can be composited")
-        report["composite"] = composite(explainer, data, per_image, seed, cases)
+        report["composite"] = composite(explainer, data, per_image, seed, cases, agreement)
+        if agreement is not None:
+            report["agreement"] = {"reference": str(reference), **agreement.summary()}
         report["two_fruit"] = two_fruit(explainer, data, per_pair, seed, cases)
         report["settings"] = {"per_image": per_image, "per_pair": per_pair, "seed": seed, "backgrounds": "eval"}
         worst_sheet(out / "worst.png", cases)
@@ -166,6 +177,11 @@ def table(report: dict[str, Any]) -> str:
                   f"two-fruit discrimination {t['discrimination']:.3f}  "
                   f"(energy on own fruit {t['energy_on_own_fruit']:.3f}, "
                   f"{t['checks']} checks)"]
+    if "agreement" in report:
+        a = report["agreement"]
+        lines += [f"agreement with reference top-1 {a['top1_agreement']:.3f}, heatmap correlation "
+                  f"{a['cam_correlation']:.3f} (min {a['cam_correlation_min']:.3f}; {a['frames']:.0f} frames, "
+                  f"{a['reference']})"]
     return "\n".join(lines)
 
 
@@ -181,11 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-image", type=int, default=2, help="composited frames per test image")
     p.add_argument("--per-pair", type=int, default=20, help="two-fruit frames per ordered pair of classes")
     p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--reference", type=Path, help="with --composite: a bundle to compare with (e.g. the float one)")
     add_common(p)
     args = p.parse_args(argv)
     setup_logging(args.debug)
     with one_line_errors(args.debug, DatasetError) as status:
         report = evaluate(args.bundle, args.data_dir, args.composite, args.out, args.split, args.limit,
-                          args.per_image, args.per_pair, args.seed)
+                          args.per_image, args.per_pair, args.seed, args.reference)
         print(json.dumps(report, indent=2) if args.json else table(report))
     return status.code

@@ -25,6 +25,7 @@ from edge.sinks.mqtt_client import MqttCounters, Outbox
 from edge.sinks.mqtt_messages import STATUS_OFFLINE, STATUS_ONLINE, Topics
 
 PRODUCT = "edge-explainer"
+UNIQUE_ID_PREFIX = "edge_explainer"  # the product name in HA's alphabet, before every unique id
 HA_STATUS_TOPIC = "homeassistant/status"
 HA_BIRTH = b"online"
 _HA_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
@@ -60,7 +61,7 @@ def _entity(component: str, key: str, name: str, device_id: str, **config: Any) 
     return component, {
         "name": name,
         # namespaced: another publisher (or this camera under a second prefix) with the same device id cannot collide
-        "unique_id": f"{ha_id(PRODUCT)}_{ha_id(device_id)}_{key}",
+        "unique_id": f"{UNIQUE_ID_PREFIX}_{ha_id(device_id)}_{key}",
         "default_entity_id": f"{component}.{slug}",
         "object_id": slug,  # HA before 2025.10; ignored without a warning when default_entity_id is there
         **config,

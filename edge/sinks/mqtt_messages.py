@@ -26,8 +26,10 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-# from the user name's colon to the last @: the password, found even where urlsplit cannot parse the URL (a bad port,
-# a broken IPv6 host, a # or @ inside the password); error messages show *** instead
+# user:password@, found even where urlsplit cannot parse the URL (a bad port, a broken IPv6 host, a # or @ inside
+# the password): such a URL is refused before anything else is said about it
+_HAS_PASSWORD = re.compile(r"//[^/@:]*:[^/]*@")
+# from the user name's colon to the last @: what error messages show as *** (also where the password holds a /)
 _URL_PASSWORD = re.compile(r"(//[^/@:]*):.*@")
 
 
@@ -49,6 +51,10 @@ class BrokerAddress:
         return f"{self.scheme}://{user}{self.host}:{self.port}"
 
 
+_PASSWORD_IN_URL = ("[mqtt] url: do not put the password in the URL (it shows in ps and logs); "
+                    "use [mqtt] password_file or password_env")
+
+
 def redact_url(url: str) -> str:
     """The URL as it may appear in an error message: any password replaced by ***."""
     return _URL_PASSWORD.sub(r"\1:***@", url)
@@ -58,19 +64,20 @@ def parse_broker_url(url: str) -> BrokerAddress:
     """The broker address, or SinkError naming what is wrong (a password in the URL is refused: ps would show it;
     no error message repeats it)."""
     shown = repr(redact_url(url))
+    if _HAS_PASSWORD.search(url):
+        raise SinkError(_PASSWORD_IN_URL)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:  # urllib's words, not its text: a "port" it quotes may be part of a password
         problem = "the port must be a number from 1 to 65535" if "Port" in str(e) else "a broken [IPv6] host"
-        raise SinkError(f"[mqtt] url {shown}: {problem}") from e
+        raise SinkError(f"[mqtt] url {shown}: {problem}") from None  # not chained: --debug would print urllib's text
     if parts.scheme not in DEFAULT_PORTS:
         raise SinkError(f"[mqtt] url {shown}: expected mqtt://[user@]host[:port] or mqtts://...")
     if not parts.hostname:
         raise SinkError(f"[mqtt] url {shown}: no host name")
     if parts.password is not None:
-        raise SinkError("[mqtt] url: do not put the password in the URL (it shows in ps and logs); "
-                        "use [mqtt] password_file or password_env")
+        raise SinkError(_PASSWORD_IN_URL)
     if parts.path not in ("", "/") or parts.query:
         raise SinkError(f"[mqtt] url {shown}: a broker URL has no path or query")
     if port == 0:

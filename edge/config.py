@@ -1,7 +1,8 @@
 """One validated configuration for `edge run`: a TOML file, with command-line flags on top.
 
 Each component owns a frozen dataclass for its section (edge.render.RenderConfig is [render], ...). Field metadata
-carries what the validator checks ("choices", "range") and the one-line "doc" of the reference in docs/device.md.
+carries what the validator checks ("choices", "range", "check": a function raising ValueError) and the one-line "doc"
+of the reference in docs/device.md.
 Unknown sections or keys and wrong types or values raise ConfigError naming the key and what is expected.
 """
 
@@ -154,6 +155,11 @@ def check_value(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]
         lo, hi = meta["range"]
         if not lo <= value <= hi:
             raise ConfigError(f"{name}: {value!r} is out of range; expected {lo} to {hi}")
+    if "check" in meta:
+        try:
+            meta["check"](value)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from e
     return value
 
 

@@ -18,6 +18,7 @@ import pytest
 from broker import Broker, Collector, free_port, retained
 from conftest import REPO, run_python
 
+from edge.config import ConfigError, build_config
 from edge.sinks.base import SinkError
 from edge.sinks.disklog import read_jsonl
 from edge.sinks.mqtt_messages import overlay_jpeg, parse_broker_url, small_heatmap, topic_safe
@@ -47,6 +48,28 @@ def test_broker_urls() -> None:
     with pytest.raises(SinkError, match="password_file") as e:
         parse_broker_url("mqtt://cam:hunter2@h")
     assert "hunter2" not in str(e.value)
+    # a URL with a password that is wrong in other ways too: refused for the password, which is never repeated
+    for bad in ["mqtt://cam:hunter2@h:99999", "mqtt://cam:hunter2@h:12ab", "tcp://cam:hunter2@h",
+                "mqtt://cam:hunter2@[::1", "mqtt://cam:hun#ter2@h", "mqtt://cam:hun@ter2@[zz]:1883"]:
+        with pytest.raises(SinkError, match="password_file") as e:
+            parse_broker_url(bad)
+        assert "hun" not in str(e.value) and "ter2" not in str(e.value), str(e.value)
+    # the same mistakes without a password are named; a password urllib cannot even find (it holds a /) is hidden
+    for bad, words in [("mqtt://cam@h:99999", "port"), ("mqtt://h:12ab", "port"), ("mqtt://cam@h:0", "port"),
+                       ("tcp://cam@h", "mqtt://"), ("mqtt://cam@[::1", "IPv6"), ("mqtt://[zz]:1883", "IPv6"),
+                       ("mqtt://cam:hun/ter2@h", "port")]:
+        with pytest.raises(SinkError, match=words) as e:
+            parse_broker_url(bad)
+        assert "hun" not in str(e.value) and "ter2" not in str(e.value), str(e.value)
+
+
+def test_topic_prefixes_with_wildcards_are_refused_at_load() -> None:
+    for key in ("prefix", "discovery_prefix", "ha_status_topic"):
+        for value in ("cams/+/x", "ha/#", "+"):
+            with pytest.raises(ConfigError, match=f"\\[mqtt\\] {key}: .*wildcard") as e:
+                build_config({"mqtt": {"url": "mqtt://h", key: value}})
+            assert "\n" not in str(e.value)
+    assert build_config({"mqtt": {"prefix": "site/cams-1.a"}}).mqtt.prefix == "site/cams-1.a"
 
 
 def test_small_heatmap_and_overlay_cap() -> None:
@@ -54,6 +77,10 @@ def test_small_heatmap_and_overlay_cap() -> None:
     cam[:6, 6:] = 1.0  # the top-right quarter
     small = np.array(small_heatmap(cam, 8))
     assert small.shape == (8, 8) and small[:3, 5:].min() == 1.0 and small[5:, :3].max() == 0.0
+    noise = np.random.default_rng(1).random((40, 40), dtype=np.float32)  # (40, 40) f32, as the CAM is
+    text = json.dumps(small_heatmap(noise, 8))
+    decimals = [len(n.split(".")[1]) for n in re.findall(r"\d+\.\d+", text)]
+    assert len(decimals) == 64 and max(decimals) <= 3, text  # 3 places, not float32 noise such as 0.0049999998
     rng = np.random.default_rng(0)
     noisy = rng.integers(0, 256, (480, 640, 3), np.uint8)  # incompressible: must shrink to fit
     full = overlay_jpeg(noisy, quality=90, max_bytes=10**7)

@@ -2,12 +2,18 @@
 
 Topics under `edge-explainer/<device-id>`: `status` (online/offline, retained, offline is the last will), `prediction`
 (JSON per logged frame), `overlay` (JPEG bytes), `stats` (retained, every few seconds), plus Home Assistant discovery
-configs. paho-mqtt is imported only when a broker is configured.
+configs (edge.sinks.mqtt_discovery). The messages are built in edge.sinks.mqtt_messages, the client and the outbox
+live in edge.sinks.mqtt_client; this module decides what to send when.
 
 The loop never waits for the network: this sink runs on a SinkWorker thread, and its messages go through a bounded
 outbox (oldest dropped and counted) that is handed to paho only while connected. paho reconnects with backoff on its
 own thread. A refused login at start-up is an error (retrying cannot fix a password); an unreachable broker is
 logged once and retried in the background while classifying and disk logging go on (unless [mqtt] required).
+
+Predictions are not retained, so Home Assistant, which subscribes to an entity's topics only once its discovery
+config has arrived, would show "unknown" until the next one (45 s with every_s = 45) after every restart of HA and
+after the first discovery: shortly after each discovery the last prediction and overlay are sent again, unless a
+newer prediction went out once HA had had time to subscribe (or every frame is published: the next one is near).
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import logging
 import ssl
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from edge.sinks.base import Result, SinkError
+from edge.sinks.mqtt_client import ClientSettings, MqttCounters, Outbox, make_client
+from edge.sinks.mqtt_discovery import HA_STATUS_TOPIC, DeviceInfo, HomeAssistant, entity_ids
 from edge.sinks.mqtt_messages import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -30,16 +37,16 @@ from edge.sinks.mqtt_messages import (
     Topics,
     cpu_temperature_c,
     default_device_id,
-    discovery_configs,
+    no_wildcards,
     overlay_jpeg,
     parse_broker_url,
     prediction_payload,
-    read_password,
     topic_safe,
 )
 from edge.sinks.record import LogPolicy, PolicyConfig
 
 _LOGGER = logging.getLogger(__name__)
+__all__ = ["DeviceInfo", "MqttConfig", "MqttCounters", "MqttSink"]  # DeviceInfo, MqttCounters: re-exported
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class MqttConfig(PolicyConfig):
     key_file: str = field(default="", metadata={"doc": "mqtts: client key (PEM), with cert_file"})
     device_id: str = field(default="", metadata={"doc": "this camera's name; empty = the host name"})
     client_id: str = field(default="", metadata={"doc": "MQTT client id; empty = edge-explainer-<device_id>"})
-    prefix: str = field(default="", metadata={"doc": "topic prefix; empty = edge-explainer/<device_id>"})
+    prefix: str = field(default="", metadata={"doc": "topic prefix; empty = edge-explainer/<device_id>",
+                                              "check": no_wildcards})
     qos: int = field(default=0, metadata={"range": (0, 2), "doc": "QoS of prediction/overlay messages"})
     keepalive: int = field(default=30, metadata={"range": (5, 3600), "doc": "keepalive seconds"})
     overlay: bool = field(default=True, metadata={"doc": "publish the overlay JPEG with each prediction"})
@@ -65,44 +73,16 @@ class MqttConfig(PolicyConfig):
     heatmap_size: int = field(default=8, metadata={"range": (2, 64), "doc": "side of the small heatmap in messages"})
     stats_every_s: float = field(default=5.0, metadata={"range": (0.5, 3600.0), "doc": "stats message period"})
     discovery: bool = field(default=True, metadata={"doc": "publish Home Assistant discovery configs"})
-    discovery_prefix: str = field(default="homeassistant", metadata={"doc": "Home Assistant discovery prefix"})
+    discovery_prefix: str = field(default="homeassistant", metadata={"doc": "Home Assistant discovery prefix",
+                                                                     "check": no_wildcards})
+    ha_status_topic: str = field(default=HA_STATUS_TOPIC, metadata={
+        "doc": "Home Assistant's birth topic (discovery and the last state are re-sent when it says online)",
+        "check": no_wildcards})
     queue_size: int = field(default=256, metadata={"range": (1, 1_000_000), "doc": "outgoing messages kept while "
                                                                                      "the broker is away"})
     connect_timeout_s: float = field(default=5.0, metadata={"range": (0.1, 120.0), "doc": "start-up wait for "
                                                                                          "the broker"})
     required: bool = field(default=False, metadata={"doc": "exit if the broker is unreachable at start-up"})
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """What discovery and messages say about this camera's model."""
-
-    class_names: tuple[str, ...]
-    model_name: str
-    model_sha256: str
-    version: str
-
-
-@dataclass
-class MqttCounters:
-    published: int = 0  # messages of every kind handed to the client while connected
-    predictions: int = 0  # prediction messages made (published or queued)
-    overlays: int = 0
-    dropped: int = 0  # messages dropped from the full outbox (the broker was away too long)
-    skipped_overlays: int = 0  # overlays over the size cap even as a thumbnail
-    connects: int = 0
-    disconnects: int = 0
-
-
-def _import_paho() -> Any:
-    try:
-        import paho.mqtt.client as mqtt
-    except ImportError as e:
-        raise SinkError("[mqtt] needs paho-mqtt 2.x: pip install 'paho-mqtt>=2,<3'") from e
-    if not hasattr(mqtt, "CallbackAPIVersion"):
-        raise SinkError("[mqtt] needs paho-mqtt 2.x (found 1.x, e.g. Debian's python3-paho-mqtt): "
-                        "pip install 'paho-mqtt>=2,<3' in the venv")
-    return mqtt
 
 
 class MqttSink:
@@ -113,14 +93,20 @@ class MqttSink:
     def __init__(self, config: MqttConfig, device: DeviceInfo, *, every_frame_default: bool = False) -> None:
         if not config.url:
             raise SinkError("[mqtt] url is empty: give a broker (--mqtt mqtt://host)")
+        for key in ("prefix", "discovery_prefix", "ha_status_topic"):  # configs built in code skip load_config
+            try:
+                no_wildcards(getattr(config, key))
+            except ValueError as e:
+                raise SinkError(f"[mqtt] {key}: {e}") from e
         self.config = config
         self.address: BrokerAddress = parse_broker_url(config.url)
         self.device = device
         self.device_id = topic_safe(config.device_id) if config.device_id else default_device_id()
         self.topics = Topics(config.prefix.rstrip("/") or f"edge-explainer/{self.device_id}")
+        self.client_id = config.client_id or f"edge-explainer-{self.device_id}"
         self.policy = LogPolicy(config, every_frame_default=every_frame_default)
         self.counters = MqttCounters()
-        self._outbox: deque[tuple[str, bytes, int, bool]] = deque()  # (topic, payload, qos, retain), oldest first
+        self._outbox = Outbox(config.queue_size, self.counters)
         self._connected = threading.Event()
         self._connack = threading.Event()
         self._refused: str | None = None
@@ -128,32 +114,29 @@ class MqttSink:
         self._started = time.monotonic()
         self._next_stats = 0.0
         self._last: Result | None = None
+        self.home_assistant = HomeAssistant(
+            device_id=self.device_id, topics=self.topics, discovery_prefix=config.discovery_prefix,
+            birth_topic=config.ha_status_topic, device=device, outbox=self._outbox, counters=self.counters,
+            connected=self._connected, client=lambda: None if self._closing else self._client,
+            replay=not self.policy.every_frame)
         self._closing = False  # our own disconnect at close() is not a lost connection
         self._announce = True  # publish status and discovery on connect (not when connecting only to forget)
 
     # -- connection -------------------------------------------------------------------------------------------
 
-    def _make_client(self, *, will: bool) -> Any:
-        mqtt = _import_paho()
-        client_id = self.config.client_id or f"edge-explainer-{self.device_id}"
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
-        if self.address.username is not None:
-            client.username_pw_set(self.address.username,
-                                   read_password(self.config.password_file, self.config.password_env))
-        if self.address.tls:
-            client.tls_set(ca_certs=self.config.ca_file or None, certfile=self.config.cert_file or None,
-                           keyfile=self.config.key_file or None)
-        if will:
-            client.will_set(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=16)
-        client.connect_timeout = self.config.connect_timeout_s
+    def _make_client(self, *, client_id: str, will: bool) -> Any:
+        cfg = self.config
+        client = make_client(ClientSettings(
+            client_id=client_id, address=self.address, password_file=cfg.password_file,
+            password_env=cfg.password_env, ca_file=cfg.ca_file, cert_file=cfg.cert_file, key_file=cfg.key_file,
+            connect_timeout_s=cfg.connect_timeout_s, will=(self.topics.status, STATUS_OFFLINE) if will else None))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
 
     def open(self) -> None:
-        self._client = self._make_client(will=True)
+        self._client = self._make_client(client_id=self.client_id, will=True)
         self._started = time.monotonic()
         try:
             self._client.connect(self.address.host, self.address.port, keepalive=self.config.keepalive)
@@ -181,6 +164,8 @@ class MqttSink:
             who = f" as {self.address.username!r}" if self.address.username else ""
             raise SinkError(f"MQTT broker {self.address} refused the login{who}: {self._refused} "
                             "(check the user name and [mqtt] password_file / password_env)")
+        elif self.config.discovery:
+            _LOGGER.info("MQTT: Home Assistant entities %s", ", ".join(entity_ids(self.device_id)))
 
     def _on_connect(self, client: Any, _userdata: Any, _flags: Any, reason_code: Any, _properties: Any) -> None:
         if reason_code.is_failure:
@@ -198,8 +183,7 @@ class MqttSink:
         # Retained state is (re)published on every connect: a restarted broker without persistence has lost it.
         client.publish(self.topics.status, STATUS_ONLINE, qos=1, retain=True)
         if self.config.discovery:
-            self._publish_discovery(client)
-            client.subscribe(f"{self.config.discovery_prefix}/status", qos=1)
+            self.home_assistant.announce(client)
         self._connected.set()
         self._connack.set()
 
@@ -211,19 +195,7 @@ class MqttSink:
         self._connected.clear()
 
     def _on_message(self, client: Any, _userdata: Any, message: Any) -> None:
-        # Home Assistant's birth message: it restarted and forgot non-retained state; send discovery again.
-        if message.topic == f"{self.config.discovery_prefix}/status" and message.payload == b"online":
-            self._publish_discovery(client)
-
-    def _publish_discovery(self, client: Any) -> None:
-        for topic, payload in self._discovery().items():
-            client.publish(topic, json.dumps(payload), qos=1, retain=True)
-
-    def _discovery(self) -> dict[str, dict[str, Any]]:
-        return discovery_configs(device_id=self.device_id, topics=self.topics,
-                                 discovery_prefix=self.config.discovery_prefix, class_names=self.device.class_names,
-                                 model_name=self.device.model_name, model_sha256=self.device.model_sha256,
-                                 version=self.device.version)
+        self.home_assistant.on_message(client, message)
 
     @property
     def connected(self) -> bool:
@@ -234,22 +206,28 @@ class MqttSink:
     def handle(self, result: Result) -> None:
         self._last = result
         if self.policy.should_log(result):
-            cfg = self.config
-            self._queue(self.topics.prediction,
-                        prediction_payload(result, device_id=self.device_id, heatmap_size=cfg.heatmap_size), cfg.qos)
-            self.counters.predictions += 1
-            if cfg.overlay:
-                jpeg = overlay_jpeg(result.overlay, quality=cfg.overlay_quality, max_bytes=cfg.overlay_max_kb * 1024)
-                if jpeg is None:
-                    self.counters.skipped_overlays += 1
-                else:
-                    self._queue(self.topics.overlay, jpeg, cfg.qos)
-                    self.counters.overlays += 1
+            self._queue_prediction(result)
         now = time.monotonic()
         if now >= self._next_stats:
             self._next_stats = now + self.config.stats_every_s
-            self._queue(self.topics.stats, json.dumps(self.stats()).encode(), 0, retain=True)
-        self._flush()
+            self._outbox.put(self.topics.stats, json.dumps(self.stats()).encode(), 0, retain=True)
+        self._outbox.flush(self._client, self._connected)
+
+    def _queue_prediction(self, result: Result) -> None:
+        cfg = self.config
+        payload = prediction_payload(result, device_id=self.device_id, heatmap_size=cfg.heatmap_size)
+        messages = [(self.topics.prediction, payload, cfg.qos)]
+        self.counters.predictions += 1
+        if cfg.overlay:
+            jpeg = overlay_jpeg(result.overlay, quality=cfg.overlay_quality, max_bytes=cfg.overlay_max_kb * 1024)
+            if jpeg is None:
+                self.counters.skipped_overlays += 1
+            else:
+                messages.append((self.topics.overlay, jpeg, cfg.qos))
+                self.counters.overlays += 1
+        for topic, data, qos in messages:
+            self._outbox.put(topic, data, qos)
+        self.home_assistant.remember(messages)
 
     def stats(self) -> dict[str, Any]:
         """The `stats` message: rates, drops (capture and MQTT), uptime, temperature."""
@@ -271,30 +249,15 @@ class MqttSink:
             "model_sha256": self.device.model_sha256,
         }
 
-    def _queue(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> None:
-        if len(self._outbox) >= self.config.queue_size:
-            self._outbox.popleft()
-            self.counters.dropped += 1
-        self._outbox.append((topic, payload, qos, retain))
-
-    def _flush(self) -> None:
-        """Hand queued messages to paho while connected; paho's own network thread sends them."""
-        while self._outbox and self._connected.is_set():
-            topic, payload, qos, retain = self._outbox[0]
-            info = self._client.publish(topic, payload, qos=qos, retain=retain)
-            if info.rc != 0:  # not connected after all (the drop was just noticed): keep it for the next try
-                break
-            self._outbox.popleft()
-            self.counters.published += 1
-
     def close(self) -> None:
         if self._client is None:
             return
-        if self._last is not None:  # a final stats message, so the fleet view has the end figures
-            self._queue(self.topics.stats, json.dumps(self.stats()).encode(), 0, retain=True)
-        self._flush()
-        left = len(self._outbox)
         self._closing = True
+        self.home_assistant.cancel()
+        if self._last is not None:  # a final stats message, so the fleet view has the end figures
+            self._outbox.put(self.topics.stats, json.dumps(self.stats()).encode(), 0, retain=True)
+        self._outbox.flush(self._client, self._connected)
+        left = len(self._outbox)
         if self._connected.is_set():
             info = self._client.publish(self.topics.status, STATUS_OFFLINE, qos=1, retain=True)
             with contextlib.suppress(RuntimeError):  # the connection went away: the last will says offline instead
@@ -308,9 +271,12 @@ class MqttSink:
         self._client = None
 
     def forget(self) -> int:
-        """--mqtt-forget: remove this device's discovery configs and retained status/stats from the broker."""
+        """--mqtt-forget: remove this device's discovery configs and retained status/stats from the broker.
+
+        It connects under a client id of its own: with the camera's, the broker would drop the running camera, which
+        would reconnect and publish its configs again."""
         self._announce = False
-        client = self._client = self._make_client(will=False)
+        client = self._client = self._make_client(client_id=f"{self.client_id}-forget", will=False)
         try:
             client.connect(self.address.host, self.address.port, keepalive=self.config.keepalive)
         except OSError as e:
@@ -319,7 +285,8 @@ class MqttSink:
         if not self._connack.wait(self.config.connect_timeout_s) or self._refused:
             client.loop_stop()
             raise SinkError(f"MQTT broker {self.address}: {self._refused or 'no answer'}")
-        topics = [*self._discovery(), self.topics.status, self.topics.stats]
+        ha = self.home_assistant
+        topics = [*ha.configs, *ha.legacy_topics(), self.topics.status, self.topics.stats]
         infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
         for info in infos:
             info.wait_for_publish(timeout=5.0)

@@ -1,4 +1,5 @@
-"""What the MQTT sink publishes, as plain data: the broker URL, topics, payloads and Home Assistant discovery configs.
+"""What the MQTT sink publishes, as plain data: the broker URL, topics and payloads (Home Assistant's discovery
+configs are in edge.sinks.mqtt_discovery).
 
 Kept apart from the network client (edge.sinks.mqtt) so every message can be built and checked without a broker.
 """
@@ -11,7 +12,6 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import cv2
@@ -26,6 +26,11 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+# user:password@, found even where urlsplit cannot parse the URL (a bad port, a broken IPv6 host, a # or @ inside
+# the password): such a URL is refused before anything else is said about it
+_HAS_PASSWORD = re.compile(r"//[^/@:]*:[^/]*@")
+# from the user name's colon to the last @: what error messages show as *** (also where the password holds a /)
+_URL_PASSWORD = re.compile(r"(//[^/@:]*):.*@")
 
 
 @dataclass(frozen=True)
@@ -46,23 +51,46 @@ class BrokerAddress:
         return f"{self.scheme}://{user}{self.host}:{self.port}"
 
 
+_PASSWORD_IN_URL = ("[mqtt] url: do not put the password in the URL (it shows in ps and logs); "
+                    "use [mqtt] password_file or password_env")
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may appear in an error message: any password replaced by ***."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
+
+
 def parse_broker_url(url: str) -> BrokerAddress:
-    """The broker address, or SinkError naming what is wrong (a password in the URL is refused: ps would show it)."""
+    """The broker address, or SinkError naming what is wrong (a password in the URL is refused: ps would show it;
+    no error message repeats it)."""
+    shown = repr(redact_url(url))
+    if _HAS_PASSWORD.search(url):
+        raise SinkError(_PASSWORD_IN_URL)
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as e:
-        raise SinkError(f"[mqtt] url {url!r}: {e}") from e
+    except ValueError as e:  # urllib's words, not its text: a "port" it quotes may be part of a password
+        problem = "the port must be a number from 1 to 65535" if "Port" in str(e) else "a broken [IPv6] host"
+        raise SinkError(f"[mqtt] url {shown}: {problem}") from None  # not chained: --debug would print urllib's text
     if parts.scheme not in DEFAULT_PORTS:
-        raise SinkError(f"[mqtt] url {url!r}: expected mqtt://[user@]host[:port] or mqtts://...")
+        raise SinkError(f"[mqtt] url {shown}: expected mqtt://[user@]host[:port] or mqtts://...")
     if not parts.hostname:
-        raise SinkError(f"[mqtt] url {url!r}: no host name")
+        raise SinkError(f"[mqtt] url {shown}: no host name")
     if parts.password is not None:
-        raise SinkError("[mqtt] url: do not put the password in the URL (it shows in ps and logs); "
-                        "use [mqtt] password_file or password_env")
+        raise SinkError(_PASSWORD_IN_URL)
     if parts.path not in ("", "/") or parts.query:
-        raise SinkError(f"[mqtt] url {url!r}: a broker URL has no path or query")
-    return BrokerAddress(parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme], parts.username or None)
+        raise SinkError(f"[mqtt] url {shown}: a broker URL has no path or query")
+    if port == 0:
+        raise SinkError(f"[mqtt] url {shown}: the port must be a number from 1 to 65535")
+    port = DEFAULT_PORTS[parts.scheme] if port is None else port
+    return BrokerAddress(parts.scheme, parts.hostname, port, parts.username or None)
+
+
+def no_wildcards(topic: str) -> None:
+    """A topic we publish or subscribe to by name: MQTT forbids + and # in published topics (the broker drops them
+    and nothing arrives), so a prefix with them is refused when the config is read."""
+    if "+" in topic or "#" in topic:
+        raise ValueError(f"{topic!r} contains an MQTT wildcard (+ or #); topics published to cannot have them")
 
 
 def read_password(password_file: str, password_env: str) -> str | None:
@@ -115,7 +143,8 @@ def small_heatmap(cam: NDArray[np.float32], size: int) -> list[list[float]]:
     """The drawn map averaged down to (size, size), values 0-1 rounded to 3 places: where the model looked, in a few
     hundred bytes, so a central place can aggregate it over frames and devices."""
     small = cv2.resize(np.asarray(cam, np.float32), (size, size), interpolation=cv2.INTER_AREA)  # (size, size) f32
-    return np.round(np.clip(small, 0.0, 1.0), 3).tolist()
+    # rounded in float64: a float32 0.005 becomes the JSON 0.004999999888241291, three times the bytes
+    return np.round(np.clip(small, 0.0, 1.0).astype(np.float64), 3).tolist()
 
 
 def prediction_payload(result: Result, *, device_id: str, heatmap_size: int) -> bytes:
@@ -149,39 +178,3 @@ def cpu_temperature_c(path: str = "/sys/class/thermal/thermal_zone0/temp") -> fl
         return round(int(Path(path).read_text().strip()) / 1000.0, 1)
     except (OSError, ValueError):
         return None
-
-
-def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str, class_names: tuple[str, ...],
-                      model_name: str, model_sha256: str, version: str) -> dict[str, dict[str, Any]]:
-    """Home Assistant MQTT discovery: topic -> retained config for the label sensor (probabilities as attributes),
-    the confidence sensor and the overlay camera, all under one device."""
-    node = topic_safe(device_id)
-    device = {
-        "identifiers": [f"edge-explainer-{node}"],
-        "name": f"edge-explainer {device_id}",
-        "manufacturer": "edge-explainer",
-        "model": f"{model_name} ({', '.join(class_names)})",
-        "sw_version": f"{version}, bundle {model_sha256[:12]}",
-    }
-    availability = {"availability_topic": topics.status, "payload_available": STATUS_ONLINE,
-                    "payload_not_available": STATUS_OFFLINE}
-    base = f"{discovery_prefix}"
-    return {
-        f"{base}/sensor/{node}/label/config": {
-            "name": "Label", "unique_id": f"{node}_label", "object_id": f"{node}_label", "icon": "mdi:eye",
-            "state_topic": topics.prediction, "value_template": "{{ value_json.label }}",
-            "json_attributes_topic": topics.prediction,
-            "json_attributes_template": "{{ value_json.probabilities | tojson }}",
-            "device": device, **availability,
-        },
-        f"{base}/sensor/{node}/confidence/config": {
-            "name": "Confidence", "unique_id": f"{node}_confidence", "object_id": f"{node}_confidence",
-            "state_topic": topics.prediction, "value_template": "{{ (value_json.confidence * 100) | round(1) }}",
-            "unit_of_measurement": "%", "state_class": "measurement", "icon": "mdi:percent",
-            "device": device, **availability,
-        },
-        f"{base}/camera/{node}/overlay/config": {
-            "name": "Overlay", "unique_id": f"{node}_overlay", "object_id": f"{node}_overlay",
-            "topic": topics.overlay, "device": device, **availability,
-        },
-    }

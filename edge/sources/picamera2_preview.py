@@ -20,10 +20,10 @@ PREVIEWS = ("auto", "drm", "qtgl", "qt")
 DRM_ROOT = Path("/sys/class/drm")  # card0-HDMI-A-1/status etc.: "connected", "disconnected" or "unknown"
 
 
-def connected_displays(drm_root: Path = DRM_ROOT) -> list[str]:
+def connected_displays(drm_root: Path | None = None) -> list[str]:
     """The DRM connectors (e.g. "card1-HDMI-A-1") whose status says a display is connected."""
     names = []
-    for status in sorted(drm_root.glob("*/status")):
+    for status in sorted((drm_root or DRM_ROOT).glob("*/status")):
         try:
             if status.read_text(encoding="ascii", errors="replace").strip() == "connected":
                 names.append(status.parent.name)
@@ -33,9 +33,10 @@ def connected_displays(drm_root: Path = DRM_ROOT) -> list[str]:
 
 
 def choose_preview(requested: str, environ: Mapping[str, str] | None = None,
-                   drm_root: Path = DRM_ROOT) -> tuple[str | None, str]:
+                   drm_root: Path | None = None) -> tuple[str | None, str]:
     """(preview to start or None, why), for a [preview] picamera2_preview of PREVIEWS."""
     env = os.environ if environ is None else environ
+    drm_root = drm_root or DRM_ROOT
     display = env.get("DISPLAY", "")
     if requested == "auto":
         if display:

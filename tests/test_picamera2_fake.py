@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -14,42 +13,20 @@ from types import ModuleType
 import numpy as np
 import pytest
 from conftest import REPO, run_python
+from picamera2_fixture import FAKES, connect_display, fake_picamera2
 
 from edge.explainer import Explainer
 from edge.loop import Loop, LoopConfig
 from edge.render import RenderConfig
 from edge.sinks import Picamera2OverlaySink, read_jsonl
-from edge.sources import Picamera2Source, SourceConfig, SourceError, picamera2_preview
+from edge.sources import Picamera2Source, SourceConfig, SourceError
 from edge.sources.base import SourceUnavailableError
 from edge.sources.picamera2 import packed_to_rgb, yuv420_to_rgb
-
-FAKES = REPO / "tests" / "fakes"
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
-    """The fake picamera2 on a headless machine: one camera, VC4, no display connected (an empty sysfs view that
-    both the fake's DRM preview and edge's preview choice read)."""
-    monkeypatch.syspath_prepend(str(FAKES))
-    sys.modules.pop("picamera2", None)
-    module = importlib.import_module("picamera2")
-    assert module.__file__ and str(FAKES) in module.__file__
-    module.INSTANCES.clear()
-    module._ACQUIRED.clear()
-    drm = tmp_path / "drm"
-    drm.mkdir()
-    monkeypatch.setattr(module, "PLATFORM", "VC4")
-    monkeypatch.setattr(module, "DRM_ROOT", drm)
-    monkeypatch.setattr(picamera2_preview, "DRM_ROOT", drm)
-    monkeypatch.delenv("DISPLAY", raising=False)
-    yield module
-    sys.modules.pop("picamera2", None)
-
-
-def connect_display(drm: Path, name: str = "card1-HDMI-A-1") -> None:
-    """A monitor on a connector, as /sys/class/drm shows it."""
-    (drm / name).mkdir()
-    (drm / name / "status").write_text("connected\n")
+    yield from fake_picamera2(monkeypatch, tmp_path)
 
 
 def test_missing_picamera2_is_one_actionable_error(monkeypatch: pytest.MonkeyPatch) -> None:

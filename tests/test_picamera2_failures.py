@@ -269,3 +269,19 @@ def test_bad_source_config_is_not_waited_for(fake: ModuleType) -> None:
     with pytest.raises(SourceError) as info:
         Picamera2Source(SourceConfig(width=320, height=240, lores_format="RGB888"), model_size=(64, 64)).open()
     assert not isinstance(info.value, SourceUnavailableError)
+
+
+def test_overlay_racing_a_reopen_is_no_error(fake: ModuleType) -> None:
+    """The loop's thread sends an overlay while the capture thread closes the camera for a reopen."""
+    connect_display(fake.DRM_ROOT)
+    with Picamera2Source(FAST, preview="auto") as source:
+        assert source.read() is not None
+        camera = source.camera
+        real_set_overlay = camera.set_overlay
+
+        def racing(overlay: np.ndarray | None) -> None:
+            source.close()  # the capture thread, meanwhile
+            real_set_overlay(overlay)  # picamera2: "No preview specified."
+
+        camera.set_overlay = racing
+        source.set_overlay(np.zeros((4, 4, 4), np.uint8))

@@ -120,7 +120,8 @@ class Picamera2Source(SourceBase):
             arrays, _metadata = self.camera.capture_arrays(names, wait=timeout)
         except TimeoutError as e:
             self._flush()
-            raise SourceUnavailableError(f"picamera2: no frame within {timeout:g} s{self._blame_preview()}") from e
+            blame = self._blame_preview()
+            raise SourceUnavailableError(f"picamera2: no frame within {timeout:g} s{blame}") from e
         except (RuntimeError, concurrent.futures.CancelledError) as e:
             raise SourceError(f"picamera2: capture failed: {e or type(e).__name__}") from e
         self._frames_since_start += 1
@@ -155,10 +156,17 @@ class Picamera2Source(SourceBase):
     def set_overlay(self, overlay: U8 | None) -> None:
         """Hand an (h, w, 4) uint8 RGBA overlay to picamera2's preview, which scales and composites it.
 
-        Does nothing without a running preview; picamera2's errors (RuntimeError) reach the caller.
+        Does nothing without a running preview; picamera2's errors (RuntimeError) reach the caller. Called from the
+        loop's thread while the capture thread may be reopening the camera: a camera closed meanwhile is no error.
         """
-        if self.wants_overlay:
-            self.camera.set_overlay(overlay)
+        camera = self.camera
+        if camera is None or self.active_preview is None:
+            return
+        try:
+            camera.set_overlay(overlay)
+        except RuntimeError:
+            if camera is self.camera:
+                raise  # the preview refused it
 
     def close(self) -> None:
         camera, self.camera = self.camera, None

@@ -31,6 +31,7 @@ from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_messages import read_password
 from edge.sinks.preview import PREVIEW_KINDS, has_display
 from edge.sources import Picamera2Source, create_source, describe, parse_spec
+from edge.sources.wait import open_when_available
 from edge.systemd_notify import Notifier
 
 _LOGGER = logging.getLogger(__name__)
@@ -132,8 +133,9 @@ def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
     if kind == "picamera2":
         if source_kind != "picamera2":
             raise ConfigError("[preview] kind 'picamera2' needs [source] spec 'picamera2'")
-        name = preview.picamera2_preview
-        return (("qtgl" if has_display() else "drm") if name == "auto" else name), False
+        # "auto" is decided by the source at each open (edge.sources.picamera2_preview): DRM only on a connected
+        # display, QtGL/Qt with a DISPLAY, else none.
+        return preview.picamera2_preview, False
     return None, True
 
 
@@ -238,8 +240,9 @@ def run(config: Config) -> int:
             sink.interrupted = interrupted
     with stop_on_signals(stop, interrupted), contextlib.ExitStack() as stack:
         stack.callback(notifier.close)
-        source.open()
         stack.callback(source.close)
+        if not open_when_available(source, stop, notifier, first_backoff_s=config.loop.reopen_backoff_s):
+            return 0  # stopped while waiting for the camera
         for sink in sinks:
             sink.open()
             stack.callback(sink.close)

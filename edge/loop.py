@@ -134,16 +134,23 @@ class Loop:
 
     def _capture(self) -> None:
         backoff = self.config.reopen_backoff_s
+        lost_at = 0.0  # monotonic time the source started failing; 0 while it delivers
         while not self.stop.is_set():
             t0 = time.perf_counter()
             try:
                 frame = self.source.read()
             except Exception as e:  # the capture thread's boundary: any failure means reopen, never a dead thread
                 self.stats.read_errors += 1
-                if isinstance(e, SourceError | OSError):
-                    _LOGGER.warning("%s: %s; reopening in %.1f s", self.source.name, e, backoff)
+                if not lost_at:  # one journal line when the source is lost, one when it is back
+                    lost_at = time.monotonic()
+                    if isinstance(e, SourceError | OSError):
+                        _LOGGER.warning("%s: %s; reopening (backoff %.1f s doubling to 10 s)", self.source.name, e,
+                                        backoff)
+                    else:
+                        _LOGGER.exception("%s: read failed; reopening", self.source.name)
                 else:
-                    _LOGGER.exception("%s: read failed; reopening in %.1f s", self.source.name, backoff)
+                    _LOGGER.debug("%s: still failing: %s", self.source.name, e)
+                self.notifier.status(f"{self.source.name} lost for {time.monotonic() - lost_at:.0f} s: {e}")
                 if self.stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, 10.0)
@@ -152,6 +159,10 @@ class Loop:
             if frame is None:
                 self.mailbox.end()
                 return
+            if lost_at:
+                _LOGGER.info("%s: frames again after %.1f s", self.source.name, time.monotonic() - lost_at)
+                self.notifier.status(f"explaining {self.source.name}")
+                lost_at = 0.0
             backoff = self.config.reopen_backoff_s
             self.mailbox.put(frame, (time.perf_counter() - t0) * 1e3, wait=not self.source.live, stop=self.stop)
         self.mailbox.end()
@@ -161,7 +172,7 @@ class Loop:
             self.source.close()
             self.source.open()
         except (SourceError, OSError) as e:
-            _LOGGER.warning("%s: reopen failed: %s", self.source.name, e)
+            _LOGGER.debug("%s: reopen failed: %s", self.source.name, e)
 
     def _explain_loop(self) -> None:
         last_frame = last_status = time.monotonic()

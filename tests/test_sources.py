@@ -20,6 +20,7 @@ from edge.sources import (
     parse_spec,
     to_rgb8,
 )
+from edge.sources.base import SourceUnavailableError
 
 
 def _write_images(folder: Path) -> dict[str, np.ndarray]:
@@ -140,3 +141,12 @@ def test_registry_parses_and_rejects() -> None:
         parse_spec("webcam")
     with pytest.raises(SourceError, match="needs an argument"):
         parse_spec("images:")
+
+
+def test_absent_camera_is_unavailable_but_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    """A webcam not plugged in yet is waited for at start (SourceUnavailableError); a missing file is a mistake."""
+    with pytest.raises(SourceUnavailableError, match="camera:97: cannot open"):
+        OpenCVSource(97).open()
+    with pytest.raises(SourceError, match="no such file") as info:
+        OpenCVSource(str(tmp_path / "missing.mp4")).open()
+    assert not isinstance(info.value, SourceUnavailableError)

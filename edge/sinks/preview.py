@@ -27,7 +27,8 @@ class PreviewConfig:
     kind: str = field(default="auto", metadata={
         "choices": PREVIEW_KINDS, "doc": "opencv window, picamera2's own preview, or auto"})
     picamera2_preview: str = field(default="auto", metadata={
-        "choices": ("auto", "drm", "qtgl", "qt"), "doc": "picamera2 preview; auto = qtgl on a desktop, else drm"})
+        "choices": ("auto", "drm", "qtgl", "qt"),
+        "doc": "picamera2 preview; auto = drm on a connected display, qtgl/qt with DISPLAY (as picamera2), else none"})
     window_title: str = field(default="edge-explainer", metadata={"doc": "OpenCV window title"})
 
 

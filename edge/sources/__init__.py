@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edge.sources.base import Frame, FrameSource, SourceBase, SourceConfig, SourceError, to_rgb8
+from edge.sources.base import (
+    Frame,
+    FrameSource,
+    ImageTooLargeError,
+    SourceBase,
+    SourceConfig,
+    SourceError,
+    SourceUnavailableError,
+    to_rgb8,
+)
 from edge.sources.images import ImageFolderSource
 from edge.sources.opencv import OpenCVSource, camera_source, video_source
 from edge.sources.picamera2 import Picamera2Source
@@ -46,6 +55,7 @@ def describe() -> str:
 
 
 __all__ = [
-    "SOURCES", "Frame", "FrameSource", "ImageFolderSource", "OpenCVSource", "Picamera2Source", "SourceBase",
-    "SourceConfig", "SourceError", "SyntheticSource", "create_source", "describe", "parse_spec", "to_rgb8",
+    "SOURCES", "Frame", "FrameSource", "ImageFolderSource", "ImageTooLargeError", "OpenCVSource", "Picamera2Source",
+    "SourceBase", "SourceConfig", "SourceError", "SourceUnavailableError", "SyntheticSource", "create_source",
+    "describe", "parse_spec", "to_rgb8",
 ]

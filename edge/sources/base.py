@@ -24,6 +24,11 @@ class SourceError(EdgeError):
     """A frame source cannot be opened or read (missing device, file, module or stream)."""
 
 
+class SourceUnavailableError(SourceError):
+    """The device is absent or busy for now (a camera not yet up at boot, unplugged, held by another program):
+    worth waiting for, unlike a configuration error."""
+
+
 @dataclass
 class Frame:
     """One captured frame."""
@@ -55,7 +60,12 @@ class SourceConfig:
     main_format: str = field(default="XBGR8888", metadata={
         "choices": ("XBGR8888", "XRGB8888", "RGB888", "BGR888"), "doc": "picamera2 main (display) stream format"})
     lores_format: str = field(default="YUV420", metadata={
-        "choices": ("YUV420", "RGB888", "BGR888"), "doc": "picamera2 lores format; Pi 4 and earlier need YUV420"})
+        "choices": ("YUV420", "YVU420", "RGB888", "BGR888"),
+        "doc": "picamera2 lores format; Pi 4 and earlier need YUV420 or YVU420"})
+    capture_timeout_s: float = field(default=5.0, metadata={
+        "range": (0.1, 600.0), "doc": "picamera2: a capture taking longer than this is a hung camera (reopened)"})
+    max_megapixels: float = field(default=50.0, metadata={
+        "range": (0.01, 1000.0), "doc": "refuse images and frames larger than this, checked before decoding"})
 
 
 @runtime_checkable
@@ -96,6 +106,19 @@ class SourceBase:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class ImageTooLargeError(SourceError):
+    """An image or frame beyond [source] max_megapixels (refused before decoding where the header tells)."""
+
+
+def check_pixels(width: int, height: int, config: SourceConfig | None, what: str) -> None:
+    """Raise ImageTooLargeError when width x height exceeds config.max_megapixels (a 20000x20000 PNG is 1.2 MB on disk,
+    1.2 GB decoded: an out-of-memory kill on a Pi)."""
+    limit = (config or SourceConfig()).max_megapixels
+    if width * height > limit * 1e6:
+        raise ImageTooLargeError(f"{what}: {width}x{height} is {width * height / 1e6:.1f} MP, more than the "
+                            f"[source] max_megapixels limit of {limit:g} MP")
 
 
 class Pacer:

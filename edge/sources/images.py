@@ -9,7 +9,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources.base import U8, Frame, Pacer, SourceBase, SourceConfig, SourceError, to_rgb8
+from edge.sources.base import (
+    U8,
+    Frame,
+    ImageTooLargeError,
+    Pacer,
+    SourceBase,
+    SourceConfig,
+    SourceError,
+    check_pixels,
+    to_rgb8,
+)
+from edge.sources.header import image_size
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -24,9 +35,10 @@ class ImageFolderSource(SourceBase):
     def __init__(self, folder: str | Path, config: SourceConfig | None = None) -> None:
         self.folder = Path(folder)
         self.name = f"images:{folder}"
-        self.repeat = config.repeat if config else False
+        self.config = config or SourceConfig()
+        self.repeat = self.config.repeat
         self.paths: list[Path] = []
-        self.skipped = 0  # files with an image suffix that could not be decoded
+        self.skipped = 0  # files with an image suffix that could not be decoded, or too large
         self._next = 0
         self._index = 0
         self._pacer = Pacer(config.fps if config else 0.0)
@@ -58,15 +70,24 @@ class ImageFolderSource(SourceBase):
 
     def _decode(self, path: Path) -> U8 | None:
         # IMREAD_COLOR turns gray, palette, alpha and 16-bit files into 8-bit BGR; np.fromfile avoids
-        # OpenCV's silent failure on non-ASCII paths.
+        # OpenCV's silent failure on non-ASCII paths. The size is checked from the header before decoding.
+        reason = "not a readable image"
+        decoded = None
         try:
             data = np.fromfile(path, np.uint8)
+            size = image_size(data.tobytes())  # TIFF may keep its sizes at the end: the whole file
+            if size is not None:
+                check_pixels(*size, self.config, path.name)
             decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            if decoded is not None:  # a format the header reader does not know: checked after all
+                check_pixels(decoded.shape[1], decoded.shape[0], self.config, path.name)
+        except ImageTooLargeError as e:
+            decoded, reason = None, str(e)
         except (OSError, cv2.error) as e:
             decoded = None
             _LOGGER.debug("%s: %s", path, e)
         if decoded is None:
             self.skipped += 1
-            _LOGGER.warning("skipping %s: not a readable image (%d skipped so far)", path, self.skipped)
+            _LOGGER.warning("skipping %s: %s (%d skipped so far)", path, reason, self.skipped)
             return None
         return to_rgb8(decoded, "BGR")

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from edge.sources.base import Frame, Pacer, SourceBase, SourceConfig
+from edge.sources.base import Frame, Pacer, SourceBase, SourceConfig, check_pixels
 
 
 class SyntheticSource(SourceBase):
@@ -17,6 +17,7 @@ class SyntheticSource(SourceBase):
     def __init__(self, config: SourceConfig | None = None) -> None:
         self.config = config or SourceConfig()
         self.name = "synthetic"
+        check_pixels(self.config.width, self.config.height, self.config, "synthetic frames (--size)")
         # Paced frames behave like a camera (drop when behind); unpaced ones measure throughput (never drop).
         self.live = self.config.fps > 0
         height, width = self.config.height, self.config.width

@@ -149,8 +149,8 @@ def with_shipped_files(config: Config) -> Config:
     model, source = config.model, config.source
     if (bundle := shipped.find(model.path)) != Path(model.path):
         model = dataclasses.replace(model, path=str(bundle))
-    kind, arg = parse_spec(source.spec)
-    if kind == "images" and (folder := shipped.find(arg)) != Path(arg):
+    kind, _, arg = source.spec.partition(":")  # a bad spec is reported where the source is made
+    if kind == "images" and arg and (folder := shipped.find(arg)) != Path(arg):
         source = dataclasses.replace(source, spec=f"images:{folder}")
     return dataclasses.replace(config, model=model, source=source)
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import importlib.metadata
 import json
 import logging
+import platform
 import signal
 import sys
 import threading
@@ -19,13 +22,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from edge import __version__
+from edge import __version__, shipped
 from edge.cam import METHODS
 from edge.config import Config, ConfigError, as_dict, load_config
-from edge.errors import EdgeError
+from edge.errors import EdgeError, RuntimeNotFoundError
 from edge.explainer import Explainer
 from edge.loop import Loop
 from edge.render import COLORMAPS
+from edge.runtime import interpreter_class
 from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_messages import read_password
@@ -49,9 +53,39 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+RUNTIME_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}
+
+
+def version_line() -> str:
+    """--version: the package version and the TFLite runtime that `--runtime auto` picks here, with its version."""
+    try:
+        name, _ = interpreter_class("auto")
+    except RuntimeNotFoundError:
+        return f"edge-explainer {__version__} (no TFLite runtime installed; Python {platform.python_version()})"
+    try:
+        runtime_version = importlib.metadata.version(RUNTIME_DISTRIBUTIONS[name])
+    except importlib.metadata.PackageNotFoundError:  # importable but not pip-installed (e.g. a distribution package)
+        runtime_version = "unknown version"
+    return f"edge-explainer {__version__} (runtime {name} {runtime_version}; Python {platform.python_version()})"
+
+
+class VersionAction(argparse.Action):
+    """Like argparse's version action, but imports the runtime only when --version is given."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m edge", description="Grad-CAM on the device: camera -> overlay.")
-    parser.add_argument("--version", action="version", version=f"edge-explainer {__version__}")
+    # The console script shows itself as edge-explainer; `python -m edge` would otherwise show as __main__.py.
+    prog = "python -m edge" if Path(sys.argv[0]).name == "__main__.py" else "edge-explainer"
+    parser = argparse.ArgumentParser(prog=prog, description="Grad-CAM on the device: camera -> overlay.")
+    parser.add_argument("--version", action=VersionAction, help="print the version and the TFLite runtime, exit")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the camera -> explain -> overlay loop",
                          description="Flags override the config file; every flag has a config key (docs/device.md).")
@@ -59,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--config", type=Path, help="TOML config file")
     add("--check-config", action="store_true", help="validate config, bundle, source and log dir, print, exit")
     add("--debug", action="store_true", help="debug logging and tracebacks")
-    add("--model", help="bundle directory [model] path (default: models/fruit, the shipped bundle)")
+    add("--model", help="bundle directory [model] path (default: models/fruit, the shipped bundle; relative paths "
+        "not under the working directory are looked up among the shipped files)")
     add("--source", help=f"[source] spec: {describe()}")
     add("--method", choices=list(METHODS), help="[model] method")
     add("--target", help="[model] target: always explain this class")
@@ -109,14 +144,16 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return out
 
 
-def resolve_model(path: str) -> Path:
-    """A relative bundle path that is not under the working directory is looked up beside the edge package
-    too, so the default models/fruit works from any directory (and as a service)."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    shipped = Path(__file__).resolve().parent.parent / candidate
-    return shipped if shipped.exists() else candidate
+def with_shipped_files(config: Config) -> Config:
+    """The model path and an images: folder, looked up among the shipped files (the demo bundle, the samples) when
+    they are relative and not under the working directory: the defaults work from any directory, installed or not."""
+    model, source = config.model, config.source
+    if (bundle := shipped.find(model.path)) != Path(model.path):
+        model = dataclasses.replace(model, path=str(bundle))
+    kind, _, arg = source.spec.partition(":")  # a bad spec is reported where the source is made
+    if kind == "images" and arg and (folder := shipped.find(arg)) != Path(arg):
+        source = dataclasses.replace(source, spec=f"images:{folder}")
+    return dataclasses.replace(config, model=model, source=source)
 
 
 def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
@@ -188,7 +225,7 @@ def check_config(config: Config) -> int:
     """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
     effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
     opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
-    explainer = Explainer.load(resolve_model(config.model.path), num_threads=config.model.threads,
+    explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
                                runtime=config.model.runtime)
     if config.model.target is not None:
         explainer.class_index(config.model.target)
@@ -216,13 +253,13 @@ def forget(config: Config) -> int:
     """--mqtt-forget: clear this device's retained discovery configs and status on the broker."""
     if not config.mqtt.url:
         raise ConfigError("--mqtt-forget needs a broker: --mqtt URL or [mqtt] url")
-    explainer = Explainer.load(resolve_model(config.model.path), runtime=config.model.runtime)
+    explainer = Explainer.load(config.model.path, runtime=config.model.runtime)
     MqttSink(config.mqtt, device_info(explainer)).forget()
     return 0
 
 
 def run(config: Config) -> int:
-    explainer = Explainer.load(resolve_model(config.model.path), num_threads=config.model.threads,
+    explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
                                runtime=config.model.runtime)
     if config.model.target is not None:
         explainer.class_index(config.model.target)  # fail at start, not on the first frame
@@ -258,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        config = load_config(args.config, overrides_from(args))
+        config = with_shipped_files(load_config(args.config, overrides_from(args)))
         if args.mqtt_forget:
             return forget(config)
         return check_config(config) if args.check_config else run(config)

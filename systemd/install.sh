@@ -2,9 +2,11 @@
 # Install edge-explainer as a systemd service on a Raspberry Pi (Raspberry Pi OS Bookworm), from this checkout:
 #   sudo systemd/install.sh            # install or update, enable and start
 #   sudo systemd/install.sh --no-start # install and enable only
-# It copies edge/, models/, docs/ and requirements-pi.txt to $PREFIX (default /opt/edge-explainer), creates the venv
-# there with --system-site-packages (picamera2 comes from apt), creates the unprivileged user edge-explainer in group
-# video, puts the example config at /etc/edge-explainer/config.toml unless one exists, and enables the unit.
+# It creates the venv $PREFIX/.venv (default /opt/edge-explainer) with --system-site-packages (picamera2 comes from
+# apt) and pip-installs this checkout into it with requirements-pi.txt's pins (the edge-explainer command, the demo
+# bundle and samples inside the package), copies models/ and docs/ to $PREFIX, creates the unprivileged user
+# edge-explainer in group video, puts the example config at /etc/edge-explainer/config.toml unless one exists, and
+# enables the unit, which runs $PREFIX/.venv/bin/edge-explainer.
 set -eu
 
 PREFIX=${PREFIX:-/opt/edge-explainer}
@@ -26,7 +28,10 @@ if ! id edge-explainer >/dev/null 2>&1; then
 fi
 
 mkdir -p "$PREFIX"
-for part in edge models docs requirements-pi.txt; do
+# models/ for the config's [model] path and your own bundles, docs/ for the unit's Documentation=. The code is no longer
+# copied: a copy left by an older install.sh is removed, so that nothing imports it instead of the installed package.
+rm -rf "${PREFIX:?}/edge" "${PREFIX:?}/requirements-pi.txt"
+for part in models docs; do
     if [ -e "$SRC/$part" ]; then
         rm -rf "${PREFIX:?}/$part"
         cp -r "$SRC/$part" "$PREFIX/$part"
@@ -36,7 +41,7 @@ if [ ! -x "$PREFIX/.venv/bin/python" ]; then
     python3 -m venv --system-site-packages "$PREFIX/.venv"
 fi
 "$PREFIX/.venv/bin/pip" install --quiet --upgrade pip
-"$PREFIX/.venv/bin/pip" install --quiet -r "$PREFIX/requirements-pi.txt"
+"$PREFIX/.venv/bin/pip" install --quiet -r "$SRC/requirements-pi.txt" "$SRC"
 chown -R root:root "$PREFIX"
 chmod -R go-w "$PREFIX"
 
@@ -48,7 +53,7 @@ install -m 0644 "$SRC/systemd/edge-explainer.service" /etc/systemd/system/edge-e
 
 # Fail here, with the reason, rather than in a restart loop.
 cd "$PREFIX"
-runuser -u edge-explainer -- "$PREFIX/.venv/bin/python" -m edge run --config /etc/edge-explainer/config.toml \
+runuser -u edge-explainer -- "$PREFIX/.venv/bin/edge-explainer" run --config /etc/edge-explainer/config.toml \
     --check-config --log-dir /tmp/edge-explainer-check >/dev/null
 rm -rf /tmp/edge-explainer-check
 

@@ -8,9 +8,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 # A package may use packages of a lower rank only: shared layers (0), the export that others build on (1), the jobs a
-# user runs (2), and the ablation, which runs whole jobs one after another (3).
+# user runs (2), the ablation, which runs whole jobs one after another (3), and edge-explainer-tools, which dispatches
+# to every job (4).
 RANK = {"common": 0, "data": 0, "keras_support": 0, "export": 1,
-        "verify": 2, "train": 2, "evaluate": 2, "bench": 2, "fleet": 2, "ablation": 3}
+        "verify": 2, "train": 2, "evaluate": 2, "bench": 2, "fleet": 2, "ablation": 3, "cli": 4}
 # Both imports and `python -m tools.X` subprocesses are arrows.
 REFERENCE = re.compile(r'(?:from tools\.|import tools\.|"tools\.)(\w+)')
 

@@ -1,4 +1,4 @@
-"""The files that ship with edge-explainer (the demo bundle models/fruit and the sample images samples/), found from
+"""The files that ship with edge-explainer (the demo bundles models/fruit[-int8] and the sample images), found from
 any working directory.
 
 A checkout has them at its root. An installed wheel carries copies in edge/_data/ (pyproject.toml force-includes them

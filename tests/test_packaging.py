@@ -69,8 +69,7 @@ def _sample_names() -> list[str]:
 def test_wheel_holds_the_packages_and_the_demo_but_nothing_else(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
-        shipped_bundle = {n.removeprefix(f"{DATA}/models/fruit/"): z.read(n) for n in names
-                          if n.startswith(f"{DATA}/models/fruit/")}
+        shipped = {n.removeprefix(f"{DATA}/"): z.read(n) for n in names if n.startswith(f"{DATA}/models/")}
         shipped_samples = {n.removeprefix(f"{DATA}/samples/"): z.read(n) for n in names
                            if n.startswith(f"{DATA}/samples/")}
     assert {n.split("/")[0] for n in names} == {"edge", "tools", f"edge_explainer-{edge.__version__}.dist-info"}
@@ -78,9 +77,10 @@ def test_wheel_holds_the_packages_and_the_demo_but_nothing_else(wheel: Path) -> 
     code = {str(p.relative_to(REPO)) for package in ("edge", "tools") for p in (REPO / package).rglob("*.py")
             if "__pycache__" not in p.parts}
     assert code <= names, sorted(code - names)
-    manifest = json.loads((DEMO / "manifest.json").read_text())
-    for name in ("manifest.json", *manifest["files"]):  # everything the bundle needs, byte for byte
-        assert shipped_bundle.get(name) == (DEMO / name).read_bytes(), name
+    for bundle in (DEMO, REPO / "models" / "fruit-int8"):  # everything each bundle needs, byte for byte
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        for name in ("manifest.json", *manifest["files"]):
+            assert shipped.get(f"models/{bundle.name}/{name}") == (bundle / name).read_bytes(), (bundle.name, name)
     for name in _sample_names():
         assert shipped_samples.get(name) == (SAMPLES / name).read_bytes(), name
     assert "README.md" in shipped_samples  # the samples' credits and licence travel with them

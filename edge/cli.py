@@ -24,6 +24,7 @@ from edge.cam import METHODS
 from edge.config import Config, ConfigError, as_dict, load_config
 from edge.errors import EdgeError
 from edge.explainer import Explainer
+from edge.live import LiveSettings, Settings
 from edge.loop import Loop
 from edge.render import COLORMAPS
 from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
@@ -144,7 +145,8 @@ def device_info(explainer: Explainer) -> DeviceInfo:
 
 
 def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_window: bool,
-                device: DeviceInfo) -> list[Sink]:
+                device: DeviceInfo, live: LiveSettings | None = None,
+                about: dict[str, Any] | None = None) -> list[Sink]:
     """The configured sinks; slow ones (disk, stdout, browser, MQTT) each on their own worker thread."""
     blocking = not source.live  # file sources: every frame must reach the log, so wait rather than drop
     sinks: list[Sink] = []
@@ -155,7 +157,8 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if config.log.dir:
         sinks.append(SinkWorker(DiskLogSink(config.log, every_frame_default=not source.live), blocking=blocking))
     if config.http.enabled:
-        sinks.append(SinkWorker(MjpegSink(config.http), blocking=False, size=1))
+        sinks.append(SinkWorker(MjpegSink(config.http, live=live, about=about, policy=config.log), blocking=False,
+                                size=1))
     if config.stdout.enabled:
         sinks.append(SinkWorker(StdoutSink(), blocking=blocking))
     if config.mqtt.url:
@@ -190,6 +193,8 @@ def check_config(config: Config) -> int:
         sink = DiskLogSink(config.log)
         sink.open()
         sink.close()
+    if config.http.enabled:  # token (file), host and limits; nothing listens
+        MjpegSink(config.http)
     if config.mqtt.url:  # the URL and the password source (the broker itself is not contacted)
         MqttSink(config.mqtt, device_info(explainer))
         read_password(config.mqtt.password_file, config.mqtt.password_env)
@@ -207,6 +212,19 @@ def forget(config: Config) -> int:
     return 0
 
 
+def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | None, dict[str, Any]]:
+    """The browser view's live settings (None without the view or its controls) and what its health panel shows."""
+    about = {"model": Path(explainer.path).name if explainer.path else "model",
+             "sha256": explainer.manifest.sha256[:12], "runtime": explainer.features.runtime,
+             "threads": config.model.threads or "default", "classes": list(explainer.class_names),
+             "version": __version__}
+    if not (config.http.enabled and config.http.controls):
+        return None, about
+    initial = Settings(method=config.model.method, target=config.model.target, alpha=config.render.alpha,
+                       threshold=config.render.threshold)
+    return LiveSettings(initial, list(METHODS), explainer.class_names), about
+
+
 def run(config: Config) -> int:
     explainer = Explainer.load(resolve_model(config.model.path), num_threads=config.model.threads,
                                runtime=config.model.runtime)
@@ -219,7 +237,9 @@ def run(config: Config) -> int:
                            preview=camera_preview)
     stop = threading.Event()
     notifier = Notifier()
-    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer))
+    live, about = live_controls(config, explainer)
+    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
+                        about=about)
     with stop_on_signals(stop), contextlib.ExitStack() as stack:
         stack.callback(notifier.close)
         source.open()
@@ -229,7 +249,7 @@ def run(config: Config) -> int:
             stack.callback(sink.close)
         loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
                     notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k)
+                    top_k=config.model.top_k, live=live)
         stats = loop.run()
     return 1 if stats.failure else 0
 

@@ -4,7 +4,8 @@
 #   sudo systemd/install.sh --no-start # install and enable only
 # It copies edge/, models/, docs/ and requirements-pi.txt to $PREFIX (default /opt/edge-explainer), creates the venv
 # there with --system-site-packages (picamera2 comes from apt), creates the unprivileged user edge-explainer in group
-# video, puts the example config at /etc/edge-explainer/config.toml unless one exists, and enables the unit.
+# video, puts the example config at /etc/edge-explainer/config.toml unless one exists and a random browser-view token
+# in /etc/edge-explainer/http-token unless one exists (both 0640 root:edge-explainer), and enables the unit.
 set -eu
 
 PREFIX=${PREFIX:-/opt/edge-explainer}
@@ -40,10 +41,8 @@ fi
 chown -R root:root "$PREFIX"
 chmod -R go-w "$PREFIX"
 
-install -d -m 0755 /etc/edge-explainer
-if [ ! -e /etc/edge-explainer/config.toml ]; then
-    install -m 0644 "$SRC/systemd/config.toml" /etc/edge-explainer/config.toml
-fi
+# config.toml and http-token (the browser view's token): 0640 root:edge-explainer, never world-readable.
+sh "$SRC/systemd/install-etc.sh" "$SRC/systemd/config.toml" /etc/edge-explainer edge-explainer
 install -m 0644 "$SRC/systemd/edge-explainer.service" /etc/systemd/system/edge-explainer.service
 
 # Fail here, with the reason, rather than in a restart loop.
@@ -56,6 +55,8 @@ systemctl daemon-reload
 if [ "$START" = yes ]; then
     systemctl enable --now edge-explainer.service
     echo "started; follow it with: journalctl -u edge-explainer -f"
+    echo "browser view: ssh -L 8080:127.0.0.1:8080 to this Pi, then open http://127.0.0.1:8080/?token=TOKEN once,"
+    echo "  TOKEN being the line in /etc/edge-explainer/http-token (sudo cat it)"
 else
     systemctl enable edge-explainer.service
 fi

@@ -27,6 +27,7 @@ from edge.cam import METHODS
 from edge.config import Config, ConfigError, as_dict, load_config
 from edge.errors import EdgeError, RuntimeNotFoundError
 from edge.explainer import Explainer
+from edge.live import LiveSettings, Settings
 from edge.loop import Loop
 from edge.render import COLORMAPS
 from edge.runtime import interpreter_class
@@ -183,7 +184,8 @@ def device_info(explainer: Explainer) -> DeviceInfo:
 
 
 def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_window: bool,
-                device: DeviceInfo) -> list[Sink]:
+                device: DeviceInfo, live: LiveSettings | None = None,
+                about: dict[str, Any] | None = None) -> list[Sink]:
     """The configured sinks; slow ones (disk, stdout, browser, MQTT) each on their own worker thread."""
     blocking = not source.live  # file sources: every frame must reach the log, so wait rather than drop
     sinks: list[Sink] = []
@@ -194,7 +196,8 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if config.log.dir:
         sinks.append(SinkWorker(DiskLogSink(config.log, every_frame_default=not source.live), blocking=blocking))
     if config.http.enabled:
-        sinks.append(SinkWorker(MjpegSink(config.http), blocking=False, size=1))
+        sinks.append(SinkWorker(MjpegSink(config.http, live=live, about=about, policy=config.log), blocking=False,
+                                size=1))
     if config.stdout.enabled:
         sinks.append(SinkWorker(StdoutSink(), blocking=blocking))
     if config.mqtt.url:
@@ -258,6 +261,19 @@ def forget(config: Config) -> int:
     return 0
 
 
+def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | None, dict[str, Any]]:
+    """The browser view's live settings (None without the view or its controls) and what its health panel shows."""
+    about = {"model": Path(explainer.path).name if explainer.path else "model",
+             "sha256": explainer.manifest.sha256[:12], "runtime": explainer.features.runtime,
+             "threads": config.model.threads or "default", "classes": list(explainer.class_names),
+             "version": __version__}
+    if not (config.http.enabled and config.http.controls):
+        return None, about
+    initial = Settings(method=config.model.method, target=config.model.target, alpha=config.render.alpha,
+                       threshold=config.render.threshold)
+    return LiveSettings(initial, list(METHODS), explainer.class_names), about
+
+
 def run(config: Config) -> int:
     explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
                                runtime=config.model.runtime)
@@ -270,7 +286,9 @@ def run(config: Config) -> int:
                            preview=camera_preview)
     stop = threading.Event()
     notifier = Notifier()
-    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer))
+    live, about = live_controls(config, explainer)
+    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
+                        about=about)
     interrupted = threading.Event()
     for sink in sinks:
         if isinstance(sink, SinkWorker):
@@ -285,7 +303,7 @@ def run(config: Config) -> int:
             stack.callback(sink.close)
         loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
                     notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k)
+                    top_k=config.model.top_k, live=live)
         stats = loop.run()
     return 1 if stats.failure else 0
 

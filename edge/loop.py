@@ -14,10 +14,11 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from edge.errors import InputError
 from edge.explainer import Explainer
+from edge.live import LiveSettings, Settings
 from edge.render import CamSmoother, RenderConfig, render, top_entries
 from edge.sinks.base import Result, Sink
 from edge.sources.base import Frame, FrameSource, SourceError
@@ -93,7 +94,8 @@ class Loop:
 
     def __init__(self, explainer: Explainer, source: FrameSource, sinks: Sequence[Sink], *, config: LoopConfig,
                  render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
-                 method: str = "gradcam", target: str | None = None, top_k: int = 3) -> None:
+                 method: str = "gradcam", target: str | None = None, top_k: int = 3,
+                 live: LiveSettings | None = None) -> None:
         self.explainer = explainer
         self.source = source
         self.sinks = list(sinks)
@@ -110,6 +112,8 @@ class Loop:
         self._fps = 0.0
         self._last_done = 0.0
         self._sha256 = explainer.manifest.sha256
+        self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
+        self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
 
     def run(self) -> LoopStats:
         """Capture and explain until done; the source must be open, and is read on a capture thread."""
@@ -197,9 +201,10 @@ class Loop:
                 return
 
     def _process(self, frame: Frame, capture_ms: float) -> None:
+        method, target, config = self._settings()
         t0 = time.perf_counter()
         try:
-            ex = self.explainer.explain(frame.model_image, target=self.target, method=self.method)
+            ex = self.explainer.explain(frame.model_image, target=target, method=method)
         except InputError as e:
             self.stats.bad_frames += 1
             _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)
@@ -209,7 +214,7 @@ class Loop:
         self._tick_fps()
         t2 = time.perf_counter()
         timings = {"capture": capture_ms, **ex.timings, "explain": (t2 - t0) * 1e3}
-        fps, config = self._fps, self.render_config
+        fps = self._fps
         # Drawn by the first sink that needs it, on that sink's thread: this thread goes back to explaining.
         result = Result(frame=frame, explanation=ex, cam=cam, top=top, source=self.source.name, fps=fps,
                         timings=timings, dropped=self.mailbox.dropped, model_sha256=self._sha256,
@@ -223,6 +228,15 @@ class Loop:
             self.stats.stage_ms[stage] = self.stats.stage_ms.get(stage, 0.0) + ms
         self.notifier.ready(f"explaining {self.source.name}")
         self.notifier.watchdog()
+
+    def _settings(self) -> tuple[str, str | None, RenderConfig]:
+        """(method, target, render config) for this frame: the live controls' if there are any."""
+        if self.live is None:
+            return self.method, self.target, self.render_config
+        live = self.live.get()
+        if live is not self._live_seen[0]:  # changed: one new RenderConfig per change, not per frame
+            self._live_seen = (live, replace(self.render_config, alpha=live.alpha, threshold=live.threshold))
+        return live.method, live.target, self._live_seen[1]
 
     def _tick_fps(self) -> None:
         now = time.perf_counter()

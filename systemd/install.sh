@@ -5,7 +5,8 @@
 # It creates the venv $PREFIX/.venv (default /opt/edge-explainer) with --system-site-packages (picamera2 comes from
 # apt) and pip-installs this checkout into it with requirements-pi.txt's pins (the edge-explainer command, the demo
 # bundle and samples inside the package), copies models/ and docs/ to $PREFIX, creates the unprivileged user
-# edge-explainer in group video, puts the example config at /etc/edge-explainer/config.toml unless one exists, and
+# edge-explainer in group video, puts the example config at /etc/edge-explainer/config.toml unless one exists and a
+# random browser-view token in /etc/edge-explainer/http-token unless one exists (both 0640 root:edge-explainer), and
 # enables the unit, which runs $PREFIX/.venv/bin/edge-explainer.
 set -eu
 
@@ -45,10 +46,8 @@ fi
 chown -R root:root "$PREFIX"
 chmod -R go-w "$PREFIX"
 
-install -d -m 0755 /etc/edge-explainer
-if [ ! -e /etc/edge-explainer/config.toml ]; then
-    install -m 0644 "$SRC/systemd/config.toml" /etc/edge-explainer/config.toml
-fi
+# config.toml and http-token (the browser view's token): 0640 root:edge-explainer, never world-readable.
+sh "$SRC/systemd/install-etc.sh" "$SRC/systemd/config.toml" /etc/edge-explainer edge-explainer
 install -m 0644 "$SRC/systemd/edge-explainer.service" /etc/systemd/system/edge-explainer.service
 
 # Fail here, with the reason, rather than in a restart loop.
@@ -61,6 +60,8 @@ systemctl daemon-reload
 if [ "$START" = yes ]; then
     systemctl enable --now edge-explainer.service
     echo "started; follow it with: journalctl -u edge-explainer -f"
+    echo "browser view: ssh -L 8080:127.0.0.1:8080 to this Pi, then open http://127.0.0.1:8080/?token=TOKEN once,"
+    echo "  TOKEN being the line in /etc/edge-explainer/http-token (sudo cat it)"
 else
     systemctl enable edge-explainer.service
 fi

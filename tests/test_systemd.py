@@ -56,7 +56,7 @@ def test_unit_hardening_exposure(unit_root: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout + proc.stderr)
     assert match, proc.stdout + proc.stderr
-    assert float(match.group(1)) <= 2.5
+    assert float(match.group(1)) <= 1.7  # today's score: new settings must not raise it
 
 
 def test_unit_contract() -> None:

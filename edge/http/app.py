@@ -1,0 +1,92 @@
+"""The browser view's application: the fixed route table and the gate every request passes first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import SplitResult, urlsplit
+
+from edge.http.board import EventRing, MeanHeatmaps
+from edge.http.config import MjpegConfig
+from edge.http.gate import Gate
+from edge.http.handler import Handler
+from edge.http.hub import FrameHub
+from edge.live import LiveSettings
+
+WEB = Path(__file__).resolve().parent.parent / "web"  # the page's files, shipped in edge/web
+ASSETS = ("index.html", "app.js", "style.css")
+
+
+@dataclass
+class Board:
+    """The dashboard's state beside the frames: live settings (None: no controls), events, heatmaps, figures."""
+
+    live: LiveSettings | None
+    events: EventRing
+    heatmaps: MeanHeatmaps
+    about: dict[str, Any]  # model, sha256, runtime, threads, classes, methods
+    controls: bool
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One fixed path: its methods and function; page routes may be reached by a link from another site."""
+
+    run: Callable[[App, Handler, SplitResult], None]
+    methods: tuple[str, ...] = ("GET", "HEAD")
+    page: bool = False
+
+
+class App:
+    """What the handlers serve: config, gate, frames, board; edge.http.routes and edge.http.dashboard register the
+    routes."""
+
+    routes: ClassVar[dict[str, Route]] = {}
+
+    def __init__(self, config: MjpegConfig, gate: Gate, hub: FrameHub, board: Board) -> None:
+        self.config = config
+        self.gate = gate
+        self.hub = hub
+        self.board = board
+        self.assets = {name: (WEB / name).read_bytes() for name in ASSETS}
+
+    def dispatch(self, h: Handler) -> None:
+        url = urlsplit(h.path)
+        h.head_only = h.command == "HEAD"
+        if not self.gate.host_allowed(h.headers.get("Host")):
+            h.fail(HTTPStatus.FORBIDDEN, "unknown Host: add it to [http] allowed_hosts")
+            return
+        route = self.routes.get(url.path)
+        if route is None:
+            h.fail(HTTPStatus.NOT_FOUND, "not found")
+            return
+        if h.command not in route.methods:
+            h.fail(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed", {"Allow": ", ".join(route.methods)})
+            return
+        if self.gate.cross_origin(h.headers, navigation_ok=route.page):
+            h.fail(HTTPStatus.FORBIDDEN, "cross-origin request refused")
+            return
+        authorised, by_token = self.gate.check_token(h.headers, url.query)
+        if not authorised:
+            h.fail(HTTPStatus.UNAUTHORIZED, "token required: open the page as /?token=... once",
+                   {"WWW-Authenticate": "Bearer"})
+            return
+        if by_token and route.page and "token=" in url.query:
+            # Swap the token in the address bar for the session cookie, so it stays out of history and Referer.
+            h.fail(HTTPStatus.SEE_OTHER, "see /", {"Location": url.path, "Set-Cookie": self.gate.set_cookie()})
+            return
+        route.run(self, h, url)
+
+
+def register(path: str, methods: tuple[str, ...] = ("GET", "HEAD"), *,
+             page: bool = False) -> Callable[[Callable[[App, Handler, SplitResult], None]],
+                                             Callable[[App, Handler, SplitResult], None]]:
+    def add(run: Callable[[App, Handler, SplitResult], None]) -> Callable[[App, Handler, SplitResult], None]:
+        App.routes[path] = Route(run, methods, page)
+        return run
+    return add

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edge import Explainer
+from edge.bundle import load_head
 from edge.cam import METHODS, CamContext, get_method
 from edge.errors import MethodError
-from edge.bundle import load_head
 from edge.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout"]

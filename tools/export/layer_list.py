@@ -42,7 +42,7 @@ def candidates(model: Any) -> list[Candidate]:
 
 
 def _row(c: Candidate, default: str | None) -> str:
-    return f"  {'*' if c.name == default else ' '} {c.name:32s} {c.kind:24s} {c.shape!s:18s}"
+    return f"  {'*' if c.name == default else ' '} {c.name:32s} {c.kind:24s} {c.shape!s:18s}".rstrip()
 
 
 def _group(reason: str) -> str:
@@ -66,7 +66,7 @@ def summarise(found: list[Candidate], default: str | None, show_all: bool) -> li
         return lines
     if show_all:
         lines.append(f"not usable ({len(rejected)}):")
-        return lines + [f"{_row(c, None)} {c.reason}" for c in rejected]
+        return lines + [f"{_row(c, None):80s} {c.reason}" for c in rejected]
     groups: dict[str, list[Candidate]] = {}
     for c in rejected:
         groups.setdefault(_group(str(c.reason)), []).append(c)

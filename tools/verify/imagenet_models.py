@@ -12,6 +12,7 @@ sizes for CI (the weights, hence the conversion cost, stay full size).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,12 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", action="store_true", help="reduced input sizes (CI)")
     p.add_argument("--only", help="comma-separated: " + ", ".join(m.name for m in MODELS))
     p.add_argument("--head-dtype", default="float32", help="also export with this head storage")
+    p.add_argument("--verify", type=Path, metavar="IMAGES", help="then run tools.verify on each with these images, "
+                   "reports to OUT/reports/NAME.json (one TensorFlow start-up for all)")
+    p.add_argument("--limit", type=int, default=4, help="with --verify: images per model (default 4)")
     args = p.parse_args(argv)
     model_io.quiet_tensorflow()
     wanted = set(args.only.split(",")) if args.only else {m.name for m in MODELS}
     for spec in tqdm([m for m in MODELS if m.name in wanted], desc="ImageNet models", unit="model"):
         model, bundle = build(spec, args.out, args.small, args.head_dtype)
         print(f"{spec.name}: {model} -> {bundle}")
+        if args.verify is not None:
+            from tools.verify.verifier import verify
+
+            report = verify(bundle, model, None, args.verify, args.limit, None)
+            (args.out / "reports").mkdir(parents=True, exist_ok=True)
+            (args.out / "reports" / f"{bundle.name}.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return 0
 
 

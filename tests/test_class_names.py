@@ -33,8 +33,9 @@ def test_keras_class_index_json_in_index_order(tmp_path: Path) -> None:
 
 def test_duplicates_are_made_unique_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "synsets.txt"
-    path.write_text("n02012849 crane\nn01440764 tench\nn03126707 crane\nn03710637 maillot\nn03710721 maillot, tank suit\n",
-                    encoding="utf-8")
+    lines = ["n02012849 crane", "n01440764 tench", "n03126707 crane", "n03710637 maillot",
+             "n03710721 maillot, tank suit"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="tools.export"):
         names = read_class_names(path)
     assert names == ["crane", "tench", "crane_2", "maillot", "maillot_4"]

@@ -58,10 +58,12 @@ def test_classes_file_and_float16_head(zoo: Path, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[name] = json.loads(proc.stdout)
     assert runs["float16"]["head_dtype"] == "float16"
-    # float16 weights cost more than float32 rounding, and the tolerance says why
-    assert runs["float16"]["head"]["logit"]["max_rel_cam_raw_diff"] > runs["float32"]["head"]["logit"][
-        "max_rel_cam_raw_diff"]
-    assert runs["float16"]["tolerances"]["head"] > 10 * runs["float32"]["tolerances"]["head"]
+    # float16 weights cost more than float32 rounding: reported, and judged on agreement rather than exactness
+    cost = runs["float16"]["head"]["logit"]["max_rel_cam_raw_diff"]
+    assert cost > 10 * runs["float32"]["head"]["logit"]["max_rel_cam_raw_diff"] and cost > 1e-5
+    assert runs["float16"]["tolerances"]["head_rule"] == "agreement"
+    assert runs["float32"]["tolerances"]["head_rule"] == "exact"
+    assert runs["float16"]["head"]["logit"]["mean_heatmap_correlation"] >= 0.999
 
 
 def test_gap_head_stores_no_cam_weights_and_load_derives_them(zoo: Path) -> None:

@@ -83,7 +83,7 @@ def test_unsupported_head_layer_is_a_one_line_error(tmp_path: Path) -> None:
 def test_export_errors_name_the_problem(zoo: Path, tmp_path: Path) -> None:
     fruit = str(zoo / "models" / "fruit.keras")
     cases = [
-        (["--classes", "Apfel,Orange"], "--classes names 2 classes but the model has 3 outputs"),
+        (["--classes", "Apfel,Orange"], "2 class names given but the model has 3 outputs"),
         (["--target-layer", "nonexistent"], "'nonexistent' is not on the path"),
         (["--target-layer", "dense"], "must be a 4-D feature map"),
         (["--preprocess", "wobbly"], "expected a preset"),

@@ -78,11 +78,11 @@ def _max_rel(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray | None 
 
 
 def probability_map_scale(logit_maps: np.ndarray, probability_maps: np.ndarray, p_class: np.ndarray) -> np.ndarray:
-    """(N,) the size rounding errors of a probability-score map scale with. That map is sum_j p_c (e_c - p)_j map_j
-    over the logit maps map_j: where p_c is near 1 the terms cancel and the map is tiny, while its rounding still
-    scales with the terms, about 2 p_c (1 - p_c) max |logit map| (EfficientNetB0: a map of 7e-4 whose float32
-    rounding is 3e-3 of it)."""
-    return np.maximum(_peaks(probability_maps), 2 * p_class * (1 - p_class) * _peaks(logit_maps))
+    """(N,) the size a probability-score map's rounding scales with. That map is p_c (map_c - sum_j p_j map_j) over
+    the logit maps map_j: where p_c is near 1 its terms, each up to p_c max |logit map|, cancel to a tiny map, and
+    float32's 1 - p_c alone is off by eps; the rounding scales with the terms, not with the map (EfficientNetB0 at
+    64x64: a saturated map whose rounding is 3e-3 of it, 1e-6 of p_c max |logit map|)."""
+    return np.maximum(_peaks(probability_maps), p_class * _peaks(logit_maps))
 
 
 def map_metrics(cam: np.ndarray, probabilities: np.ndarray, expected_cam: np.ndarray, expected_p: np.ndarray,

@@ -10,9 +10,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from edge.errors import BundleError
+
+if TYPE_CHECKING:
+    from edge.head import Head
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -23,6 +29,7 @@ SCORES = ("logit", "probability")
 CHANNEL_ORDERS = ("RGB", "BGR")
 RESIZE_MODES = ("bilinear", "area", "nearest")
 OUTPUT_ACTIVATIONS = ("softmax", "sigmoid", "none")
+HEAD_DTYPES = ("float32", "float16")  # how head.npz stores its weights; the head always computes in float32
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class Manifest:
     output_activation: str = "softmax"
     features: FeatureModel = FeatureModel()
     head_layers: tuple[str, ...] = ()  # the Keras layers the NumPy head replaces, for people reading the manifest
+    head_dtype: str = "float32"  # storage of the head's Dense kernels (see HEAD_DTYPES)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     source: dict[str, str] = field(default_factory=dict)  # model file, its sha256, TF/Keras versions, export time
     format_version: int = FORMAT_VERSION
@@ -158,6 +166,7 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
             output_activation=str(raw.get("output_activation", "softmax")),
             features=_feature_model(raw.get("features", {})),
             head_layers=tuple(_str_list(raw.get("head_layers", []))),
+            head_dtype=str(raw.get("head_dtype", "float32")),
             files={str(k): str(v) for k, v in dict(raw.get("files", {})).items()},
             source={str(k): str(v) for k, v in dict(raw.get("source", {})).items()},
         )
@@ -168,6 +177,30 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
         raise BundleError(path, f"malformed: {e}") from e
     _check_values(path, manifest)
     return manifest
+
+
+def load_head(path: Path) -> Head:
+    """head.npz as the device uses it: weights in float32 whatever they are stored as, and what head.npz leaves out
+    because it follows from the weights (the constant Grad-CAM weights of a head linear in A) derived here."""
+    from edge.head import Head
+
+    head = Head.load(path)
+    if head.cam_weights is None:
+        head.cam_weights = linear_cam_weights(head)
+    return head
+
+
+def linear_cam_weights(head: Head) -> NDArray[np.float32] | None:
+    """(k, C) Grad-CAM channel weights of every class for heads whose gradient does not depend on the frame
+    (no activation anywhere: GAP -> Dense, with or without BatchNorm); None for the others. Milliseconds: C backward
+    passes through vector-sized layers."""
+    from edge.head_ops import Activation
+
+    if any(isinstance(op, Activation) for op in head.ops) or not head.fast_channel_weights:
+        return None
+    hp = head.forward(np.zeros(head.input_shape, np.float32))
+    eye = np.eye(head.num_classes, dtype=np.float32)
+    return np.stack([head.channel_weights(hp, eye[c]) for c in range(head.num_classes)], axis=1)
 
 
 def _check_values(path: Path, m: Manifest) -> None:
@@ -187,6 +220,8 @@ def _check_values(path: Path, m: Manifest) -> None:
         problems.append(f"preprocess.scale/offset need {channels} values, one per input channel")
     if m.features.dtype not in ("float32", "int8"):
         problems.append(f"features.dtype {m.features.dtype!r} is not float32 or int8")
+    if m.head_dtype not in HEAD_DTYPES:
+        problems.append(f"head_dtype {m.head_dtype!r} is not one of {', '.join(HEAD_DTYPES)}")
     if problems:
         raise BundleError(path, "; ".join(problems))
 

@@ -63,7 +63,7 @@ class Explainer:
         path = Path(path)
         manifest = bundle_format.read_manifest(path)
         bundle_format.verify_files(path, manifest)
-        head = Head.load(path / bundle_format.HEAD)
+        head = bundle_format.load_head(path / bundle_format.HEAD)
         if head.input_shape != manifest.feature_shape:
             raise BundleError(
                 path / bundle_format.HEAD,

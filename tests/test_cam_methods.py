@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge import Explainer
+from edge.bundle import load_head
 from edge.cam import METHODS, CamContext, get_method
 from edge.errors import MethodError
 from edge.head import Head
@@ -56,7 +57,7 @@ def test_method_equals_tensorflow(zoo: Path, case: str, score: str, method: str)
 def test_methods_on_tensorflows_own_activations(zoo: Path, case: str, score: str) -> None:
     """Fed TensorFlow's own A, the NumPy head and every method reproduce TensorFlow's maps: the method is exact."""
     ref = _ref(zoo, case)
-    head = Head.load(zoo / "bundles" / case / "head.npz")
+    head = load_head(zoo / "bundles" / case / "head.npz")
     for i in range(len(ref["x"])):
         A, c = ref[f"{score}_activations"][i], int(ref[f"{score}_class_index"][i])
         hp = head.forward(A)
@@ -90,7 +91,7 @@ def _context(A: np.ndarray, head: Head) -> CamContext:
 
 @pytest.mark.parametrize("method", sorted(set(METHODS) - {"cam"}))
 def test_degenerate_maps_and_no_side_effects(zoo: Path, method: str) -> None:
-    head = Head.load(zoo / "bundles" / "fruit_bn" / "head.npz")
+    head = load_head(zoo / "bundles" / "fruit_bn" / "head.npz")
     zeros = np.zeros(head.input_shape, np.float32)
     raw = get_method(method).raw(_context(zeros, head))
     assert np.isfinite(raw).all()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge import Explainer
-from edge.head import Head
+from edge.bundle import load_head
 
 FLOAT_CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout", "legacy_h5",
                "json_weights"]
@@ -43,7 +43,7 @@ def test_gradcam_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
 def test_head_gradient_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
     """The full dScore/dA from the NumPy head, fed TensorFlow's own activations, equals tape.gradient."""
     ref = _ref(zoo, case)
-    head = Head.load(zoo / "bundles" / case / "head.npz")
+    head = load_head(zoo / "bundles" / case / "head.npz")
     for i in range(len(ref["x"])):
         hp = head.forward(ref[f"{score}_activations"][i])
         dz = head.score_gradient(hp, int(ref[f"{score}_class_index"][i]), score)

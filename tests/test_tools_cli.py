@@ -20,10 +20,15 @@ def _write_images(directory: Path, frames: np.ndarray) -> None:
 def test_list_layers_marks_the_default_target(zoo: Path) -> None:
     proc = run_python("-m", "tools.export", str(zoo / "models" / "fruit.keras"), "--list-layers")
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
-    assert "ok (default)" in lines["pool4"]
-    assert "(8, 8, 128)" in lines["bn4"] and lines["bn4"].rstrip().endswith("ok")
-    assert "conv1" in lines
+    lines = proc.stdout.splitlines()
+    assert lines[:4] == [
+        "usable target layers (3; * = the default):",
+        "    conv4                            Conv2D                   (8, 8, 128)",
+        "    bn4                              BatchNormalization       (8, 8, 128)",
+        "  * pool4                            MaxPooling2D             (4, 4, 128)",
+    ]
+    assert lines[4].startswith("not usable (9 layers; --all")
+    assert lines[5].startswith("  9 layer(s) (conv1 ... pool3): a Conv2D layer would fall into the head")
 
 
 def test_verify_reports_parity_and_writes_a_contact_sheet(zoo: Path, tmp_path: Path) -> None:
@@ -78,7 +83,7 @@ def test_unsupported_head_layer_is_a_one_line_error(tmp_path: Path) -> None:
 def test_export_errors_name_the_problem(zoo: Path, tmp_path: Path) -> None:
     fruit = str(zoo / "models" / "fruit.keras")
     cases = [
-        (["--classes", "Apfel,Orange"], "--classes names 2 classes but the model has 3 outputs"),
+        (["--classes", "Apfel,Orange"], "2 class names given but the model has 3 outputs"),
         (["--target-layer", "nonexistent"], "'nonexistent' is not on the path"),
         (["--target-layer", "dense"], "must be a 4-D feature map"),
         (["--preprocess", "wobbly"], "expected a preset"),

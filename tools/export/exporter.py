@@ -17,9 +17,9 @@ from edge import bundle as bundle_format
 from edge.bundle import FeatureModel, Manifest, Preprocess
 from edge.preprocess import Preprocessor
 from tools.common import cli_support, edge_worker
-from tools.export import preprocess_spec
+from tools.export import class_names, head_storage, layer_list, preprocess_spec, quiet
 from tools.export.keras import feature_export, feature_fold
-from tools.export.keras.head_builder import HeadExportError, build_head
+from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
 from tools.keras_support import keras_graph, model_io
 
 _LOGGER = logging.getLogger("tools.export")
@@ -42,6 +42,7 @@ class ExportOptions:
     calibration: Path | None = None
     calibration_count: int = 200
     check: bool = True
+    head_dtype: str = "float32"  # storage of the head's Dense kernels (tools/export/head_storage.py)
     fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/export/keras/feature_fold.py)
 
 
@@ -57,7 +58,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     try:
         head = build_head(chain.layers, feature_shape)  # type: ignore[arg-type]
     except HeadExportError as e:
-        raise ExportError(str(e)) from e
+        raise ExportError(f"{e}{_classifier_before(model, target)}") from e
     classes = _class_names(options.classes, head.num_classes)
     input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
     if len(input_shape) != 3:
@@ -84,7 +85,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     (out / bundle_format.FEATURES).write_bytes(tflite)
-    head.save(out / bundle_format.HEAD)
+    head_storage.store_as(head, options.head_dtype).save(out / bundle_format.HEAD)
     manifest = Manifest(
         class_names=tuple(classes),
         input_shape=input_shape,
@@ -95,6 +96,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
         output_activation=head.output_activation,
         features=FeatureModel(dtype, in_quant, out_quant, keras_graph.flops(chain.target_tensor)),
         head_layers=tuple(layer.name for layer in chain.layers),
+        head_dtype=options.head_dtype,
         files={name: bundle_format.sha256_file(out / name) for name in (bundle_format.FEATURES, bundle_format.HEAD)},
         source=_source(model_path, weights),
     )
@@ -104,14 +106,26 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     return manifest
 
 
+def _classifier_before(model: Any, target: str) -> str:
+    """When the classifier is a 1x1 Conv2D before the target (SqueezeNet), the head has no Dense: name that layer."""
+    names = [layer.name for layer in model.layers]
+    outputs = int(model.outputs[0].shape[-1])
+    for layer in reversed(model.layers[: names.index(target) + 1]):
+        if type(layer).__name__ == "Conv2D":
+            config = layer.get_config()
+            if tuple(config["kernel_size"]) != (1, 1) or config["filters"] != outputs:
+                return ""
+            return (f" (the classifier here is {layer.name!r}, a 1x1 Conv2D, at or before target {target!r}"
+                    f"{conv_classifier_note(layer)})")
+    return ""
+
+
 def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
     if given is None:
         return [f"class_{i}" for i in range(num_classes)]
     if len(given) != num_classes:
-        raise ExportError(f"--classes names {len(given)} classes but the model has {num_classes} outputs")
-    if len(set(given)) != len(given):
-        raise ExportError("--classes has duplicate names")
-    return given
+        raise ExportError(f"{len(given)} class names given but the model has {num_classes} outputs")
+    return class_names.make_unique(given, "--classes")
 
 
 def _preprocess(model: Any, options: ExportOptions, channels: int) -> Preprocess:
@@ -144,26 +158,6 @@ def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
     return source
 
 
-def list_layers(model_path: Path, weights: Path | None) -> list[str]:
-    """One line per 4-D layer: name, class, shape, and whether the layers after it can form a NumPy head."""
-    model = model_io.load_model(model_path, weights)
-    try:
-        default = keras_graph.default_target(model)
-    except keras_graph.GraphError:
-        default = None
-    lines = []
-    for layer, tensor in keras_graph.feature_layers(model):
-        shape = tuple(int(v) for v in tensor.shape[1:])
-        try:
-            chain = keras_graph.chain_to_output(model, layer.name)
-            build_head(chain.layers, shape)  # type: ignore[arg-type]
-            status = "ok (default)" if layer.name == default else "ok"
-        except (keras_graph.GraphError, HeadExportError) as e:
-            status = f"no: {e}"
-        lines.append(f"{layer.name:32s} {type(layer).__name__:24s} {shape!s:18s} {status}")
-    return lines
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path, help=".keras, legacy .h5, or tf.keras architecture .json (with --weights)")
@@ -172,9 +166,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--target-layer", help="layer whose activations A are explained (default: the last 4-D layer "
                    "before the first Flatten/global pooling)")
     p.add_argument("--list-layers", action="store_true", help="print the candidate target layers and exit")
+    p.add_argument("--all", action="store_true", help="with --list-layers: every 4-D layer with its reason")
     p.add_argument("--score", choices=bundle_format.SCORES, default="logit",
                    help="differentiate the class logit (default, as in the Grad-CAM paper) or its probability")
     p.add_argument("--classes", type=lambda s: [c.strip() for c in s.split(",")], help="class names, comma separated")
+    p.add_argument("--classes-file", type=Path, help="class names: one per line, ImageNet synset lines "
+                   "('n01440764 tench, Tinca tinca'), or Keras's imagenet_class_index.json")
     p.add_argument("--preprocess", help=preprocess_spec.HELP + " (default: none if the model starts with a "
                    "Rescaling layer, else unit)")
     p.add_argument("--channel-order", choices=bundle_format.CHANNEL_ORDERS,
@@ -183,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=["int8"], help="full-integer feature model (the head stays float)")
     p.add_argument("--calibration", type=Path, help="directory of real images for int8 calibration")
     p.add_argument("--calibration-count", type=int, default=200)
+    p.add_argument("--head-dtype", choices=bundle_format.HEAD_DTYPES, default="float32",
+                   help="storage of the head's Dense kernels (computed in float32 either way; float16 halves "
+                   "head.npz, tools.verify reports what it costs)")
     p.add_argument("--no-check", action="store_true", help="skip loading the bundle with both TFLite runtimes")
     p.add_argument("--no-fold", action="store_true", help="keep BatchNorms after ReLU convolutions as they are "
                    "(by default they are folded into the convolution: same features, less work per frame)")
@@ -195,19 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     cli_support.setup_logging(args.debug)
     with cli_support.one_line_errors(args.debug, ExportError, HeadExportError, model_io.ModelLoadError,
                                      keras_graph.GraphError, feature_export.FeatureExportError,
-                                     edge_worker.WorkerError, preprocess_spec.PreprocessSpecError) as status:
+                                     edge_worker.WorkerError, preprocess_spec.PreprocessSpecError,
+                                     class_names.ClassNamesError) as status, quiet.quiet_unless(args.debug):
         if args.list_layers:
-            print("\n".join(list_layers(args.model, args.weights)))
+            print("\n".join(layer_list.list_layers(args.model, args.weights, args.all)))
             return 0
         if args.out is None:
             raise ExportError("--out BUNDLE_DIR is required (or use --list-layers)")
+        if args.classes and args.classes_file:
+            raise ExportError("give --classes or --classes-file, not both")
         options = ExportOptions(
-            out=args.out, target_layer=args.target_layer, score=args.score, classes=args.classes,
+            out=args.out, target_layer=args.target_layer, score=args.score,
+            classes=class_names.read_class_names(args.classes_file) if args.classes_file else args.classes,
             preprocess=args.preprocess, channel_order=args.channel_order, resize=args.resize,
             quantize=args.quantize, calibration=args.calibration, calibration_count=args.calibration_count,
-            check=not args.no_check, fold=not args.no_fold,
+            check=not args.no_check, fold=not args.no_fold, head_dtype=args.head_dtype,
         )
         m = export(args.model, options, args.weights)
+        head_mb = (args.out / bundle_format.HEAD).stat().st_size / 1e6
         print(f"wrote {args.out}: {m.input_shape} -> {m.target_layer} {m.feature_shape} ({m.features.dtype}, "
-              f"{m.features.flops / 1e6:.1f} MFLOPs) -> head {' > '.join(m.head_layers)} -> {', '.join(m.class_names)}")
+              f"{m.features.flops / 1e6:.1f} MFLOPs) -> head {' > '.join(m.head_layers)} ({m.head_dtype}, "
+              f"{head_mb:.1f} MB) -> {class_names.summary(m.class_names)}")
     return status.code

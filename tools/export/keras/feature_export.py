@@ -43,6 +43,9 @@ def calibration_inputs(directory: Path, preprocess: Preprocessor, limit: int) ->
         inputs.append(preprocess(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)))
     if not inputs:
         raise FeatureExportError(f"{directory}: none of the images could be read")
+    if len(inputs) < limit:
+        _LOGGER.warning("%s: calibrating int8 on %d image(s), fewer than the %d asked for (--calibration-count); "
+                        "ranges seen on few images may clip activations of others", directory, len(inputs), limit)
     return inputs
 
 

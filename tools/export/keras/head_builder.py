@@ -44,9 +44,8 @@ def build_head(layers: list[Any], feature_shape: tuple[int, int, int]) -> Head:
         raise HeadExportError("the head must end in a Dense layer (optionally followed by softmax or sigmoid)")
     ops = fold_affines(ops, feature_shape)
     _add_spatial_sums(ops, feature_shape)
-    head = Head(ops, feature_shape, output_activation)
-    head.cam_weights = _linear_cam_weights(head)
-    return head
+    # No cam_weights: for a head linear in A they follow from its kernels, and edge.bundle.load_head derives them.
+    return Head(ops, feature_shape, output_activation)
 
 
 def _convert(layer: Any, shape: tuple[int, ...]) -> tuple[list[Op], tuple[int, ...]]:
@@ -80,6 +79,8 @@ def _convert(layer: Any, shape: tuple[int, ...]) -> tuple[list[Op], tuple[int, .
         return _activation(layer, _activation_name(layer)), shape
     if kind == "ReLU":
         return _activation(layer, _relu_name(layer, config)), shape
+    if kind == "Conv2D":
+        raise HeadExportError(_conv_classifier_hint(layer, shape))
     if kind == "Softmax":
         axis = config.get("axis", -1)
         if axis not in (-1, len(shape)):
@@ -88,6 +89,24 @@ def _convert(layer: Any, shape: tuple[int, ...]) -> tuple[list[Op], tuple[int, .
     raise HeadExportError(
         f"layer {layer.name!r} ({kind}) after the target layer is not supported; supported: {SUPPORTED}"
     )
+
+
+def _conv_classifier_hint(layer: Any, shape: tuple[int, ...]) -> str:
+    """A convolution after the target, e.g. SqueezeNet's 1x1 Conv2D classifier: name it and say what would work."""
+    config = layer.get_config()
+    size = "x".join(str(v) for v in config["kernel_size"])
+    return (f"layer {layer.name!r} (Conv2D {size}, {config['filters']} filters) after the target layer is not "
+            "supported: the NumPy head has no convolutions; choose --target-layer "
+            f"{layer.name!r} or a later 4-D layer (see --list-layers){conv_classifier_note(layer)}")
+
+
+def conv_classifier_note(layer: Any) -> str:
+    """What to say when a 1x1 Conv2D is the classifier: no target leaves a Dense layer in the head."""
+    if tuple(layer.get_config()["kernel_size"]) != (1, 1):
+        return ""
+    return (f"; but {layer.name!r} is a SqueezeNet-style 1x1 Conv2D classifier, and the head must end in a Dense "
+            "layer: give the model a GlobalAveragePooling2D -> Dense classifier (the same function when no "
+            "activation lies between the 1x1 convolution and the pooling)")
 
 
 def _activation_name(layer: Any) -> str:
@@ -196,12 +215,3 @@ def _add_spatial_sums(ops: list[Op], feature_shape: tuple[int, int, int]) -> Non
             positions = _shape_before(ops, j, feature_shape)
             k = dense.kernel.shape[0] // positions
             dense.spatial_sum = dense.kernel.reshape(positions, k, -1).sum(axis=0, dtype=np.float64).astype(np.float32)
-
-
-def _linear_cam_weights(head: Head) -> F32 | None:
-    """(k, C) Grad-CAM channel weights of every class for heads whose gradient does not depend on the frame."""
-    if any(isinstance(op, Activation) for op in head.ops) or not head.fast_channel_weights:
-        return None
-    hp = head.forward(np.zeros(head.input_shape, np.float32))
-    eye = np.eye(head.num_classes, dtype=np.float32)
-    return np.stack([head.channel_weights(hp, eye[c]) for c in range(head.num_classes)], axis=1)

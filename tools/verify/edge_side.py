@@ -1,0 +1,96 @@
+"""The device's half of tools.verify, in a process that never imports TensorFlow (tools.common.edge_worker says why).
+
+`python -m tools.verify.edge_side BUNDLE IN.npz OUT.npz --method M` reads the frames (frame_0, frame_1, ...: uint8
+RGB as read from disk), TensorFlow's own target activations (tf_activations, (N, h, w, k)) and, per score, the class
+TensorFlow explained ({score}_targets), and writes for every score:
+- the device path, frame -> preprocess -> features.tflite -> head: {score}_probabilities (N, C), {score}_cam_raw
+  (N, h, w), and once, features (N, h, w, k), the TFLite activations;
+- the head alone on TensorFlow's activations: {score}_head_probabilities, {score}_head_cam_raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class EdgeSideError(Exception):
+    """The edge subprocess failed; the message carries its last error line."""
+
+
+def run(bundle: Path, frames: list[np.ndarray], tf_activations: np.ndarray, targets: dict[str, list[int]],
+        method: str) -> dict[str, np.ndarray]:
+    """Run the bundle on the edge side (see the module docstring for the arrays)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
+        arrays = {f"frame_{i}": f for i, f in enumerate(frames)}
+        arrays.update({f"{score}_targets": np.array(t, np.int64) for score, t in targets.items()})
+        np.savez(src, tf_activations=tf_activations.astype(np.float32), **arrays)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        proc = subprocess.run([sys.executable, "-m", "tools.verify.edge_side", str(bundle), str(src), str(dst),
+                               "--method", method, "--scores", ",".join(targets)],
+                              capture_output=True, text=True, env=env, cwd=REPO, check=False)
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            raise EdgeSideError(lines[-1] if lines else f"edge side exited with {proc.returncode}")
+        with np.load(dst) as npz:
+            return {name: npz[name] for name in npz.files}
+
+
+def _explain(bundle: Path, inputs: Path, method: str, scores: list[str]) -> dict[str, np.ndarray]:
+    from edge import Explainer
+    from edge.cam import CamContext, get_method
+
+    with np.load(inputs) as npz:
+        frames = [npz[f"frame_{i}"] for i in range(sum(name.startswith("frame_") for name in npz.files))]
+        tf_activations = npz["tf_activations"]
+        targets = {score: npz[f"{score}_targets"] for score in scores}
+    out: dict[str, np.ndarray] = {}
+    for score in scores:
+        ex = Explainer.load(bundle, score=score)
+        if "features" not in out:
+            out["features"] = np.stack([ex.features(ex.preprocess(f)) for f in frames])  # (N, h, w, k)
+        device = [ex.explain(f, target=int(c), method=method) for f, c in zip(frames, targets[score], strict=True)]
+        out[f"{score}_probabilities"] = np.stack([r.probabilities for r in device])
+        out[f"{score}_cam_raw"] = np.stack([r.cam_raw for r in device])
+        head_p, head_cam = [], []
+        for A, c in zip(tf_activations, targets[score], strict=True):
+            hp = ex.head.forward(A)
+            ctx = CamContext(A, ex.head, hp, ex.head.score_gradient(hp, int(c), score), int(c))
+            head_p.append(hp.probabilities)
+            head_cam.append(get_method(method).raw(ctx))
+        out[f"{score}_head_probabilities"] = np.stack(head_p)
+        out[f"{score}_head_cam_raw"] = np.stack(head_cam)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edge.errors import EdgeError
+
+    p = argparse.ArgumentParser(prog="python -m tools.verify.edge_side")
+    p.add_argument("bundle", type=Path)
+    p.add_argument("inputs", type=Path)
+    p.add_argument("outputs", type=Path)
+    p.add_argument("--method", default="gradcam")
+    p.add_argument("--scores", default="logit,probability")
+    args = p.parse_args(argv)
+    if "tensorflow" in sys.modules:
+        raise SystemExit("edge side: TensorFlow is imported in this process; the TFLite runtime would break")
+    try:
+        np.savez(args.outputs, **_explain(args.bundle, args.inputs, args.method, args.scores.split(",")))
+    except EdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

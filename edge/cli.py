@@ -48,6 +48,16 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
 }
 
 
+def _threads(text: str) -> int | str:
+    """--threads: a count >= 1 or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a thread count or 'auto', got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m edge", description="Grad-CAM on the device: camera -> overlay.")
     parser.add_argument("--version", action="version", version=f"edge-explainer {__version__}")
@@ -63,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--method", choices=list(METHODS), help="[model] method")
     add("--target", help="[model] target: always explain this class")
     add("--top-k", type=int, help="[model] top_k")
-    add("--threads", type=int, help="[model] threads for TFLite")
+    add("--threads", type=_threads, help="[model] threads for TFLite: N or auto (every CPU this process may use)")
     add("--runtime", choices=["auto", "ai_edge_litert", "tflite_runtime"], help="[model] runtime")
     add("--fps", type=float, help="[source] fps for synthetic frames")
     add("--repeat", action="store_const", const=True, help="[source] repeat: loop images:/video: sources")

@@ -18,7 +18,7 @@ from edge.errors import BundleError, InputError, MethodError
 from edge.head import Head, HeadPass
 from edge.head_ops import F32
 from edge.preprocess import Preprocessor
-from edge.runtime import FeatureModel
+from edge.runtime import AUTO_THREADS, FeatureModel, resolve_threads
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,11 +55,15 @@ class Explainer:
         cls,
         path: str | Path,
         *,
-        num_threads: int | None = None,
+        num_threads: int | str | None = AUTO_THREADS,
         runtime: str = "auto",
         score: str | None = None,
     ) -> Explainer:
-        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once."""
+        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once.
+
+        num_threads: TFLite threads, "auto" (every CPU this process may use; see docs/device.md), an int >= 1, or None
+        for the runtime's own default (one thread)."""
+        resolve_threads(num_threads)  # argument errors first, as TypeError/ValueError, before any file is read
         path = Path(path)
         manifest = bundle_format.read_manifest(path)
         bundle_format.verify_files(path, manifest)

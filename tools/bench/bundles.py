@@ -11,7 +11,6 @@ from pathlib import Path
 
 from tools.bench.processes import ENV, REPO, run_tool
 
-
 # Bench models, one per head form (tools/bench/head_forms.py; random weights: timing only): name -> (the builder,
 # the export's --preprocess preset, what the README calls the head form).
 HEAD_FORMS: dict[str, tuple[str, str, str]] = {

@@ -23,7 +23,7 @@ from edge.runtime import AUTO_THREADS, FeatureModel, resolve_threads
 _LOGGER = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Explanation:
     """The answer for one frame and one class."""
 
@@ -150,7 +150,9 @@ class Explainer:
         for c in classes:
             t3 = time.perf_counter()
             dz = self.head.score_gradient(hp, c, self.score)
-            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c)).astype(np.float32, copy=False)
+            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c, self.score))
+            if cam_raw.dtype != np.float32:
+                cam_raw = cam_raw.astype(np.float32)
             cam = normalise(cam_raw)
             timings = {
                 "preprocess": preprocess_ms,

@@ -65,9 +65,9 @@ def edge_run(bundle: Path, threads: str, repeats: int, *extra: str) -> dict[str,
                      *extra])
 
 
-def tf_run(model: Path, target: str, threads: str, repeats: int) -> dict[str, Any]:
+def tf_run(model: Path, target: str, threads: str, repeats: int, *extra: str) -> dict[str, Any]:
     return run_json(["-m", "tools.bench.tf_side", str(model), target, "--threads", threads,
-                     "--repeats", str(max(10, repeats // 4))])
+                     "--repeats", str(max(10, repeats // 4)), *extra])
 
 
 def view_ratios(edge: dict[str, Any], tf: dict[str, Any]) -> dict[str, float]:
@@ -97,7 +97,7 @@ def bench_model(name: str, bundle: Path, model: Path, repeats: int, rounds: int,
                   "ratios": round_ratios(edge, other, tf)}
         for view, threads in views.items():
             v_edge = edge_run(bundle, threads, repeats, "--methods", "gradcam")
-            v_tf = tf_run(model, target, threads, repeats)
+            v_tf = tf_run(model, target, threads, repeats, "--function-only")
             result[view] = {"edge": v_edge, "tensorflow": v_tf}
             result["ratios"][view] = view_ratios(v_edge, v_tf)
         per_round.append(result)

@@ -159,11 +159,12 @@ def head_forms(report: dict[str, Any]) -> list[str]:
         return []
     lines = ["", "Grad-CAM's cost over classify-only per head form (frames of the model's input size; classify and "
              "explain timed call by call in turn; medians of per-round medians):", "",
-             "| model | head (after the target layer) | threads | classify, ms | explain, ms | tail, us | x classify |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| model | head (after the target layer) | threads | classify, ms | explain, ms | tail, us | x classify "
+             "| 10th percentiles: tail, us / x classify |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for f in forms:
         lines.append(f"| {f['model']} | {f['head']} | {f['threads']} | {f['classify_ms']:.3f} | {f['explain_ms']:.3f} "
-                     f"| {f['tail_us']:.0f} | {f['ratio']:.3f} |")
+                     f"| {f['tail_us']:.0f} | {f['ratio']:.3f} | {f['p10_tail_us']:.0f} / {f['p10_ratio']:.3f} |")
     return lines
 
 

@@ -69,11 +69,11 @@ class _ChannelWeightPlan:
 
     def weights(self, ops: list[Op], hp: HeadPass, g: F32) -> F32:
         """(k,) from g = the gradient at the last Dense's input (one Dense: dScore/dLogits)."""
-        if self.single_dense:
-            return self.to_channels @ g
-        for i in self.middle:
-            g = ops[i].backward(hp.inputs[i], hp.outputs[i], g)
-        return self.to_channels @ g
+        if not self.single_dense:
+            for i in self.middle:
+                g = ops[i].backward(hp.inputs[i], hp.outputs[i], g)
+        # einsum keeps this small product off NumPy's BLAS thread pool (a wake-up costs more than the product)
+        return np.einsum("ij,j->i", self.to_channels, g)
 
 
 class Head:

@@ -34,7 +34,7 @@ def test_plan_weights_equal_the_full_gradient_mean(zoo: Path, case: str) -> None
 
 
 def test_shared_rows_are_read_only(zoo: Path) -> None:
-    """A linear head's logit weights are a row of the plan's matrix, not a copy: a caller must not be able to edit it."""
+    """A linear head's logit weights are a row of the plan's matrix, not a copy: a caller must not edit it."""
     head = Head.load(zoo / "bundles" / "mobilenet_gap" / "head.npz")
     hp = head.forward(np.ones(head.input_shape, np.float32))
     weights = head.logit_channel_weights(hp, 0)

@@ -6,13 +6,10 @@ traceback. A loop that gives up (no frames for too long) exits 1 so systemd rest
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import importlib.metadata
 import json
 import logging
-import platform
 import signal
 import sys
 import threading
@@ -24,126 +21,21 @@ from typing import Any
 
 from edge import __version__, shipped
 from edge.cam import METHODS
+from edge.cli_args import build_parser, overrides_from
 from edge.config import Config, ConfigError, as_dict, load_config
-from edge.errors import EdgeError, RuntimeNotFoundError
+from edge.errors import EdgeError
 from edge.explainer import Explainer
 from edge.live import LiveSettings, Settings
 from edge.loop import Loop
-from edge.render import COLORMAPS
-from edge.runtime import interpreter_class
 from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_messages import read_password
-from edge.sinks.preview import PREVIEW_KINDS, has_display
-from edge.sources import Picamera2Source, create_source, describe, parse_spec
+from edge.sinks.preview import has_display
+from edge.sources import Picamera2Source, create_source, parse_spec
 from edge.sources.wait import open_when_available
 from edge.systemd_notify import Notifier
 
 _LOGGER = logging.getLogger(__name__)
-
-# flag destination -> (config section, key)
-FLAG_KEYS: dict[str, tuple[str, str]] = {
-    "model": ("model", "path"), "method": ("model", "method"), "target": ("model", "target"),
-    "top_k": ("model", "top_k"), "threads": ("model", "threads"), "runtime": ("model", "runtime"),
-    "source": ("source", "spec"), "fps": ("source", "fps"), "repeat": ("source", "repeat"),
-    "log_dir": ("log", "dir"), "log_every": ("log", "every_s"), "log_above": ("log", "above"),
-    "log_every_frame": ("log", "every_frame"), "display": ("preview", "enabled"), "preview": ("preview", "kind"),
-    "stdout": ("stdout", "enabled"), "max_frames": ("loop", "max_frames"), "colormap": ("render", "colormap"),
-    "alpha": ("render", "alpha"), "threshold": ("render", "threshold"), "smoothing": ("render", "smoothing"),
-    "mqtt": ("mqtt", "url"), "device_id": ("mqtt", "device_id"),
-}
-
-
-RUNTIME_DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert", "tflite_runtime": "tflite-runtime"}
-
-
-def version_line() -> str:
-    """--version: the package version and the TFLite runtime that `--runtime auto` picks here, with its version."""
-    try:
-        name, _ = interpreter_class("auto")
-    except RuntimeNotFoundError:
-        return f"edge-explainer {__version__} (no TFLite runtime installed; Python {platform.python_version()})"
-    try:
-        runtime_version = importlib.metadata.version(RUNTIME_DISTRIBUTIONS[name])
-    except importlib.metadata.PackageNotFoundError:  # importable but not pip-installed (e.g. a distribution package)
-        runtime_version = "unknown version"
-    return f"edge-explainer {__version__} (runtime {name} {runtime_version}; Python {platform.python_version()})"
-
-
-class VersionAction(argparse.Action):
-    """Like argparse's version action, but imports the runtime only when --version is given."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
-        print(version_line())
-        parser.exit()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    # The console script shows itself as edge-explainer; `python -m edge` would otherwise show as __main__.py.
-    prog = "python -m edge" if Path(sys.argv[0]).name == "__main__.py" else "edge-explainer"
-    parser = argparse.ArgumentParser(prog=prog, description="Grad-CAM on the device: camera -> overlay.")
-    parser.add_argument("--version", action=VersionAction, help="print the version and the TFLite runtime, exit")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the camera -> explain -> overlay loop",
-                         description="Flags override the config file; every flag has a config key (docs/device.md).")
-    add = run.add_argument
-    add("--config", type=Path, help="TOML config file")
-    add("--check-config", action="store_true", help="validate config, bundle, source and log dir, print, exit")
-    add("--debug", action="store_true", help="debug logging and tracebacks")
-    add("--model", help="bundle directory [model] path (default: models/fruit, the shipped bundle; relative paths "
-        "not under the working directory are looked up among the shipped files)")
-    add("--source", help=f"[source] spec: {describe()}")
-    add("--method", choices=list(METHODS), help="[model] method")
-    add("--target", help="[model] target: always explain this class")
-    add("--top-k", type=int, help="[model] top_k")
-    add("--threads", type=int, help="[model] threads for TFLite")
-    add("--runtime", choices=["auto", "ai_edge_litert", "tflite_runtime"], help="[model] runtime")
-    add("--fps", type=float, help="[source] fps for synthetic frames")
-    add("--repeat", action="store_const", const=True, help="[source] repeat: loop images:/video: sources")
-    add("--size", help="[source] width x height of the capture, e.g. 640x480")
-    add("--log-dir", help="[log] dir: write JSONL records and JPEGs here")
-    add("--log-every", type=float, help="[log] every_s")
-    add("--log-above", type=float, help="[log] above: log frames at or above this confidence")
-    add("--log-every-frame", action="store_const", const=True, help="[log] every_frame")
-    add("--no-display", dest="display", action="store_const", const=False, help="[preview] enabled = false")
-    add("--preview", choices=[k for k in PREVIEW_KINDS if k != "auto"], help="[preview] kind")
-    add("--http", metavar="[HOST:]PORT", help="[http] serve the browser view (host defaults to 127.0.0.1)")
-    add("--stdout", action="store_const", const=True, help="[stdout] enabled: JSON lines on stdout")
-    add("--mqtt", metavar="URL", help="[mqtt] url: publish to a broker, mqtt://[user@]host[:port] or mqtts://... "
-        "(password: [mqtt] password_file or $EDGE_MQTT_PASSWORD, never on the command line)")
-    add("--device-id", help="[mqtt] device_id (default: the host name)")
-    add("--mqtt-forget", action="store_true", help="remove this device's Home Assistant discovery configs and "
-        "retained status from the broker, then exit")
-    add("--max-frames", type=int, help="[loop] max_frames")
-    add("--colormap", choices=list(COLORMAPS), help="[render] colormap")
-    add("--alpha", type=float, help="[render] alpha")
-    add("--threshold", type=float, help="[render] threshold")
-    add("--smoothing", type=float, help="[render] smoothing")
-    return parser
-
-
-def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The config keys the flags set (flags not given are None and override nothing)."""
-    out: dict[str, dict[str, Any]] = {}
-    for dest, (section, key) in FLAG_KEYS.items():
-        if getattr(args, dest) is not None:
-            out.setdefault(section, {})[key] = getattr(args, dest)
-    if args.size is not None:
-        width, sep, height = args.size.lower().partition("x")
-        if not (sep and width.isdigit() and height.isdigit()):
-            raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 640x480")
-        out.setdefault("source", {}).update(width=int(width), height=int(height))
-    if args.http is not None:
-        host, _, port = args.http.rpartition(":")
-        if not port.isdigit():
-            raise ConfigError(f"--http {args.http!r}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
-        out.setdefault("http", {}).update(enabled=True, port=int(port), **({"host": host} if host else {}))
-    return out
-
 
 def with_shipped_files(config: Config) -> Config:
     """The model path and an images: folder, looked up among the shipped files (the demo bundle, the samples) when

@@ -48,7 +48,8 @@ class ModelConfig:
     method: str = field(default="gradcam", metadata={"choices": tuple(METHODS), "doc": "CAM method"})
     target: str | None = field(default=None, metadata={"doc": "always explain this class (name); unset = top"})
     top_k: int = field(default=3, metadata={"range": (1, 1000), "doc": "classes in the top-k panel and records"})
-    threads: int | None = field(default=None, metadata={"range": (1, 64), "doc": "TFLite threads; unset = default"})
+    threads: int | str = field(default="auto", metadata={"range": (1, 64), "words": ("auto",), "doc": (
+        "TFLite threads; 'auto' = every CPU the process may use (measured: docs/device.md#threads)")})
     runtime: str = field(default="auto", metadata={
         "choices": ("auto", "ai_edge_litert", "tflite_runtime"), "doc": "TFLite runtime"})
 
@@ -149,6 +150,10 @@ def check_value(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]
             return None
         raise ConfigError(f"{name}: a value is required")
     value = _convert(name, value, [t for t in types_ if t is not type(None)])
+    if isinstance(value, str) and "words" in meta:  # a number-or-word key ([model] threads): the word is checked
+        if value not in meta["words"]:
+            raise ConfigError(f"{name}: {value!r} is not {' or '.join(map(repr, meta['words']))} or a number")
+        return value
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{name}: {_SHORT.repr(value)} is not one of {', '.join(map(str, meta['choices']))}")
     if "range" in meta:

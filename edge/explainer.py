@@ -18,12 +18,12 @@ from edge.errors import BundleError, InputError, MethodError
 from edge.head import Head, HeadPass
 from edge.head_ops import F32
 from edge.preprocess import Preprocessor
-from edge.runtime import FeatureModel
+from edge.runtime import AUTO_THREADS, FeatureModel, resolve_threads
 
 _LOGGER = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Explanation:
     """The answer for one frame and one class."""
 
@@ -55,11 +55,15 @@ class Explainer:
         cls,
         path: str | Path,
         *,
-        num_threads: int | None = None,
+        num_threads: int | str | None = AUTO_THREADS,
         runtime: str = "auto",
         score: str | None = None,
     ) -> Explainer:
-        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once."""
+        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once.
+
+        num_threads: TFLite threads, "auto" (every CPU this process may use; see docs/device.md), an int >= 1, or None
+        for the runtime's own default (one thread)."""
+        resolve_threads(num_threads)  # argument errors first, as TypeError/ValueError, before any file is read
         path = Path(path)
         manifest = bundle_format.read_manifest(path)
         bundle_format.verify_files(path, manifest)
@@ -146,7 +150,9 @@ class Explainer:
         for c in classes:
             t3 = time.perf_counter()
             dz = self.head.score_gradient(hp, c, self.score)
-            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c)).astype(np.float32, copy=False)
+            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c, self.score))
+            if cam_raw.dtype != np.float32:
+                cam_raw = cam_raw.astype(np.float32)
             cam = normalise(cam_raw)
             timings = {
                 "preprocess": preprocess_ms,

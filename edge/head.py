@@ -24,7 +24,7 @@ from edge.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
 HEAD_FORMAT = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class HeadPass:
     """One forward pass, kept for the backward passes that follow it (one per explained class)."""
 
@@ -32,6 +32,48 @@ class HeadPass:
     outputs: list[F32]  # the output of every op
     logits: F32  # (C,) before the output activation
     probabilities: F32  # (C,)
+
+
+class _ChannelWeightPlan:
+    """Grad-CAM's channel weights as the fewest per-frame products, for a head whose spatial ops keep the gradient's
+    spatial sum up to a per-channel factor (pooling, affine) and whose vector part is Dense [-> ... ->] Dense.
+
+    The spatial mean of dScore/dA is then to_channels @ g1, with g1 the gradient at the first Dense's output and
+    to_channels (k, n1) a constant: the first Dense's kernel (global pooling: the pooled vector's gradient IS the
+    spatial sum) or its kernel's spatial sums (Flatten), times every spatial Affine's scale, over h*w. g1 is the last
+    Dense's kernel times dScore/dLogits, back through the ops between; for the 'logit' score that product is a row of
+    the kernel, so the last Dense costs nothing per frame.
+    """
+
+    def __init__(self, ops: list[Op], reduce_at: int, input_shape: tuple[int, int, int]) -> None:
+        h, w, k = input_shape
+        first, last = ops[reduce_at + 1], ops[-1]
+        assert isinstance(first, Dense) and isinstance(last, Dense)
+        reduce = ops[reduce_at]
+        assert isinstance(reduce, Reduce)
+        summed = first.spatial_sum if reduce.mode == "flatten" else first.kernel  # (k, n1)
+        assert summed is not None and summed.shape[0] == k
+        scale = np.ones(k, np.float64)
+        for op in ops[:reduce_at]:
+            if isinstance(op, Affine):
+                scale *= op.scale
+        # (k, n1) float32, computed in float64: the spatial mean of dScore/dA per unit of gradient at Dense 1's output
+        self.to_channels = np.ascontiguousarray(summed * (scale / (h * w))[:, None], dtype=np.float32)
+        self.single_dense = len(ops) == reduce_at + 2  # the reduction's Dense is the last op: linear in A
+        self.last_kernel = last.kernel  # (n_last_in, C)
+        # (C, n): for class c's logit, the gradient at the last Dense's input (one Dense: the channel weights)
+        rows = self.to_channels if self.single_dense else last.kernel
+        self.logit_rows = np.ascontiguousarray(rows.T)
+        self.logit_rows.flags.writeable = False
+        self.middle = list(range(len(ops) - 2, reduce_at + 1, -1))  # ops strictly between the two Denses, last first
+
+    def weights(self, ops: list[Op], hp: HeadPass, g: F32) -> F32:
+        """(k,) from g = the gradient at the last Dense's input (one Dense: dScore/dLogits)."""
+        if not self.single_dense:
+            for i in self.middle:
+                g = ops[i].backward(hp.inputs[i], hp.outputs[i], g)
+        # einsum keeps this small product off NumPy's BLAS thread pool (a wake-up costs more than the product)
+        return np.einsum("ij,j->i", self.to_channels, g)
 
 
 class Head:
@@ -60,6 +102,19 @@ class Head:
         # per-channel factor: pooling routes each output's gradient to its inputs without changing its sum, and an
         # affine op scales it. An activation before the reduction does not, and takes the full-gradient path.
         self.fast_channel_weights = all(isinstance(op, Pool2D | Affine) for op in ops[: self._reduce_at])
+        self._plan = self._channel_weight_plan()
+        self._sigmoid_output = output_activation == "sigmoid"
+
+    def _channel_weight_plan(self) -> _ChannelWeightPlan | None:
+        ops, at = self.ops, self._reduce_at
+        reduce = ops[at]
+        assert isinstance(reduce, Reduce)
+        first = ops[at + 1] if at + 1 < len(ops) else None
+        if not (self.fast_channel_weights and isinstance(first, Dense) and isinstance(ops[-1], Dense)):
+            return None
+        if reduce.mode == "flatten" and first.spatial_sum is None:
+            return None
+        return _ChannelWeightPlan(ops, at, self.input_shape)
 
     @property
     def num_classes(self) -> int:
@@ -74,10 +129,8 @@ class Head:
             x = op.forward(x)
             outputs.append(x)
         logits = x
-        if self.output_activation == "sigmoid":
-            probabilities = activations.forward("sigmoid", logits)
-        else:  # a model without an output activation is reported through a softmax of its logits
-            probabilities = activations.forward("softmax", logits)
+        # a model without an output activation is reported through a softmax of its logits
+        probabilities = activations.forward("sigmoid", logits) if self._sigmoid_output else _softmax(logits)
         return HeadPass(inputs, outputs, logits, probabilities)
 
     def score_gradient(self, hp: HeadPass, class_index: int, score: str) -> F32:
@@ -90,8 +143,20 @@ class Head:
             return dz * p * (1.0 - p)
         return (p[class_index] * (dz - p)).astype(np.float32)
 
+    def logit_channel_weights(self, hp: HeadPass, class_index: int) -> F32:
+        """Grad-CAM channel weights (k,) of one class's logit: channel_weights(hp, one-hot), with the last Dense's
+        product replaced by a row of its kernel (and, for a head linear in A, no product at all)."""
+        plan = self._plan
+        if plan is None:
+            return self.channel_weights(hp, self._one_hot[class_index])
+        row = plan.logit_rows[class_index]
+        return row if plan.single_dense else plan.weights(self.ops, hp, row)
+
     def channel_weights(self, hp: HeadPass, dz: F32) -> F32:
         """Grad-CAM channel weights (k,): the spatial mean of dScore/dA, without forming dScore/dA when possible."""
+        plan = self._plan
+        if plan is not None:
+            return plan.weights(self.ops, hp, dz if plan.single_dense else plan.last_kernel @ dz)
         h, w, _ = self.input_shape
         if self.cam_weights is not None:
             return self.cam_weights @ dz
@@ -165,6 +230,13 @@ class Head:
             return cls(ops, (h, w, k), str(header["output_activation"]), arrays.get("cam_weights"))
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(path, f"malformed head ({e})") from e
+
+
+def _softmax(logits: F32) -> F32:
+    """(C,) float32 probabilities: the output softmax in three NumPy calls and one temporary."""
+    e = np.exp(logits - logits.max())
+    e /= e.sum()
+    return e
 
 
 def _op_to_spec(op: Op) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,33 @@ from edge.head_ops import F32
 _LOGGER = logging.getLogger(__name__)
 
 RUNTIMES = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
+AUTO_THREADS = "auto"
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, systemd's CPUAffinity=, a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_threads(num_threads: int | str | None) -> int | None:
+    """The TFLite thread count for a num_threads argument: "auto" = every CPU this process may use (the rule measured
+    in docs/device.md), an int >= 1 as given, None = the runtime's own default (one thread in today's runtimes).
+    Anything else is the caller's mistake: TypeError or ValueError naming num_threads."""
+    if num_threads is None:
+        return None
+    if isinstance(num_threads, str):
+        if num_threads == AUTO_THREADS:
+            return available_cpus()
+        raise ValueError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads!r}")
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int | np.integer):
+        raise TypeError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads!r} "
+                        f"({type(num_threads).__name__})")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads}")
+    return int(num_threads)
 
 
 def interpreter_class(runtime: str = "auto") -> tuple[str, Any]:
@@ -45,11 +73,12 @@ class FeatureModel:
     """features.tflite: model input (h_in, w_in, c) float32 -> A (h, w, k) float32, quantised or not inside."""
 
     def __init__(
-        self, path: Path, manifest: Manifest, *, runtime: str = "auto", num_threads: int | None = None
+        self, path: Path, manifest: Manifest, *, runtime: str = "auto", num_threads: int | str | None = AUTO_THREADS
     ) -> None:
+        self.num_threads = resolve_threads(num_threads)  # before the file: an argument error is not a bundle error
         self.runtime, interpreter_cls = interpreter_class(runtime)
         try:
-            self._interpreter = interpreter_cls(model_path=str(path), num_threads=num_threads)
+            self._interpreter = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise BundleError(path, f"not a loadable TFLite model ({e})") from e

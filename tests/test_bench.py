@@ -61,7 +61,9 @@ def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
 
 def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     """What CI runs of the benchmark: --quick end to end (figures are printed, never asserted on)."""
-    from tools.bench.report import TARGETS
+    from edge.runtime import available_cpus
+    from tools.bench.bundles import HEAD_FORMS
+    from tools.bench.report import HEAD_TARGETS, TARGETS
 
     out = tmp_path / "bench.json"
     readme = tmp_path / "README.md"
@@ -80,9 +82,22 @@ def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     table = proc.stdout
     assert "int8 vs float" in table and "GEMM peak" in table and "frame path" in table.lower()
     assert table.strip() in readme.read_text()
-    assert {t["target"] for t in report["targets"]} == {label for label, *_ in TARGETS}
+    assert {t["target"] for t in report["targets"]} == {label for label, *_ in (*TARGETS, *HEAD_TARGETS)}
+    model_targets = {label: key for label, key, *_ in TARGETS}
     for t in report["targets"]:  # every target judged on the report's own ratio
-        assert t["value"] == next(m for m in report["models"] if m["model"] == t["model"])["ratios"][
-            next(key for label, key, *_ in TARGETS if label == t["target"])]
+        if t["target"] in model_targets:
+            assert t["value"] == next(m for m in report["models"] if m["model"] == t["model"])["ratios"][
+                model_targets[t["target"]]]
+        else:
+            assert t["value"] in {f["ratio"] for f in report["head_forms"] if t["model"].startswith(f["model"])}
+    cpus = available_cpus()
+    for m in report["models"]:  # both views: equal threads at all cores, and each side's defaults
+        for view in ("all_cores", "defaults"):
+            assert m[view]["edge"]["explain_ms"]["gradcam"] > 0 and m[view]["tensorflow"]["function_ms"] > 0
+        assert m["all_cores"]["edge"]["threads"] == cpus and m["defaults"]["edge"]["threads"] == cpus
+    forms = {(f["model"], f["threads"]) for f in report["head_forms"]}
+    assert forms == {(name, t) for name in ("fruit (shipped)", *HEAD_FORMS) for t in {1, cpus}}
+    assert [r["threads"] for r in report["thread_sweep"]] == list(range(1, cpus + 1))
+    assert "per head form" in table and "Equal threads" in table and "defaults" in table
     assert fruit["ratios"]["tf_function_over_features_at_peak"] > 0 and fruit["rounds"] == 1
     print(table)

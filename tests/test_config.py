@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli import FLAG_KEYS, build_parser, overrides_from
+from edge.cli_args import FLAG_KEYS, build_parser, overrides_from
 from edge.config import SECTIONS, Config, ConfigError, as_dict, build_config, load_config, reference
 
 TOML = """

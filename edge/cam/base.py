@@ -16,7 +16,9 @@ from edge.head import Head, HeadPass
 from edge.head_ops import F32
 
 # A map whose positive maximum is below this is "nothing positive": all zeros, never a division by ~0.
-_TINY = np.float32(1e-12)
+_TINY = float(np.float32(1e-12))
+_INF = float("inf")
+_ZERO = np.float32(0.0)
 
 
 @dataclass
@@ -28,10 +30,13 @@ class CamContext:
     head_pass: HeadPass
     dz: F32  # (C,) dScore/dLogits for the explained class and score
     class_index: int  # the explained class
+    score: str | None = None  # "logit": dz is class_index's one-hot row, and the head can skip a product
     _gradient: F32 | None = field(default=None, repr=False)
 
     def channel_weights(self) -> F32:
         """(k,) spatial mean of dScore/dA: Grad-CAM's alpha."""
+        if self.score == "logit":
+            return self.head.logit_channel_weights(self.head_pass, self.class_index)
         return self.head.channel_weights(self.head_pass, self.dz)
 
     def gradient(self) -> F32:
@@ -52,9 +57,9 @@ class CamMethod(Protocol):
 def normalise(cam_raw: F32) -> F32:
     """ReLU, then divide by the maximum: (h, w) float32 in [0, 1]; all zeros when nothing is positive or finite."""
     # The raw maximum decides (it is the ReLU'd map's maximum whenever that is positive); NaN fails every comparison.
-    peak = cam_raw.max() if cam_raw.size else 0.0
-    if not _TINY < peak < np.inf:
+    peak = float(cam_raw.max()) if cam_raw.size else 0.0  # a Python float: the comparisons below cost no NumPy calls
+    if not _TINY < peak < _INF:
         return np.zeros(cam_raw.shape, np.float32)
-    cam = np.maximum(cam_raw, 0.0)  # a new array: divided in place, no third one
-    cam /= peak
-    return cam.astype(np.float32, copy=False)
+    cam = np.maximum(cam_raw, _ZERO)  # a new array: divided in place, no third one
+    cam /= peak  # a Python float scalar keeps a float32 array float32
+    return cam if cam.dtype == np.float32 else cam.astype(np.float32)

@@ -4,6 +4,8 @@ arXiv 1610.02391, eq. 1-2): channel weights are the spatial mean of dScore/dA; t
 
 from __future__ import annotations
 
+import numpy as np
+
 from edge.cam.base import CamContext
 from edge.head_ops import F32
 
@@ -12,5 +14,7 @@ class GradCAM:
     name = "gradcam"
 
     def raw(self, ctx: CamContext) -> F32:
-        # alpha_k = 1/Z sum_ij dS/dA_ijk, computed by the head without forming dS/dA (one small product)
-        return ctx.A @ ctx.channel_weights()  # (h, w, k) @ (k,) -> (h, w)
+        # alpha_k = 1/Z sum_ij dS/dA_ijk, computed by the head without forming dS/dA (one small product).
+        # einsum, not @: a matmul this small gains nothing from NumPy's BLAS thread pool, and waking that pool cost more
+        # than the product itself while other threads were busy (measured: README, Performance).
+        return np.einsum("ijk,k->ij", ctx.A, ctx.channel_weights())  # (h, w, k), (k,) -> (h, w)

@@ -11,19 +11,31 @@ from pathlib import Path
 
 from tools.bench.processes import ENV, REPO, run_tool
 
+# Bench models, one per head form (tools/bench/head_forms.py; random weights: timing only): name -> (the builder,
+# the export's --preprocess preset, what the README calls the head form).
+HEAD_FORMS: dict[str, tuple[str, str, str]] = {
+    "flatten_cnn": ("flatten_cnn", "unit", "Flatten -> Dense 128 -> Dense 3"),
+    "flatten_bn_dropout_cnn": ("flatten_bn_dropout_cnn", "unit", "Flatten -> Dense 128 -> BN -> Dropout -> Dense 3"),
+    "mobilenetv2_224": ("mobilenetv2_gap", "symmetric", "GAP -> Dense 3"),
+    "mobilenetv2_224_relu6": ("mobilenetv2_relu6", "symmetric", "GAP -> Dense 128 -> ReLU6 -> Dense 3"),
+}
+
+
+def head_form_bundle(work: Path, name: str) -> tuple[Path, Path]:
+    """(bundle, .keras model) of one HEAD_FORMS model, built once and exported with tools.export's defaults."""
+    builder, preset, _ = HEAD_FORMS[name]
+    bundle, model = work / name, work / f"{name}.keras"
+    if _stale(bundle, REPO / "tools" / "bench" / "head_forms.py"):
+        build = f"from tools.bench import head_forms; head_forms.{builder}().save({str(model)!r})"
+        subprocess.run([sys.executable, "-c", build], check=True, cwd=REPO, capture_output=True, env=ENV)
+        subprocess.run([sys.executable, "-m", "tools.export", str(model), "--out", str(bundle), "--preprocess",
+                        preset, "--classes", "Apfel,Orange,Tomate", "--no-check"], check=True, cwd=REPO,
+                       capture_output=True, env=ENV)
+    return bundle, model
+
 
 def mobilenet_bundle(work: Path) -> tuple[Path, Path]:
-    bundle, model = work / "mobilenetv2_224", work / "mobilenetv2_224.keras"
-    if _stale(bundle):
-        work.mkdir(parents=True, exist_ok=True)
-        build = ("from tools.keras_support import architectures; "
-                 f"architectures.mobilenetv2_gap(3, 224, alpha=1.0).save({str(model)!r})")
-        subprocess.run([sys.executable, "-c", build], check=True, cwd=REPO, capture_output=True,
-                       env=ENV)
-        subprocess.run([sys.executable, "-m", "tools.export", str(model), "--out", str(bundle), "--preprocess",
-                        "symmetric", "--no-check"], check=True, cwd=REPO, capture_output=True,
-                       env=ENV)
-    return bundle, model
+    return head_form_bundle(work, "mobilenetv2_224")
 
 
 MINI = REPO / "tests" / "data" / "fruits360-mini"  # real Fruits-360 fruit in the repo: the bench runs on a fresh clone

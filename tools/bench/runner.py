@@ -1,10 +1,13 @@
 """Side-by-side benchmark: the device's explain against its classify-only floor and TensorFlow Grad-CAM.
 
-    python -m tools.bench [--quick] [--threads 1] [--rounds 3] [--json PATH] [--readme README.md]
+    python -m tools.bench [--quick] [--rounds 3] [--json PATH] [--readme README.md]
 
-Every contender runs in its own subprocess with the same thread count (TensorFlow and the TFLite runtimes do not share
-a process well), on the shipped fruit bundle and on a MobileNetV2-224 GAP-head bundle (random weights: timing only).
-Medians over repeated calls; every ratio is computed from figures of this one run. Prints a markdown table.
+Every contender runs in its own subprocess (TensorFlow and the TFLite runtimes do not share a process well), on the
+shipped fruit bundle and on a MobileNetV2-224 GAP-head bundle (random weights: timing only), at equal thread counts (1,
+and every CPU of this process's affinity mask) and each at its own defaults (the edge side's "auto", TensorFlow's
+own). Then explain's per-frame tail over classify per head form and thread count, and the device loop's frame rate for
+1..N TFLite threads (the measurement behind threads = "auto"). Medians over repeated calls; every ratio is computed
+from figures of this one run. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from tools.bench.bundles import frame_sets, int8_bundle, mobilenet_bundle
+from edge.runtime import available_cpus
+from tools.bench.bundles import HEAD_FORMS, frame_sets, head_form_bundle, int8_bundle, mobilenet_bundle
 from tools.bench.processes import REPO, cold_start, machine_peak, run_json
 from tools.bench.report import README_BEGIN, median_of, table, targets, update_readme
 from tools.common.cli_support import add_common, one_line_errors, setup_logging
@@ -56,26 +60,47 @@ def round_ratios(edge: dict[str, Any], other: dict[str, Any], tf: dict[str, Any]
     return ratios
 
 
-def bench_model(name: str, bundle: Path, model: Path, threads: int, repeats: int, rounds: int,
-                frame_path: bool) -> dict[str, Any]:
-    """Each round runs every contender once, back to back; figures and ratios are medians over the rounds."""
+def edge_run(bundle: Path, threads: str, repeats: int, *extra: str) -> dict[str, Any]:
+    return run_json(["-m", "tools.bench.edge_side", str(bundle), "--threads", threads, "--repeats", str(repeats),
+                     *extra])
+
+
+def tf_run(model: Path, target: str, threads: str, repeats: int, *extra: str) -> dict[str, Any]:
+    return run_json(["-m", "tools.bench.tf_side", str(model), target, "--threads", threads,
+                     "--repeats", str(max(10, repeats // 4)), *extra])
+
+
+def view_ratios(edge: dict[str, Any], tf: dict[str, Any]) -> dict[str, float]:
+    """The Grad-CAM and TensorFlow ratios of one thread setting (both contenders run with it)."""
+    floor, gradcam = edge["classify_ms"], edge["explain_ms"]["gradcam"]
+    return {"gradcam_over_classify": gradcam / floor, "tf_function_over_edge": tf["function_ms"] / gradcam,
+            "tf_function_classify_over_edge_classify": tf["function_classify_ms"] / floor}
+
+
+def bench_model(name: str, bundle: Path, model: Path, repeats: int, rounds: int, frame_path: bool) -> dict[str, Any]:
+    """Each round runs every contender once, back to back; figures and ratios are medians over the rounds. The full
+    comparison at one thread; Grad-CAM, classify and TensorFlow again at all cores and at each side's defaults."""
     manifest = json.loads((bundle / "manifest.json").read_text())
-    common = ["--threads", str(threads)]
+    target = manifest["target_layer"]
+    views = {"all_cores": str(available_cpus()), "defaults": "default"}
     per_round: list[dict[str, Any]] = []
     for _ in tqdm(range(rounds), desc=name, unit="round", leave=False):
-        edge = run_json(["-m", "tools.bench.edge_side", str(bundle), *common, "--repeats", str(repeats),
-                          *(["--frame-path"] if frame_path else [])])
-        other = run_json(["-m", "tools.bench.edge_side", str(bundle), *common, "--repeats", str(repeats),
-                           "--runtime", "tflite_runtime"])
-        tf = run_json(["-m", "tools.bench.tf_side", str(model), manifest["target_layer"], *common,
-                        "--repeats", str(max(10, repeats // 4))])
+        edge = edge_run(bundle, "1", repeats, *(["--frame-path"] if frame_path else []))
+        other = edge_run(bundle, "1", repeats, "--runtime", "tflite_runtime")
+        tf = tf_run(model, target, "1", repeats)
         cold = {
-            "edge": cold_start(["-m", "tools.bench.edge_side", str(bundle), *common, "--first-only"]),
-            "tensorflow": cold_start(["-m", "tools.bench.tf_side", str(model), manifest["target_layer"], *common,
+            "edge": cold_start(["-m", "tools.bench.edge_side", str(bundle), "--threads", "1", "--first-only"]),
+            "tensorflow": cold_start(["-m", "tools.bench.tf_side", str(model), target, "--threads", "1",
                                       "--first-only"]),
         }
-        per_round.append({"edge": edge, "tflite_runtime": other, "tensorflow": tf, "cold_start": cold,
-                          "ratios": round_ratios(edge, other, tf)})
+        result = {"edge": edge, "tflite_runtime": other, "tensorflow": tf, "cold_start": cold,
+                  "ratios": round_ratios(edge, other, tf)}
+        for view, threads in views.items():
+            v_edge = edge_run(bundle, threads, repeats, "--methods", "gradcam")
+            v_tf = tf_run(model, target, threads, repeats, "--function-only")
+            result[view] = {"edge": v_edge, "tensorflow": v_tf}
+            result["ratios"][view] = view_ratios(v_edge, v_tf)
+        per_round.append(result)
     result = median_of(per_round)
     cold = result["cold_start"]
     result["ratios"]["edge_rss_over_tf"] = cold["edge"]["peak_rss_mb"] / cold["tensorflow"]["peak_rss_mb"]
@@ -83,6 +108,40 @@ def bench_model(name: str, bundle: Path, model: Path, threads: int, repeats: int
     flops = manifest["features"]["flops"]
     return {"model": name, "rounds": rounds, **result, "gflops": flops / 1e9,
             "achieved_gflop_per_s": flops / 1e9 / (result["edge"]["features_ms"] / 1e3)}
+
+
+def bench_head_forms(work: Path, repeats: int, rounds: int) -> list[dict[str, Any]]:
+    """Explain's per-frame tail over classify per head form, at 1 thread and at all cores: classify and Grad-CAM
+    explain timed call by call in turn on frames of the model's input size; medians over rounds of per-round ratios."""
+    forms: list[tuple[str, Path, str, int]] = [("fruit (shipped)", FRUIT[0], "GAP -> Dense 3", repeats * 4)]
+    for key, (_, _, form) in HEAD_FORMS.items():
+        forms.append((key, head_form_bundle(work, key)[0], form, repeats * (4 if "flatten" in key else 1)))
+    counts = sorted({1, available_cpus()})
+    out = []
+    for name, bundle, form, pairs in forms:
+        for threads in counts:
+            per_round = []
+            for _ in range(rounds):
+                r = edge_run(bundle, str(threads), pairs, "--methods", "gradcam", "--model-size", "--pairs-only")
+                classify, explain = r["classify_ms"], r["explain_ms"]["gradcam"]
+                fast_classify, fast_explain = r["p10_ms"]["classify"], r["p10_ms"]["gradcam"]
+                per_round.append({"classify_ms": classify, "explain_ms": explain,
+                                  "tail_us": (explain - classify) * 1e3, "ratio": explain / classify,
+                                  "p10_tail_us": (fast_explain - fast_classify) * 1e3,
+                                  "p10_ratio": fast_explain / fast_classify})
+            out.append({"model": name, "head": form, "threads": threads, "pairs": pairs, **median_of(per_round)})
+    return out
+
+
+def thread_sweep(bundle: Path, repeats: int, rounds: int) -> list[dict[str, Any]]:
+    """The device loop's frame rate (capture thread -> explain -> drawing+JPEG sink thread, 640x480) for 1..N TFLite
+    threads: what threads = "auto" was chosen by (docs/device.md)."""
+    out = []
+    for threads in range(1, available_cpus() + 1):
+        runs = [edge_run(bundle, str(threads), repeats, "--loop-only") for _ in range(rounds)]
+        m = median_of(runs)
+        out.append({"threads": threads, "classify_ms": m["classify_ms"], "loop_fps": m["frame_path"]["loop_fps"]})
+    return out
 
 
 def add_ceiling(model: dict[str, Any], peak_gflop_per_s: float) -> None:
@@ -96,7 +155,6 @@ def add_ceiling(model: dict[str, Any], peak_gflop_per_s: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, one round (a smoke run, noisier figures)")
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, help="rounds of every contender (default 3; 1 with --quick)")
     p.add_argument("--json", type=Path, help="write the full report here")
     p.add_argument("--readme", type=Path, help=f"put the table into this file's {README_BEGIN} block")
@@ -105,28 +163,31 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.debug)
     repeats = 30 if args.quick else 300
     rounds = args.rounds or (1 if args.quick else 3)
+    load_at_start = os.getloadavg()  # the machine is shared: the report says how busy it was
     with one_line_errors(args.debug, RuntimeError, subprocess.CalledProcessError) as status:
         work = REPO / "build" / "bench"
         calibration, compare = frame_sets(work)
-        peak = machine_peak(args.threads)
-        models = [bench_model("fruit (shipped)", *FRUIT, args.threads, repeats, rounds, frame_path=True)]
+        peak = machine_peak(1)
+        models = [bench_model("fruit (shipped)", *FRUIT, repeats, rounds, frame_path=True)]
         models[0]["int8"] = bench_int8(FRUIT[0], int8_bundle(FRUIT[1], FRUIT[0], work / "fruit-int8", calibration),
-                                       args.threads, repeats, compare)
+                                       1, repeats, compare)
         mobilenet = mobilenet_bundle(work)
-        models.append(bench_model("MobileNetV2-224 GAP", *mobilenet, args.threads, max(10, repeats // 5), rounds,
-                                  frame_path=False))
+        models.append(bench_model("MobileNetV2-224 GAP", *mobilenet, max(10, repeats // 5), rounds, frame_path=False))
         # random weights: speed only (agreement of two random models' top-1 says nothing)
         models[1]["int8"] = bench_int8(mobilenet[0], int8_bundle(mobilenet[1], mobilenet[0],
                                                                  work / "mobilenetv2_224-int8", calibration),
-                                       args.threads, max(10, repeats // 5), None)
-        peak = max(peak, machine_peak(args.threads))  # the best of a measurement before and after
+                                       1, max(10, repeats // 5), None)
+        peak = max(peak, machine_peak(1))  # the best of a measurement before and after
         for m in models:
             add_ceiling(m, peak)
         report: dict[str, Any] = {
-            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": args.threads, "rounds": rounds,
-            "machine_peak_gflop_per_s": peak,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": 1, "cpus": available_cpus(),
+            "rounds": rounds, "machine_peak_gflop_per_s": peak,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "models": models}
+            "models": models,
+            "head_forms": bench_head_forms(work, repeats, rounds),
+            "thread_sweep": thread_sweep(FRUIT[0], repeats, rounds)}
+        report["load_average"] = {"start": load_at_start, "end": os.getloadavg()}  # 1, 5, 15 minutes
         report["targets"] = targets(report)
         if args.json:
             args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """Benchmark worker for TensorFlow Grad-CAM on the original Keras model: prints one JSON object of medians in ms.
 
-    python -m tools.bench.tf_side MODEL.keras TARGET_LAYER [--threads 1] [--repeats 50] [--first-only]
+    python -m tools.bench.tf_side MODEL.keras TARGET_LAYER [--threads N|default] [--repeats 50] [--first-only]
+                                  [--function-only]
 
 `eager` is the tutorials' make_gradcam_heatmap (a grad model, GradientTape, spatial mean, weighted sum) run eagerly per
 frame; `function` is the same wrapped in tf.function (the strongest TensorFlow path). Both include the preprocessing
@@ -16,22 +17,24 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.bench.edge_side import interleaved_ms
+from tools.bench.edge_side import interleaved_ms, thread_count
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("model", type=Path)
     p.add_argument("target")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=thread_count, default=1, help="intra/inter-op threads, or 'default' (TF's own)")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--first-only", action="store_true")
+    p.add_argument("--function-only", action="store_true", help="skip the (slow) eager contender")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    if args.threads is not None:  # 'default': TensorFlow's own choice (every core), what its users get
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
 
     from tools.keras_support import keras_graph
@@ -63,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
 
     compiled, classify = tf.function(gradcam), tf.function(forward)
     image = tf.constant(frame)
-    ms = interleaved_ms({"eager": lambda: gradcam(image).numpy(), "function": lambda: compiled(image).numpy(),
-                         "function_classify": lambda: classify(image).numpy()}, args.repeats, warmup=5)
+    fns = {"function": lambda: compiled(image).numpy(), "function_classify": lambda: classify(image).numpy()}
+    if not args.function_only:
+        fns = {"eager": lambda: gradcam(image).numpy()} | fns
+    ms = interleaved_ms(fns, args.repeats, warmup=5)
     report = {f"{name}_ms": value for name, value in ms.items()} | {"tensorflow": tf.__version__}
     print(json.dumps(report))
     return 0

@@ -1,0 +1,42 @@
+"""The per-frame Grad-CAM weights of the load-time plan (edge/head.py) equal the spatial mean of the full gradient, on
+every head form of the zoo (Flatten with max-pooling, Flatten with several Dense layers, GAP -> Dense), for every class
+and both scores; and what the plan hands out cannot be changed by a caller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.head import Head
+
+CASES = ["fruit_bn", "fruit_pool", "dense_bn_dropout", "mobilenet_gap", "mobilenet_top"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_plan_weights_equal_the_full_gradient_mean(zoo: Path, case: str) -> None:
+    head = Head.load(zoo / "bundles" / case / "head.npz")
+    assert head._plan is not None, "every zoo head has a pooling/affine spatial part and Dense layers"
+    rng = np.random.default_rng(3)
+    A = rng.random(head.input_shape, dtype=np.float32) * 2.0  # relu units both on and off
+    hp = head.forward(A)
+    for c in range(head.num_classes):
+        for score in ("logit", "probability"):
+            dz = head.score_gradient(hp, c, score)
+            expected = head.gradient(hp, dz).astype(np.float64).mean(axis=(0, 1))
+            tolerance = 1e-5 * np.abs(expected).max() + 1e-9
+            np.testing.assert_allclose(head.channel_weights(hp, dz), expected, rtol=0, atol=tolerance)
+        fast = head.logit_channel_weights(hp, c)
+        expected = head.gradient(hp, head.score_gradient(hp, c, "logit")).astype(np.float64).mean(axis=(0, 1))
+        np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-5 * np.abs(expected).max() + 1e-9)
+        assert fast.dtype == np.float32 and fast.shape == (head.input_shape[2],)
+
+
+def test_shared_rows_are_read_only(zoo: Path) -> None:
+    """A linear head's logit weights are a row of the plan's matrix, not a copy: a caller must not edit it."""
+    head = Head.load(zoo / "bundles" / "mobilenet_gap" / "head.npz")
+    hp = head.forward(np.ones(head.input_shape, np.float32))
+    weights = head.logit_channel_weights(hp, 0)
+    with pytest.raises(ValueError, match="read-only"):
+        weights *= 2.0

@@ -157,7 +157,7 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     """The browser view's live settings (None without the view or its controls) and what its health panel shows."""
     about = {"model": Path(explainer.path).name if explainer.path else "model",
              "sha256": explainer.manifest.sha256[:12], "runtime": explainer.features.runtime,
-             "threads": config.model.threads or "default", "classes": list(explainer.class_names),
+             "threads": explainer.features.num_threads or "runtime default", "classes": list(explainer.class_names),
              "version": __version__}
     if not (config.http.enabled and config.http.controls):
         return None, about

@@ -39,3 +39,28 @@ def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int], batches:
         for _ in range(batches):
             model(torch.randn(8, 3, *input_size, generator=generator))
     return model.eval()
+
+
+class DenseNetStyle(nn.Module):
+    """torchvision DenseNet's forward in miniature: functional F.relu, adaptive pooling and torch.flatten between the
+    `features` module and the classifier, so that they must come from the trace, not from the module tree."""
+
+    def __init__(self, num_classes: int = 5) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32),
+        )
+        self.classifier = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Not in place, unlike torchvision's DenseNet: a forward hook on `features` (the references') would see A
+        # overwritten by the ReLU; the bundle's A is the module's real output either way.
+        out = nn.functional.relu(self.features(x))
+        out = nn.functional.adaptive_avg_pool2d(out, (1, 1))
+        return self.classifier(torch.flatten(out, 1))
+
+
+def densenet_style() -> nn.Module:
+    return DenseNetStyle()

@@ -1,6 +1,7 @@
-"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal TensorFlow's?
+"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal the framework's?
 
-TensorFlow computes Grad-CAM with GradientTape on the original Keras model, for score = logit and probability; the
+TensorFlow computes Grad-CAM with GradientTape on the original Keras model (torch autograd on a PyTorch model,
+tools/verify/torch_reference.py), for score = logit and probability; the
 edge side runs the bundle in a TensorFlow-free subprocess (the device path). For float bundles the maps must agree to
 float precision; for int8 bundles it reports top-1 agreement and heatmap correlation with the float model.
 """
@@ -21,6 +22,7 @@ from edge.cam import METHODS
 from edge.preprocess import Preprocessor
 from tools.common import cli_support, contact_sheet, edge_worker
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
+from tools.export.torch import model_spec
 from tools.keras_support import model_io
 
 CAM_TOLERANCE = 1e-4  # max |cam_raw difference| / max |cam_raw|
@@ -62,7 +64,7 @@ def _reference_map(r: Any, method: str) -> np.ndarray:
 def compare(reference: Any, bundle: Path, x: np.ndarray, score: str,
             method: str = "gradcam") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics of the edge bundle against the TensorFlow reference over inputs x, for one score and CAM method."""
-    refs = [reference(xi, score) for xi in tqdm(x, desc=f"TensorFlow {method} ({score})", unit="img", leave=False)]
+    refs = [reference(xi, score) for xi in tqdm(x, desc=f"reference {method} ({score})", unit="img", leave=False)]
     classes = [r.class_index for r in refs]
     # same class, comparable maps
     edge = edge_worker.explain_batch(bundle, x, score=score, targets=classes, method=method)
@@ -97,13 +99,11 @@ def passed(metrics: dict[str, Any], dtype: str, method: str = "gradcam") -> bool
 
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam") -> dict[str, Any]:
-    from tools.verify.tf_reference import GradCamReference
-
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
     x = np.stack([preprocess(image) for image in images])  # (N, h_in, w_in, c) float32
-    reference = GradCamReference(model_io.load_model(model_path, weights), manifest.target_layer)
+    reference = _reference(model_path, weights, manifest)
     report: dict[str, Any] = {"bundle": str(bundle), "model": str(model_path), "features": manifest.features.dtype,
                               "method": method, "scores": {}}
     edge_logit: dict[str, np.ndarray] = {}
@@ -118,6 +118,23 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
         _write_sheet(sheet, paths, images, edge_logit, list(manifest.class_names))
         report["contact_sheet"] = str(sheet)
     return report
+
+
+def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest) -> Any:
+    """The framework's own Grad-CAM: tf.GradientTape for Keras models, torch autograd for PyTorch MODULE:CALLABLE."""
+    if not model_spec.is_torch_spec(str(model_path)):
+        from tools.verify.tf_reference import GradCamReference
+
+        return GradCamReference(model_io.load_model(model_path, weights), manifest.target_layer)
+    from tools.verify import torch_reference
+
+    if manifest.output_activation != "none":
+        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    try:
+        return torch_reference.TorchGradCamReference(model_spec.load(str(model_path), weights), manifest.target_layer)
+    except ValueError as e:
+        raise VerifyError(str(e)) from e
 
 
 def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
@@ -145,8 +162,9 @@ def _print_table(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path)
-    p.add_argument("--model", type=Path, required=True, help="the Keras model the bundle was exported from")
-    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model")
+    p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
+                   "or PyTorch's package.module:callable / file.py:callable")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
     p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
@@ -157,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli_support.setup_logging(args.debug)
     model_io.quiet_tensorflow()
-    with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_worker.WorkerError) as s:
+    with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_worker.WorkerError,
+                                     model_spec.TorchExportError) as s:
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method)
         if args.json:

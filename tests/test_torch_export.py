@@ -8,6 +8,7 @@ by content); the edge side runs here with the real TFLite interpreter and never 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -119,3 +120,15 @@ def test_bad_models_are_one_line_errors(tmp_path: Path, model: str, message: str
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, proc.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_verify_compares_with_torch_autograd(torch_zoo: Path, tmp_path: Path) -> None:
+    proc = run_python("-m", "tools.verify", str(torch_zoo / "bundles" / "resnet18"), "--model",
+                      "torchvision.models:resnet18", "--weights", str(torch_zoo / "models" / "resnet18.pth"),
+                      "--images", str(REPO / "samples"), "--limit", "2", "--json", "--sheet", str(tmp_path / "s.png"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert report["passed"] and set(report["scores"]) == {"logit", "probability"}
+    for metrics in report["scores"].values():
+        assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
+        assert metrics["max_abs_cam_raw_diff"] > 0 and metrics["max_rel_cam_raw_diff"] <= 1e-4

@@ -21,6 +21,14 @@ def _nchw(x_nhwc: F32) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(2, 0, 1)))[None]
 
 
+def _keep(out: torch.Tensor, captured: list[torch.Tensor]) -> torch.Tensor:
+    """Forward hook body: keep the module's output A and its gradient, and hand the rest of the model a copy, so that
+    an in-place op after the module (DenseNet's F.relu(features, inplace=True)) cannot overwrite the A kept here."""
+    out.retain_grad()
+    captured.append(out)
+    return out.clone()
+
+
 def probabilities(model: nn.Module, x_nhwc: F32) -> F32:
     """Softmax of the model's outputs (C,), as the device reports a model without an output activation."""
     with torch.no_grad():
@@ -31,9 +39,8 @@ def autograd_gradcam(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_inde
     """Grad-CAM of the class logit by torch autograd: sum_k mean_ij(dy/dA_k) A_k, (h, w), before the ReLU."""
     captured: list[torch.Tensor] = []
 
-    def keep(_m: nn.Module, _i: Any, out: torch.Tensor) -> None:
-        out.retain_grad()
-        captured.append(out)
+    def keep(_m: nn.Module, _i: Any, out: torch.Tensor) -> torch.Tensor:
+        return _keep(out, captured)
 
     hook = layer.register_forward_hook(keep)
     try:
@@ -123,9 +130,8 @@ class TorchGradCamReference:
     def __call__(self, x_nhwc: F32, score: str, target: int | None = None) -> TorchReference:
         captured: list[torch.Tensor] = []
 
-        def keep(_m: nn.Module, _i: Any, out: torch.Tensor) -> None:
-            out.retain_grad()
-            captured.append(out)
+        def keep(_m: nn.Module, _i: Any, out: torch.Tensor) -> torch.Tensor:
+            return _keep(out, captured)
 
         hook = self.layer.register_forward_hook(keep)
         try:

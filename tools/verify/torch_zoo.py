@@ -45,7 +45,6 @@ CASES = {
 # Measured for docs/torch.md, too slow to convert on every CI run: python -m tools.verify.torch_zoo OUT --cases NAME
 EXTRA_CASES = {
     "densenet121": Case("torchvision.models:densenet121", 64, "features"),  # the real DenseNet
-    "mobilenet_v2": Case("torchvision.models:mobilenet_v2", 64, "features"),
 }
 
 

@@ -41,7 +41,7 @@ def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int], batches:
     return model.eval()
 
 
-class DenseNetStyle(nn.Module):
+class DenseNetStyle(nn.Module):  # type: ignore[misc,unused-ignore]  # (torch untyped where not installed)
     """torchvision DenseNet's forward in miniature: functional F.relu, adaptive pooling and torch.flatten between the
     `features` module and the classifier, so that they must come from the trace, not from the module tree."""
 

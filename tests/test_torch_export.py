@@ -132,3 +132,21 @@ def test_verify_compares_with_torch_autograd(torch_zoo: Path, tmp_path: Path) ->
     for metrics in report["scores"].values():
         assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
         assert metrics["max_abs_cam_raw_diff"] > 0 and metrics["max_rel_cam_raw_diff"] <= 1e-4
+
+
+def test_weights_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
+    """A state_dict of another model, a pickled whole model (weights_only=True refuses to run its pickle) and a file
+    that is not a state_dict at all, each named in one line."""
+    other, whole = tmp_path / "other.pth", tmp_path / "whole.pth"
+    proc = run_python("-c", f"import torch, torchvision; m = torchvision.models.resnet18(); "
+                            f"torch.save(m.state_dict(), {str(other)!r}); torch.save(m, {str(whole)!r})")
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle")
+    for weights, message in [(other, f"weights {other} do not fit the model: Missing key(s) in state_dict"),
+                             (whole, f"cannot read weights {whole}: UnpicklingError"),
+                             (tmp_path / "junk.pth", f"cannot read weights {tmp_path / 'junk.pth'}")]:
+        proc = run_python("-m", "tools.export", "torchvision.models:shufflenet_v2_x0_5", "--weights", str(weights),
+                          "--out", str(tmp_path / "b"))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {message}"), proc.stderr

@@ -85,5 +85,7 @@ def _load_weights(net: Any, weights: Path) -> None:
                              "(save them with torch.save(model.state_dict(), PATH))")
     try:
         net.load_state_dict(state)
-    except RuntimeError as e:
-        raise ModelSpecError(f"weights {weights} do not fit the model: {str(e).splitlines()[1:2] or e}") from e
+    except RuntimeError as e:  # "Error(s) in loading state_dict for X:\n\tMissing key(s) ...": the second line says it
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else "")
+        raise ModelSpecError(f"weights {weights} do not fit the model: {detail[:300]}") from e

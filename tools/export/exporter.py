@@ -121,9 +121,7 @@ def _export_torch(model: str, options: ExportOptions, weights: Path | None) -> M
     """The PyTorch front end (tools/export/torch/) into the same bundle writer."""
     if options.quantize:
         raise ExportError("--quantize int8 is not available for PyTorch models yet; export float features")
-    from tools.export.torch import front_end as torch_front
-
-    front = torch_front.load(model, weights, options.target_layer, options.input_size)
+    front = model_spec.front_end().load(model, weights, options.target_layer, options.input_size)
     classes = _class_names(options.classes, front.head.num_classes)
     if options.preprocess is None:
         _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
@@ -178,9 +176,7 @@ def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
 def list_layers(model_path: Path, weights: Path | None, input_size: tuple[int, int] = (224, 224)) -> list[str]:
     """One line per 4-D layer: name, class, shape, and whether the layers after it can form a NumPy head."""
     if model_spec.is_torch_spec(str(model_path)):
-        from tools.export.torch import front_end as torch_front
-
-        return torch_front.list_layers(str(model_path), weights, input_size)
+        return list(model_spec.front_end().list_layers(str(model_path), weights, input_size))
     model = model_io.load_model(model_path, weights)
     try:
         default = keras_graph.default_target(model)

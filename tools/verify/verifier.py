@@ -126,13 +126,14 @@ def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.M
         from tools.verify.tf_reference import GradCamReference
 
         return GradCamReference(model_io.load_model(model_path, weights), manifest.target_layer)
-    from tools.verify import torch_reference
-
     if manifest.output_activation != "none":
         raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
                           f"{manifest.output_activation}")
+    net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
+    from tools.verify import torch_reference
+
     try:
-        return torch_reference.TorchGradCamReference(model_spec.load(str(model_path), weights), manifest.target_layer)
+        return torch_reference.TorchGradCamReference(net, manifest.target_layer)
     except ValueError as e:
         raise VerifyError(str(e)) from e
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+_NEEDS = "PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
@@ -22,6 +23,15 @@ class TorchExportError(Exception):
 
 class ModelSpecError(TorchExportError):
     """MODEL does not name a callable that builds an nn.Module, or the weights do not fit it."""
+
+
+def front_end() -> Any:
+    """tools.export.torch.front_end, or a one-line error where the PyTorch stack is not installed."""
+    try:
+        from tools.export.torch import front_end as module
+    except ImportError as e:
+        raise ModelSpecError(f"{_NEEDS}: {e}") from e
+    return module
 
 
 def is_torch_spec(model: str) -> bool:
@@ -34,7 +44,10 @@ def is_torch_spec(model: str) -> bool:
 
 def load(model: str, weights: Path | None) -> Any:
     """The nn.Module that MODEL builds, in eval mode, with --weights loaded into it."""
-    import torch
+    try:
+        import torch
+    except ImportError as e:
+        raise ModelSpecError(f"{_NEEDS}: {e}") from e
 
     module_name, _, attr = model.rpartition(":")
     module = _import(module_name)

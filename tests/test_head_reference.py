@@ -1,0 +1,145 @@
+"""The head's FORWARD passes against references that share no code with it: hand-computed windows, textbook formulas
+in float64, and the head's gradient and Grad-CAM weights against finite differences of those references.
+
+tests/test_head_ops.py checks each backward against the op's own forward, and the parity zoo checks the whole head
+against TensorFlow; this file is what fails when a forward is wrong in a way both share (issue 26).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge import activations
+from edge.head import Head
+from edge.head_ops import Activation, Affine, Dense, Pool2D, Reduce
+
+
+def _column(values: list[list[float]]) -> np.ndarray:
+    return np.array(values, np.float32)[:, :, None]  # (h, w, 1)
+
+
+def test_same_max_pool_pads_the_odd_row_and_column_at_the_bottom_and_right() -> None:
+    """TensorFlow's SAME: 3x3 -> 2x2 with a 2x2 window, the one padding row/column after the input (-inf for max)."""
+    x = _column([[0, 1, 2], [3, 4, 5], [6, 7, 8]])
+    y = Pool2D("max", (2, 2), (2, 2), "same").forward(x)
+    np.testing.assert_array_equal(y[:, :, 0], [[4, 5], [7, 8]])  # windows {0,1,3,4} {2,5} {6,7} {8}
+
+
+def test_same_max_pool_with_negative_inputs_never_sees_the_padding() -> None:
+    x = -_column([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    y = Pool2D("max", (2, 2), (2, 2), "same").forward(x)
+    np.testing.assert_array_equal(y[:, :, 0], [[-1, -3], [-7, -9]])
+
+
+def test_same_average_pool_divides_by_the_real_inputs_only() -> None:
+    """4x4 -> 2x2 with a 3x3 window, stride 2: padding 0 before, 1 after; edge windows average 6 or 4 real values."""
+    x = _column([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]])
+    y = Pool2D("avg", (3, 3), (2, 2), "same").forward(x)
+    expected = [[np.mean([0, 1, 2, 4, 5, 6, 8, 9, 10]), np.mean([2, 3, 6, 7, 10, 11])],
+                [np.mean([8, 9, 10, 12, 13, 14]), np.mean([10, 11, 14, 15])]]
+    np.testing.assert_allclose(y[:, :, 0], expected, rtol=1e-6)
+
+
+def test_valid_pools_with_unequal_windows_and_strides() -> None:
+    x = _column([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
+    # 2 rows x 3 columns, strides (1, 2): rows {0,1},{1,2}; columns {0,1,2},{2,3,4}; the incomplete 5th column dropped
+    np.testing.assert_array_equal(Pool2D("max", (2, 3), (1, 2), "valid").forward(x)[:, :, 0], [[7, 9], [12, 14]])
+    np.testing.assert_allclose(Pool2D("avg", (2, 3), (1, 2), "valid").forward(x)[:, :, 0],
+                               [[np.mean([0, 1, 2, 5, 6, 7]), np.mean([2, 3, 4, 7, 8, 9])],
+                                [np.mean([5, 6, 7, 10, 11, 12]), np.mean([7, 8, 9, 12, 13, 14])]], rtol=1e-6)
+
+
+def test_pools_keep_channels_apart() -> None:
+    x = np.stack([np.arange(16).reshape(4, 4), -np.arange(16).reshape(4, 4)], axis=-1).astype(np.float32)
+    y = Pool2D("max", (2, 2), (2, 2), "valid").forward(x)
+    np.testing.assert_array_equal(y[:, :, 0], [[5, 7], [13, 15]])
+    np.testing.assert_array_equal(y[:, :, 1], [[0, -2], [-8, -10]])
+
+
+def test_reductions_flatten_in_keras_order_and_pool_globally() -> None:
+    x = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) * np.float32(0.5) - 3
+    flat = Reduce("flatten").forward(x)
+    for i, j, c in np.ndindex(x.shape):  # Keras channels_last Flatten: index (i * w + j) * k + c
+        assert flat[(i * 3 + j) * 4 + c] == x[i, j, c]
+    for c in range(4):
+        assert Reduce("max").forward(x)[c] == max(x[i, j, c] for i in range(2) for j in range(3))
+        assert Reduce("avg").forward(x)[c] == pytest.approx(sum(float(x[i, j, c]) for i in range(2)
+                                                                 for j in range(3)) / 6, rel=1e-6)
+
+
+def test_affine_and_dense_are_their_formulas() -> None:
+    x = np.array([[[1.0, -2.0]]], np.float32)
+    affine = Affine(np.array([3.0, 0.5], np.float32), np.array([0.25, -1.0], np.float32))
+    np.testing.assert_array_equal(affine.forward(x)[0, 0], [3.25, -2.0])
+    dense = Dense(np.array([[1.0, 2.0, 0.0], [-1.0, 0.5, 4.0]], np.float32), np.array([0.0, 1.0, -1.0], np.float32))
+    np.testing.assert_allclose(dense.forward(np.array([2.0, 3.0], np.float32)), [-1.0, 6.5, 11.0])
+
+
+def _sigmoid64(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _softmax64(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "softmax", "relu", "relu6"])
+def test_activations_are_their_textbook_formulas(name: str) -> None:
+    z = np.array([-30.0, -6.5, -0.3, 0.0, 0.7, 5.9, 6.1, 30.0], np.float32)
+    expected = {"sigmoid": _sigmoid64, "softmax": _softmax64, "relu": lambda v: np.maximum(v, 0),
+                "relu6": lambda v: np.minimum(np.maximum(v, 0), 6)}[name](z.astype(np.float64))
+    np.testing.assert_allclose(activations.forward(name, z), expected, rtol=1e-6, atol=1e-12)
+
+
+def _head(output_activation: str) -> Head:
+    """BatchNorm (scales far from 1) -> SAME max-pool with an odd padding total -> Flatten -> Dense relu -> Dense."""
+    rng = np.random.default_rng(5)
+    k, hidden, classes = 3, 6, 4
+    ops = [Affine(np.array([2.5, 0.4, 1.7], np.float32), rng.normal(0, 0.3, k).astype(np.float32)),
+           Pool2D("max", (2, 2), (2, 2), "same"),  # (5, 5) -> (3, 3)
+           Reduce("flatten"),
+           Dense(rng.normal(0, 0.4, (9 * k, hidden)).astype(np.float32), rng.normal(0, 0.1, hidden).astype(np.float32)),
+           Activation("relu"),
+           Dense(rng.normal(0, 0.6, (hidden, classes)).astype(np.float32), np.zeros(classes, np.float32))]
+    return Head(ops, (5, 5, k), output_activation)
+
+
+def _reference_score(head: Head, A: np.ndarray, c: int, score: str) -> float:
+    """The same network written out in float64 NumPy without edge's ops (SAME pooling by hand: pad after)."""
+    affine, _, _, dense1, _, dense2 = head.ops
+    assert isinstance(affine, Affine) and isinstance(dense1, Dense) and isinstance(dense2, Dense)
+    x = A.astype(np.float64) * affine.scale + affine.offset  # (5, 5, k)
+    padded = np.pad(x, ((0, 1), (0, 1), (0, 0)), constant_values=-np.inf)  # (6, 6, k)
+    pooled = padded.reshape(3, 2, 3, 2, -1).max(axis=(1, 3))  # (3, 3, k)
+    z = np.maximum(pooled.reshape(-1) @ dense1.kernel + dense1.bias, 0) @ dense2.kernel + dense2.bias
+    if score == "logit":
+        return float(z[c])
+    p = _sigmoid64(z) if head.output_activation == "sigmoid" else _softmax64(z)
+    return float(p[c])
+
+
+@pytest.mark.parametrize("score", ["logit", "probability"])
+@pytest.mark.parametrize("output_activation", ["sigmoid", "softmax"])
+def test_head_gradient_and_gradcam_weights_equal_finite_differences_of_the_reference(
+        output_activation: str, score: str) -> None:
+    head = _head(output_activation)
+    # distinct values 0.05 apart: a step of 1e-3 never changes a window's maximum or a ReLU's side
+    A = np.random.default_rng(6).permutation(75).reshape(5, 5, 3).astype(np.float32) * np.float32(0.05) - 1.5
+    hp = head.forward(A)
+    for c in range(head.num_classes):
+        assert float(hp.logits[c]) == pytest.approx(_reference_score(head, A, c, "logit"), rel=1e-5, abs=1e-6)
+        numerical = np.zeros(A.shape)
+        for idx in np.ndindex(A.shape):
+            plus, minus = A.astype(np.float64), A.astype(np.float64)
+            plus[idx] += 1e-3
+            minus[idx] -= 1e-3
+            numerical[idx] = (_reference_score(head, plus, c, score) - _reference_score(head, minus, c, score)) / 2e-3
+        dz = head.score_gradient(hp, c, score)
+        scale = np.abs(numerical).max()
+        assert scale > 0
+        np.testing.assert_allclose(head.gradient(hp, dz), numerical, rtol=0, atol=1e-3 * scale)
+        assert head.fast_channel_weights  # the cheap path, which must carry the BatchNorm scale through the pool
+        np.testing.assert_allclose(head.channel_weights(hp, dz), numerical.mean(axis=(0, 1)), rtol=0,
+                                   atol=1e-3 * scale)

@@ -14,7 +14,8 @@ from edge.cam import METHODS, CamContext, get_method
 from edge.errors import MethodError
 from edge.head import Head
 
-CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout"]
+CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
+         "sigmoid_same_max", "same_avg_gmp", "gmp_linear"]
 SCORES = ["logit", "probability"]
 GAP_CASES = {"mobilenet_gap", "mobilenet_top"}
 

@@ -37,8 +37,7 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
     )
 
 
-@pytest.fixture(scope="session")
-def zoo() -> Path:
+def build_zoo() -> Path:
     """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/.
 
     $EDGE_TEST_ZOO names a zoo built beforehand: scripts/mutation sets it, so that a mutant of edge/head.py is tested
@@ -56,6 +55,11 @@ def zoo() -> Path:
         except OSError:  # another run finished first; its zoo is as good
             shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    return build_zoo()
 
 
 @pytest.fixture(scope="session")

@@ -73,3 +73,14 @@ def test_the_presets_differ_where_conventions_differ(zoo: Path) -> None:
     np.testing.assert_array_equal(refs["unit.x"][..., ::-1], refs["unit_bgr.x"])
     bgr_mean = np.array([103.939, 116.779, 123.68], np.float32)
     np.testing.assert_allclose(refs["caffe.x"], refs["none.x"][..., ::-1] - bgr_mean, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 5, 4), (4, 5, 1), (0, 5, 3), (4, 0, 3)])
+def test_frames_that_are_not_rgb_images_are_refused_by_name(shape: tuple[int, ...]) -> None:
+    with pytest.raises(InputError, match=rf"got shape \({shape[0]}, {shape[1]}"):
+        Preprocessor(Preprocess(), (4, 5, 3))(np.zeros(shape, np.uint8))
+
+
+def test_a_one_pixel_frame_is_a_frame() -> None:
+    x = Preprocessor(Preprocess(scale=(0.5,) * 3), (2, 3, 3))(np.full((1, 1, 3), 10, np.uint8))
+    np.testing.assert_array_equal(x, np.full((2, 3, 3), 5.0, np.float32))

@@ -151,8 +151,8 @@ CASES = [
          preprocess="symmetric", inputs=ecosystem.mobilenet_v2),  # MobileNetV2's own preprocess_input
     Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras"), preprocess="symmetric",
          inputs=ecosystem.mobilenet_v2),
-    Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras"), preprocess="caffe",
-         inputs=ecosystem.resnet50_caffe),
+    Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras"),
+         preprocess=ecosystem.PRESETS["mean_std"][0], inputs=ecosystem.PRESETS["mean_std"][2]),
     Case("legacy_h5", _legacy_h5, target="batch_normalization_3"),
     # the tutorial that loads its images with cv2.imread: BGR
     Case("json_weights", _json_weights, channel_order="BGR", inputs=ecosystem.cv2_imread_unit),
@@ -160,8 +160,9 @@ CASES = [
          inputs=ecosystem.raw_pixels),  # preprocess none: the model has a Rescaling layer
     Case("same_avg_gmp", _keras3(zoo_models.same_avg_gmp, "same_avg_gmp.keras"), target="conv2",
          preprocess="imagenet", inputs=ecosystem.densenet_torch),
-    Case("gmp_linear", _keras3(zoo_models.gmp_linear, "gmp_linear.keras"), target="conv2",
-         preprocess=ecosystem.PRESETS["mean_std"][0], inputs=ecosystem.PRESETS["mean_std"][2]),
+    # caffe (BGR, mean subtraction: inputs of +-150) on a head without Grad-CAM++'s ill-conditioned alphas
+    Case("gmp_linear", _keras3(zoo_models.gmp_linear, "gmp_linear.keras"), target="conv2", preprocess="caffe",
+         inputs=ecosystem.resnet50_caffe),
 ]
 
 

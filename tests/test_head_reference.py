@@ -32,6 +32,19 @@ def test_same_max_pool_with_negative_inputs_never_sees_the_padding() -> None:
     np.testing.assert_array_equal(y[:, :, 0], [[-1, -3], [-7, -9]])
 
 
+def test_same_padding_splits_an_even_total_evenly_and_puts_the_odd_one_after() -> None:
+    """4x4 with a 3x3 window, stride 1: total 2, one row/column each side; with a 4x4 window: total 3, 1 before and
+    2 after. Every output is the max of the real inputs its window covers."""
+    x = _column([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]])
+    three = Pool2D("max", (3, 3), (1, 1), "same").forward(x)[:, :, 0]
+    np.testing.assert_array_equal(three, [[5, 6, 7, 7], [9, 10, 11, 11], [13, 14, 15, 15], [13, 14, 15, 15]])
+    four = Pool2D("avg", (4, 4), (1, 1), "same").forward(x)[:, :, 0]
+    # output (0, 0) covers rows -1..2 and columns -1..2: the real inputs rows 0-2, columns 0-2
+    assert four[0, 0] == pytest.approx(np.mean([0, 1, 2, 4, 5, 6, 8, 9, 10]))
+    assert four[3, 3] == pytest.approx(np.mean([10, 11, 14, 15]))  # rows 2..5, columns 2..5
+    assert four[1, 2] == pytest.approx(np.mean(np.arange(16).reshape(4, 4)[0:4, 1:4]))
+
+
 def test_same_average_pool_divides_by_the_real_inputs_only() -> None:
     """4x4 -> 2x2 with a 3x3 window, stride 2: padding 0 before, 1 after; edge windows average 6 or 4 real values."""
     x = _column([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]])

@@ -27,6 +27,10 @@ def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
 
 def test_registry_has_the_family() -> None:
     assert set(METHODS) == {"gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam"}
+    assert all(get_method(name) is METHODS[name] for name in METHODS)
+    with pytest.raises(MethodError, match=r"^unknown CAM method 'scorecam'; choose one of gradcam, gradcampp, "
+                                          r"xgradcam, layercam, hirescam, eigencam, cam$"):
+        get_method("scorecam")
 
 
 @pytest.mark.parametrize("score", SCORES)

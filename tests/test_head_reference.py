@@ -45,6 +45,17 @@ def test_same_padding_splits_an_even_total_evenly_and_puts_the_odd_one_after() -
     assert four[1, 2] == pytest.approx(np.mean(np.arange(16).reshape(4, 4)[0:4, 1:4]))
 
 
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_same_padding_along_one_axis_only(mode: str) -> None:
+    """A SAME pool that needs padding along one axis and not the other pads that axis, at the end."""
+    x = _column([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]])  # (3, 4): rows need one more, columns none
+    op = Pool2D(mode, (2, 2), (2, 2), "same")
+    expected = {"max": [[6, 8], [10, 12]], "avg": [[3.5, 5.5], [9.5, 11.5]]}[mode]
+    np.testing.assert_allclose(op.forward(x)[:, :, 0], expected)
+    np.testing.assert_allclose(op.forward(np.ascontiguousarray(x.transpose(1, 0, 2)))[:, :, 0],
+                               np.transpose(expected))
+
+
 def test_same_average_pool_divides_by_the_real_inputs_only() -> None:
     """4x4 -> 2x2 with a 3x3 window, stride 2: padding 0 before, 1 after; edge windows average 6 or 4 real values."""
     x = _column([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]])
@@ -87,6 +98,35 @@ def test_affine_and_dense_are_their_formulas() -> None:
     np.testing.assert_array_equal(affine.forward(x)[0, 0], [3.25, -2.0])
     dense = Dense(np.array([[1.0, 2.0, 0.0], [-1.0, 0.5, 4.0]], np.float32), np.array([0.0, 1.0, -1.0], np.float32))
     np.testing.assert_allclose(dense.forward(np.array([2.0, 3.0], np.float32)), [-1.0, 6.5, 11.0])
+
+
+def test_every_op_takes_and_gives_float32() -> None:
+    """The module's contract (edge/head_ops.py): float32 in, float32 out, forward and backward."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 4, 3)).astype(np.float32)
+    ops = [Pool2D("max", (2, 2), (2, 2), "same"), Pool2D("avg", (3, 2), (2, 1), "same"), Reduce("avg"),
+           Reduce("max"), Reduce("flatten"), Affine(np.ones(3, np.float32), np.zeros(3, np.float32)),
+           *(Activation(name) for name in activations.ACTIVATIONS)]
+    for op in ops:
+        y = op.forward(x)
+        g = rng.normal(size=y.shape).astype(np.float32)
+        assert y.dtype == np.float32 and op.backward(x, y, g).dtype == np.float32, op
+
+
+@pytest.mark.parametrize("name", activations.ACTIVATIONS)
+def test_activation_ops_backward_equals_finite_differences_of_the_textbook_formula(name: str) -> None:
+    z = np.array([[-7.0, -2.5, -0.4, 0.3, 1.1, 4.0, 5.7, 6.6]], np.float32)  # both sides of 0 and 6, no kink hit
+    formula = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0), "relu6": lambda v: np.clip(v, 0, 6),
+               "sigmoid": _sigmoid64, "softmax": lambda v: np.stack([_softmax64(row) for row in v])}[name]
+    g = np.array([[0.3, -1.2, 0.8, 2.0, -0.5, 1.5, -0.7, 0.9]])
+    numerical = np.zeros(z.shape)
+    for idx in np.ndindex(z.shape):
+        plus, minus = z.astype(np.float64), z.astype(np.float64)
+        plus[idx] += 1e-4
+        minus[idx] -= 1e-4
+        numerical[idx] = ((formula(plus) - formula(minus)) * g).sum() / 2e-4
+    op = Activation(name)
+    np.testing.assert_allclose(op.backward(z, op.forward(z), g.astype(np.float32)), numerical, rtol=1e-3, atol=1e-6)
 
 
 def _sigmoid64(z: np.ndarray) -> np.ndarray:

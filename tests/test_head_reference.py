@@ -7,6 +7,8 @@ against TensorFlow; this file is what fails when a forward is wrong in a way bot
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -196,3 +198,48 @@ def test_head_gradient_and_gradcam_weights_equal_finite_differences_of_the_refer
         assert head.fast_channel_weights  # the cheap path, which must carry the BatchNorm scale through the pool
         np.testing.assert_allclose(head.channel_weights(hp, dz), numerical.mean(axis=(0, 1)), rtol=0,
                                    atol=1e-3 * scale)
+
+
+def _gap_relu6_head() -> Head:
+    """Global average pooling -> Dense -> ReLU6 -> Dense: no Flatten spatial sums and no constant CAM weights, so the
+    Grad-CAM weights take the general backward path through the vector layers."""
+    rng = np.random.default_rng(8)
+    return Head([Reduce("avg"), Dense(rng.normal(0, 3.0, (4, 5)).astype(np.float32), np.full(5, 2.0, np.float32)),
+                 Activation("relu6"), Dense(rng.normal(0, 1.0, (5, 3)).astype(np.float32), np.zeros(3, np.float32))],
+                (3, 3, 4), "softmax")
+
+
+def test_gradcam_weights_through_relu6_after_global_average_pooling() -> None:
+    head = _gap_relu6_head()
+    A = np.random.default_rng(9).normal(0, 1.0, (3, 3, 4)).astype(np.float32)
+    hp = head.forward(A)
+    _, d1, _, d2 = head.ops
+    assert isinstance(d1, Dense) and isinstance(d2, Dense)
+    hidden = A.astype(np.float64).mean(axis=(0, 1)) @ d1.kernel + d1.bias
+    assert ((hidden > 0) & (hidden < 6)).any() and ((hidden <= 0) | (hidden >= 6)).any()  # both sides of the clip
+    on = ((hidden > 0) & (hidden < 6)).astype(np.float64)
+    for c in range(3):
+        expected = d1.kernel @ (on * d2.kernel[:, c]) / 9  # d logit_c / d A, the same at every position, / (h * w)
+        dz = head.score_gradient(hp, c, "logit")
+        np.testing.assert_allclose(head.channel_weights(hp, dz), expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("case", ["fruit_conv4", "mobilenet_gap", "fruit_bn", "same_avg_gmp"])
+def test_a_saved_head_loads_as_the_same_head(zoo: Path, tmp_path: Path, case: str) -> None:
+    """head.npz round trip: every op, its parameters, the Flatten spatial sums and the constant CAM weights."""
+    head = Head.load(zoo / "bundles" / case / "head.npz")
+    head.save(tmp_path / "head.npz")
+    again = Head.load(tmp_path / "head.npz")
+    assert [type(op) for op in again.ops] == [type(op) for op in head.ops]
+    assert again.output_activation == head.output_activation and again.input_shape == head.input_shape
+    for a, b in zip(head.ops, again.ops, strict=True):
+        for name, value in vars(a).items():
+            other = getattr(b, name)
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(other, value)
+            else:
+                assert other == value, name
+    if head.cam_weights is None:
+        assert again.cam_weights is None
+    else:
+        np.testing.assert_array_equal(again.cam_weights, head.cam_weights)

@@ -100,3 +100,35 @@ def test_images_are_read_as_rgb_and_spread_over_the_folders(tmp_path: Path) -> N
     (tmp_path / "empty").mkdir()
     with pytest.raises(verifier.VerifyError, match="no readable images"):
         verifier.load_images(tmp_path / "empty", 3)
+
+
+def test_other_methods_and_the_reference_class_reach_the_edge_side(zoo: Path) -> None:
+    """compare() asks the edge side for the method it checks and for TensorFlow's class, not its own top-1."""
+    from edge import Explainer
+
+    ref = _ref(zoo, "fruit_conv4")
+    bundle = zoo / "bundles" / "fruit_conv4"
+    layercam, _ = verifier.compare(StoredReference(ref), bundle, ref["x"], "logit", method="layercam")
+    assert verifier.passed(layercam, "float32", "layercam"), layercam
+    second = StoredReference(ref)
+    runner_up = [int(np.argsort(p)[-2]) for p in ref["logit_probabilities"]]
+    second.ref = dict(ref, logit_class_index=np.array(runner_up))
+    metrics, edge = verifier.compare(second, bundle, ref["x"], "logit")
+    assert metrics["top1_agreement"] == 0.0  # the edge's top-1 is not the class it was told
+    ex = Explainer.load(bundle)
+    for i, x in enumerate(ref["x"]):
+        np.testing.assert_allclose(edge["cam_raw"][i], ex.explain_input(x, target=runner_up[i]).cam_raw, rtol=1e-5,
+                                   atol=1e-6)
+    gap = _ref(zoo, "mobilenet_gap")  # the edge side can do CAM here; a reference without it must be refused
+    without_cam = {key: value for key, value in gap.items() if not key.endswith("_method_cam")}
+    with pytest.raises(verifier.VerifyError, match=r"method 'cam' has no TensorFlow reference for this model"):
+        verifier.compare(StoredReference(without_cam), zoo / "bundles" / "mobilenet_gap", gap["x"], "logit", "cam")
+
+
+def test_every_image_is_read_when_there_are_fewer_than_the_limit(tmp_path: Path) -> None:
+    import cv2
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((4, 4, 3), 40 * i, np.uint8))
+    paths, images = verifier.load_images(tmp_path, 32)
+    assert [p.name for p in paths] == [f"{i}.png" for i in range(5)] and len(images) == 5

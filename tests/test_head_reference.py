@@ -243,3 +243,41 @@ def test_a_saved_head_loads_as_the_same_head(zoo: Path, tmp_path: Path, case: st
         assert again.cam_weights is None
     else:
         np.testing.assert_array_equal(again.cam_weights, head.cam_weights)
+
+
+def test_gradcam_weights_with_a_relu_before_the_reduction_take_the_full_gradient() -> None:
+    """ReLU -> 2x2 average pool -> Flatten -> Dense: the ReLU's mask breaks the shortcut through spatial sums, so the
+    weights must be the spatial mean of the true gradient: relu'(A) times the Dense row of each cell's pool window,
+    divided by 4 (the pool) and by h * w (the mean)."""
+    rng = np.random.default_rng(10)
+    kernel = rng.normal(size=(2 * 2 * 3, 2)).astype(np.float32)  # the pooled map is (2, 2, 3)
+    head = Head([Activation("relu"), Pool2D("avg", (2, 2), (2, 2), "valid"), Reduce("flatten"),
+                 Dense(kernel, np.zeros(2, np.float32))], (4, 4, 3), "softmax")
+    assert not head.fast_channel_weights and head.cam_weights is None
+    A = rng.normal(size=(4, 4, 3)).astype(np.float32)
+    hp = head.forward(A)
+    rows = kernel.reshape(2, 2, 3, 2)  # Keras Flatten order: (i, j, channel)
+    for c in range(2):
+        upsampled = np.repeat(np.repeat(rows[:, :, :, c], 2, axis=0), 2, axis=1) / 4  # (4, 4, 3) d logit / d pooled
+        expected = ((A > 0) * upsampled).mean(axis=(0, 1))
+        weights = head.channel_weights(hp, head.score_gradient(hp, c, "logit"))
+        assert weights.shape == (3,) and weights.dtype == np.float32
+        np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_fast_gradcam_weights_equal_the_full_gradients_mean_with_the_batchnorm_last_before_the_reduction() -> None:
+    """Pool -> BatchNorm -> Flatten -> Dense relu -> Dense: the BatchNorm scale nearest the reduction is applied too."""
+    rng = np.random.default_rng(11)
+    head = Head([Pool2D("max", (2, 2), (2, 2), "valid"), Affine(np.array([3.0, 0.2], np.float32),
+                                                                 np.array([0.1, -0.4], np.float32)),
+                 Reduce("flatten"), Dense(rng.normal(size=(8, 5)).astype(np.float32), np.zeros(5, np.float32)),
+                 Activation("relu"), Dense(rng.normal(size=(5, 3)).astype(np.float32), np.zeros(3, np.float32))],
+                (4, 4, 2), "softmax")
+    assert head.fast_channel_weights and head.cam_weights is None
+    A = rng.normal(size=(4, 4, 2)).astype(np.float32)
+    hp = head.forward(A)
+    for c in range(3):
+        dz = head.score_gradient(hp, c, "probability")
+        assert dz.dtype == np.float32
+        np.testing.assert_allclose(head.channel_weights(hp, dz), head.gradient(hp, dz).mean(axis=(0, 1)), rtol=1e-5,
+                                   atol=1e-7)

@@ -281,3 +281,15 @@ def test_fast_gradcam_weights_equal_the_full_gradients_mean_with_the_batchnorm_l
         assert dz.dtype == np.float32
         np.testing.assert_allclose(head.channel_weights(hp, dz), head.gradient(hp, dz).mean(axis=(0, 1)), rtol=1e-5,
                                    atol=1e-7)
+
+
+def test_a_head_file_with_pickled_objects_is_refused(zoo: Path, tmp_path: Path) -> None:
+    """head.npz is read without pickle: a file that needs it (here, its spec as a Python object) is not a head."""
+    from edge.errors import BundleError
+
+    with np.load(zoo / "bundles" / "fruit_bn" / "head.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["spec"] = np.array([str(arrays["spec"])], dtype=object)
+    np.savez(tmp_path / "head.npz", **arrays)
+    with pytest.raises(BundleError, match=r"head\.npz.*not a readable head file.*allow_pickle"):
+        Head.load(tmp_path / "head.npz")

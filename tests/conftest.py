@@ -37,9 +37,13 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
     )
 
 
-@pytest.fixture(scope="session")
-def zoo() -> Path:
-    """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/."""
+def build_zoo() -> Path:
+    """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/.
+
+    $EDGE_TEST_ZOO names a zoo built beforehand: scripts/mutation sets it, so that a mutant of edge/head.py is tested
+    against bundles exported by the unmutated code instead of rebuilding the zoo for every mutant."""
+    if os.environ.get("EDGE_TEST_ZOO"):
+        return Path(os.environ["EDGE_TEST_ZOO"])
     out = REPO / "build" / f"zoo-{_zoo_key()}"
     if not out.exists():
         # Built aside and renamed into place, so that two test runs at once never read a half-built zoo.
@@ -51,6 +55,11 @@ def zoo() -> Path:
         except OSError:  # another run finished first; its zoo is as good
             shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def zoo() -> Path:
+    return build_zoo()
 
 
 @pytest.fixture(scope="session")

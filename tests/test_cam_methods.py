@@ -15,7 +15,8 @@ from edge.cam import METHODS, CamContext, get_method
 from edge.errors import MethodError
 from edge.head import Head
 
-CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout"]
+CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
+         "sigmoid_same_max", "same_avg_gmp", "gmp_linear"]
 SCORES = ["logit", "probability"]
 GAP_CASES = {"mobilenet_gap", "mobilenet_top"}
 
@@ -27,6 +28,10 @@ def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
 
 def test_registry_has_the_family() -> None:
     assert set(METHODS) == {"gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam"}
+    assert all(get_method(name) is METHODS[name] for name in METHODS)
+    with pytest.raises(MethodError, match=r"^unknown CAM method 'scorecam'; choose one of gradcam, gradcampp, "
+                                          r"xgradcam, layercam, hirescam, eigencam, cam$"):
+        get_method("scorecam")
 
 
 @pytest.mark.parametrize("score", SCORES)
@@ -38,7 +43,9 @@ def test_method_equals_tensorflow(zoo: Path, case: str, score: str, method: str)
     key = f"{score}_method_{method}"
     if method == "cam" and case not in GAP_CASES:
         assert key not in ref  # TensorFlow has no CAM for this head either
-        with pytest.raises(MethodError, match="global average pooling"):
+        with pytest.raises(MethodError, match=r"^method 'cam' needs a head of global average pooling followed by "
+                           r"linear layers \(GAP -> Dense\); this model's head is not: use gradcam, which "
+                           r"generalises it$"):
             ex.explain_input(ref["x"][0], method=method)
         return
     for i, x in enumerate(ref["x"]):
@@ -92,13 +99,17 @@ def _context(A: np.ndarray, head: Head) -> CamContext:
 @pytest.mark.parametrize("method", sorted(set(METHODS) - {"cam"}))
 def test_degenerate_maps_and_no_side_effects(zoo: Path, method: str) -> None:
     head = load_head(zoo / "bundles" / "fruit_bn" / "head.npz")
-    zeros = np.zeros(head.input_shape, np.float32)
-    raw = get_method(method).raw(_context(zeros, head))
-    assert np.isfinite(raw).all()
+    h, w, k = head.input_shape
+    for flat in (np.zeros(head.input_shape, np.float32), np.broadcast_to(np.arange(k, dtype=np.float32), (h, w, k))):
+        raw = get_method(method).raw(_context(np.ascontiguousarray(flat), head))  # no spatial variation at all
+        assert raw.shape == (h, w) and raw.dtype == np.float32 and np.isfinite(raw).all()  # CamMethod.raw's contract
+        if method == "eigencam":
+            assert np.all(raw == 0)  # no principal direction to show
     rng = np.random.default_rng(0)
     A = rng.random(head.input_shape, dtype=np.float32)
     before = A.copy()
-    get_method(method).raw(_context(A, head))
+    raw = get_method(method).raw(_context(A, head))
+    assert raw.shape == (h, w) and raw.dtype == np.float32
     np.testing.assert_array_equal(A, before)  # the caller's activations are never modified
 
 

@@ -25,6 +25,7 @@ def _numerical_vjp(op: Pool2D | Reduce, x: np.ndarray, g: np.ndarray, eps: float
 @pytest.mark.parametrize("mode", ["max", "avg"])
 @pytest.mark.parametrize(("pool", "strides", "padding"), [
     ((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 2), "valid"), ((3, 2), (3, 1), "same"),
+    ((3, 3), (1, 1), "same"),  # padding on all four sides
 ])
 def test_pool_backward_matches_finite_differences(mode: str, pool: tuple[int, int], strides: tuple[int, int],
                                                   padding: str) -> None:
@@ -71,6 +72,9 @@ def test_spatial_sum_of_gradient_is_preserved_by_pooling_and_scaled_by_affine() 
     -np.ones((4, 4), np.float32),
     np.full((4, 4), 1e-30, np.float32),
     np.array([[np.nan, 1.0], [np.inf, 0.0]], np.float32),
+    np.array([[np.inf, 1.0], [0.5, 0.0]], np.float32),  # an infinite peak: no finite scale to divide by
+    np.full((3, 2), 1e-12, np.float32),  # at the threshold: still nothing
+    np.zeros((0, 4), np.float32),
 ])
 def test_degenerate_maps_normalise_to_zeros(raw: np.ndarray) -> None:
     cam = normalise(raw)

@@ -1,7 +1,8 @@
 """The device's Grad-CAM equals TensorFlow's GradientTape Grad-CAM on the original Keras model, to float precision.
 
 References come from tools.verify.testmodels (TensorFlow, in a subprocess); the edge side runs here, with the real
-TFLite interpreter, in a process without TensorFlow.
+TFLite interpreter, in a process without TensorFlow. TensorFlow's input is made by each model's own ecosystem
+(tools/verify/ecosystem.py: preprocess_input, Keras layers, cv2.imread), never by edge's Preprocessor.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import pytest
 
 from edge import Explainer
 from edge.bundle import load_head
+from edge.head_ops import Pool2D
 
-FLOAT_CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout", "legacy_h5",
-               "json_weights"]
+FLOAT_CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
+               "legacy_h5", "json_weights", "sigmoid_same_max", "same_avg_gmp", "gmp_linear"]
 SCORES = ["logit", "probability"]
 
 
@@ -52,6 +54,44 @@ def test_head_gradient_equals_gradient_tape(zoo: Path, case: str, score: str) ->
         assert np.abs(head.gradient(hp, dz) - expected).max() <= tolerance
         fast = head.channel_weights(hp, dz)  # the cheap path Grad-CAM uses
         np.testing.assert_allclose(fast, expected.mean(axis=(0, 1)), rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("case", FLOAT_CASES)
+def test_device_path_from_the_frame_equals_gradient_tape_on_the_ecosystems_input(zoo: Path, case: str) -> None:
+    """explain(frame) preprocesses as the manifest says; TensorFlow was fed what the model's ecosystem makes of the
+    same frame. A preset that reproduces the convention wrongly (an order, a mean, a scale) fails here."""
+    ref = _ref(zoo, case)
+    ex = Explainer.load(zoo / "bundles" / case)
+    for i, frame in enumerate(ref["frames"]):
+        np.testing.assert_allclose(ex.preprocess(frame), ref["x"][i], rtol=1e-5, atol=1e-5)
+        r = ex.explain(frame)
+        expected = ref["logit_cam_raw"][i]
+        assert r.class_index == ref["logit_class_index"][i]
+        np.testing.assert_allclose(r.probabilities, ref["logit_probabilities"][i], rtol=0, atol=1e-5)
+        assert np.abs(r.cam_raw - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_the_zoo_has_every_head_form(zoo: Path) -> None:
+    """The forms issue 26 found untested stay in the zoo: BatchNorm before a max-pool in the head, sigmoid and linear
+    outputs, SAME max and average pooling with an odd padding total, global max pooling."""
+    def ops(case: str) -> list[str]:
+        head = load_head(zoo / "bundles" / case / "head.npz")
+        return [type(op).__name__ + (f"/{op.mode}" if hasattr(op, "mode") else "")
+                + (f"/{op.padding}" if hasattr(op, "padding") else "") for op in head.ops]
+
+    assert ops("fruit_conv4")[:2] == ["Affine", "Pool2D/max/valid"]
+    assert load_head(zoo / "bundles" / "sigmoid_same_max" / "head.npz").output_activation == "sigmoid"
+    assert ops("sigmoid_same_max")[0] == "Pool2D/max/same"
+    assert ops("same_avg_gmp")[:3] == ["Pool2D/avg/same", "Affine", "Reduce/max"]
+    assert ops("gmp_linear") == ["Reduce/max", "Dense"]
+    assert load_head(zoo / "bundles" / "gmp_linear" / "head.npz").output_activation == "none"
+    for case in ("sigmoid_same_max", "same_avg_gmp"):  # an odd SAME total: a reversed split moves every window
+        head = load_head(zoo / "bundles" / case / "head.npz")
+        pool = head.ops[0]
+        assert isinstance(pool, Pool2D)
+        for size, window, stride in zip(head.input_shape[:2], pool.pool, pool.strides, strict=True):
+            total = (-(-size // stride) - 1) * stride + window - size  # TensorFlow's SAME padding total
+            assert total % 2 == 1, (case, size, window, stride)
 
 
 def test_explain_frame_is_preprocess_then_explain_input(zoo: Path) -> None:

@@ -79,12 +79,14 @@ def _receiver(path: Path) -> socket.socket:
 
 def test_notifier_paths_and_abstract_addresses(tmp_path: Path) -> None:
     sock = _receiver(tmp_path / "notify")
-    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"})
-    assert notifier.watchdog_interval == pytest.approx(0.2)
+    assert Notifier({"WATCHDOG_USEC": "400000"}).watchdog_interval == pytest.approx(0.2)  # half the timeout
+    # A 60 s watchdog: the second ping falls inside the 30 s window however long a loaded machine stalls between the
+    # two calls (with a 0.2 s window, a 0.2 s stall would send it and fail the test).
+    notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "60000000"})
     notifier.ready("hello")
     notifier.ready()  # only once
     notifier.watchdog()
-    notifier.watchdog()  # rate-limited: within 0.2 s of the last ping
+    notifier.watchdog()  # rate-limited: within 30 s of the last ping
     assert sock.recv(100) == b"READY=1\nSTATUS=hello"
     assert sock.recv(100) == b"WATCHDOG=1"
     with pytest.raises(TimeoutError):

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from edge.preprocess import Preprocessor
 from tools.export.exporter import ExportOptions, export
 from tools.keras_support import architectures, model_io
+from tools.verify import ecosystem, zoo_models
+from tools.verify.ecosystem import InputBuilder
 from tools.verify.tf_reference import GradCamReference
 
 SCORES = ("logit", "probability")
@@ -34,6 +35,9 @@ class Case:
     target: str | None = None
     quantize: bool = False
     classes: list[str] | None = None
+    preprocess: str | None = None  # --preprocess (None: the exporter's default)
+    channel_order: str | None = None  # --channel-order
+    inputs: InputBuilder = ecosystem.tutorial_unit  # how the model's own ecosystem makes its input from the frames
 
 
 def smooth_images(n: int, size: tuple[int, int], seed: int) -> np.ndarray:
@@ -136,12 +140,29 @@ CASES = [
     # the tutorial's target (last BatchNorm, the last MaxPooling2D in the head) and the default (last MaxPooling2D)
     Case("fruit_bn", _fruit, target="bn4", classes=FRUITS),
     Case("fruit_pool", _fruit, classes=FRUITS),
+    # the last convolution, the usual Grad-CAM choice: its BatchNorm runs in the head, before the max-pool
+    Case("fruit_conv4", _fruit, target="conv4", classes=FRUITS, preprocess=f"scale={ecosystem.SCALE},offset="
+         f"{ecosystem.OFFSET}", inputs=ecosystem.keras_rescaling(ecosystem.SCALE, ecosystem.OFFSET)),
     Case("fruit_int8", _fruit, target="bn4", quantize=True, classes=FRUITS),
-    Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64), "mobilenet_gap.keras")),
-    Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras")),
-    Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras")),
+    # another network of the same shape: what an int8 comparison must tell apart from the float model
+    Case("fruit_other", _keras3(lambda: architectures.fruit_cnn(seed=2), "fruit_other.keras"), target="bn4",
+         classes=FRUITS),
+    Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64), "mobilenet_gap.keras"),
+         preprocess="symmetric", inputs=ecosystem.mobilenet_v2),  # MobileNetV2's own preprocess_input
+    Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras"), preprocess="symmetric",
+         inputs=ecosystem.mobilenet_v2),
+    Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras"),
+         preprocess=ecosystem.PRESETS["mean_std"][0], inputs=ecosystem.PRESETS["mean_std"][2]),
     Case("legacy_h5", _legacy_h5, target="batch_normalization_3"),
-    Case("json_weights", _json_weights),
+    # the tutorial that loads its images with cv2.imread: BGR
+    Case("json_weights", _json_weights, channel_order="BGR", inputs=ecosystem.cv2_imread_unit),
+    Case("sigmoid_same_max", _keras3(zoo_models.sigmoid_same_max, "sigmoid_same_max.keras"), target="conv2",
+         inputs=ecosystem.raw_pixels),  # preprocess none: the model has a Rescaling layer
+    Case("same_avg_gmp", _keras3(zoo_models.same_avg_gmp, "same_avg_gmp.keras"), target="conv2",
+         preprocess="imagenet", inputs=ecosystem.densenet_torch),
+    # caffe (BGR, mean subtraction: inputs of +-150) on a head without Grad-CAM++'s ill-conditioned alphas
+    Case("gmp_linear", _keras3(zoo_models.gmp_linear, "gmp_linear.keras"), target="conv2", preprocess="caffe",
+         inputs=ecosystem.resnet50_caffe),
 ]
 
 
@@ -158,10 +179,10 @@ def build_case(case: Case, out: Path) -> None:
         calibration = out / "calibration"
         _write_images(calibration, smooth_images(24, size, seed=99))  # type: ignore[arg-type]
     options = ExportOptions(out=bundle, target_layer=case.target, classes=case.classes, check=False,
-                            quantize="int8" if case.quantize else None, calibration=calibration)
+                            quantize="int8" if case.quantize else None, calibration=calibration,
+                            preprocess=case.preprocess, channel_order=case.channel_order)
     manifest = export(model_path, options, weights)
-    preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
-    x = np.stack([preprocess(f) for f in frames])  # (N, h_in, w_in, c) float32
+    x = case.inputs(frames)  # (N, h_in, w_in, c) float32, made as the model's ecosystem makes it
     reference = GradCamReference(model, manifest.target_layer)
     arrays: dict[str, np.ndarray] = {"frames": frames, "x": x}
     for score in SCORES:
@@ -175,6 +196,16 @@ def build_case(case: Case, out: Path) -> None:
             arrays[f"{score}_method_{method}"] = np.stack([r.methods[method] for r in refs])
     (out / "refs").mkdir(exist_ok=True)
     np.savez(out / "refs" / f"{case.name}.npz", **arrays)
+
+
+def build_presets(out: Path) -> None:
+    """out/refs/presets.npz: real photographs (samples/, decoded by Pillow) and every preset's ecosystem input."""
+    from PIL import Image
+
+    samples = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.jpg"))[:3]
+    frames = np.stack([np.asarray(Image.open(p).convert("RGB"))[:96, :128] for p in samples])  # (3, 96, 128, 3)
+    (out / "refs").mkdir(parents=True, exist_ok=True)
+    np.savez(out / "refs" / "presets.npz", **ecosystem.preset_references(frames))
 
 
 def _write_images(directory: Path, images: np.ndarray) -> None:
@@ -194,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = set(args.only.split(",")) if args.only else {c.name for c in CASES}
     for case in tqdm([c for c in CASES if c.name in wanted], desc="test models", unit="model"):
         build_case(case, args.out)
+    build_presets(args.out)
     return 0
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import resource
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -117,36 +118,46 @@ def test_a_link_in_the_images_folder_is_neither_followed_nor_deleted(tmp_path: P
     assert _intact(photos) and link.is_symlink()
 
 
-@pytest.fixture
-def small_file_limit() -> Iterator[int]:
-    """RLIMIT_FSIZE of 8 KiB: a write past it fails with EFBIG (Python ignores SIGXFSZ), from the kernel."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (8192, hard))
-    try:
-        yield 8192
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+FILE_LIMIT = 8192  # bytes: the JPEGs below (~15 KB) cannot be written, the JSONL records (< 1 KB each, rotated) can
 
 
-def test_failed_images_count_frames_and_warn_throttled(tmp_path: Path, small_file_limit: int,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def _log_with_failing_images(log_dir: Path, results: multiprocessing.connection.Connection) -> None:
+    """In a forked child: RLIMIT_FSIZE of 8 KiB, so every JPEG write fails with EFBIG from the kernel (Python ignores
+    SIGXFSZ). In the child only: in pytest's own process the limit would also fail its writes to a log file."""
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, hard))
+    messages: list[tuple[int, str]] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append((record.levelno, record.getMessage()))  # type: ignore[method-assign]
+    logger = logging.getLogger("edge.sinks.disklog")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)  # JPEGs of ~15 KB: over the limit
-    config = DiskLogConfig(dir=str(tmp_path / "log"), fsync=False, jsonl_max_mb=0.005)
-    sink = DiskLogSink(config, every_frame_default=True)
+    sink = DiskLogSink(DiskLogConfig(dir=str(log_dir), fsync=False, jsonl_max_mb=0.005), every_frame_default=True)
     sink.open()
-    with caplog.at_level(logging.INFO, logger="edge.sinks.disklog"):
-        for i in range(60):
-            result = make_result(i)
-            result.frame = dataclasses.replace(result.frame, image=noise)
-            result.drawn = noise
-            sink.handle(result)
-        sink.close()
+    for i in range(60):
+        result = make_result(i)
+        result.frame = dataclasses.replace(result.frame, image=noise)
+        result.drawn = noise
+        sink.handle(result)
+    sink.close()
+    results.send({"images_skipped": sink.images_skipped, "image_errors": sink.image_errors, "messages": messages})
+
+
+def test_failed_images_count_frames_and_warn_throttled(tmp_path: Path) -> None:
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_log_with_failing_images, args=(tmp_path / "log", send))
+    child.start()
+    assert receive.poll(120), "the disk log child did not report"
+    report = receive.recv()
+    child.join(30)
+    assert child.exitcode == 0
     records = [r for p in (tmp_path / "log").glob("predictions*.jsonl") for r in read_jsonl(p)]
     assert len(records) == 60 and all(r["frame_jpeg"] is None and r["overlay_jpeg"] is None for r in records)
-    assert sink.images_skipped == 60 and sink.image_errors == 120  # frames, not images
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert report["images_skipped"] == 60 and report["image_errors"] == 120  # frames, not images
+    warnings = [text for level, text in report["messages"] if level == logging.WARNING]
     assert len(warnings) == 2 and "(1 so far)" in warnings[0] and "(100 so far)" in warnings[1]
-    assert "60 frames without all their images" in caplog.text
+    assert any("60 frames without all their images" in text for _, text in report["messages"])
     assert not [p for p in (tmp_path / "log" / IMAGES).iterdir()]  # no temporary file left behind
 
 

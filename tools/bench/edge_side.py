@@ -128,23 +128,18 @@ def agreement(float_ex: Explainer, other_ex: Explainer, images: Path) -> dict[st
     """Top-1 agreement and mean heatmap correlation (Grad-CAM of the float model's class) over images/*.jpg."""
     import cv2
 
-    same, correlations, count = 0, [], 0
+    from tools.common.agreement import Agreement
+
+    compared = Agreement(float_ex, other_ex)
     for path in sorted(images.glob("*.jpg")):
         bgr = cv2.imread(str(path))
-        if bgr is None:
-            continue
-        rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)  # (H, W, 3) uint8 RGB
-        a = float_ex.explain(rgb)
-        b = other_ex.explain(rgb, target=a.class_index)  # the same class's map, so the maps are comparable
-        same += int(int(np.argmax(b.probabilities)) == a.class_index)
-        x, y = a.cam_raw.ravel(), b.cam_raw.ravel()
-        if x.std() > 0 and y.std() > 0:
-            correlations.append(float(np.corrcoef(x, y)[0, 1]))
-        count += 1
-    if count == 0:
+        if bgr is not None:
+            compared.add(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8))  # (H, W, 3) uint8 RGB
+    if compared.frames == 0:
         raise OSError(f"{images}: no readable .jpg images to compare on")
-    return {"images": float(count), "top1_agreement": same / count,
-            "cam_correlation": float(np.mean(correlations)) if correlations else float("nan")}
+    summary = compared.summary()
+    return {"images": summary["frames"], "top1_agreement": summary["top1_agreement"],
+            "cam_correlation": summary["cam_correlation"]}
 
 
 def thread_count(text: str) -> int | None:

@@ -88,7 +88,8 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if config.log.dir:
         sinks.append(SinkWorker(DiskLogSink(config.log, every_frame_default=not source.live), blocking=blocking))
     if config.http.enabled:
-        sinks.append(SinkWorker(MjpegSink(config.http, live=live, about=about, policy=config.log), blocking=False,
+        sinks.append(SinkWorker(MjpegSink(config.http, live=live, about=about, policy=config.log,
+                                                  log_dir=config.log.dir), blocking=False,
                                 size=1))
     if config.stdout.enabled:
         sinks.append(SinkWorker(StdoutSink(), blocking=blocking))

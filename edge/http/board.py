@@ -54,6 +54,13 @@ class EventRing:
             self.events.append(Event(self._next, record, frame_jpeg, overlay))
             self._next += 1
 
+    def seed(self, logged: list[tuple[dict[str, Any], bytes, bytes]]) -> None:
+        """Start from frames kept before this process (record, frame JPEG, overlay JPEG; oldest first)."""
+        with self._lock:
+            for record, frame_jpeg, overlay_jpeg in logged[-self.size:] if self.size > 0 else []:
+                self.events.append(Event(self._next, record, frame_jpeg, overlay_jpeg))
+                self._next += 1
+
     def listing(self) -> list[dict[str, Any]]:
         """Newest first: id, time, label, confidence, frame number, method."""
         with self._lock:

@@ -24,7 +24,8 @@ class MjpegConfig:
         "doc": "extra Host names the view is reached as, comma-separated (IP addresses, localhost and this "
                "machine's name are always allowed)"})
     controls: bool = field(default=True, metadata={"doc": "live controls on the page; false = a read-only page"})
-    events: int = field(default=24, metadata={"range": (0, 500), "doc": "recent events the page shows (in memory)"})
+    events: int = field(default=24, metadata={"range": (0, 500),
+                                              "doc": "recent events shown (in memory; read back from [log] dir)"})
     max_clients: int = field(default=4, metadata={"range": (1, 64), "doc": "simultaneous streams"})
     max_connections: int = field(default=32, metadata={
         "range": (2, 1024), "doc": "open connections in all; more are refused at once"})

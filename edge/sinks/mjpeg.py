@@ -16,6 +16,7 @@ from edge.http import App, BoundedHTTPServer, FrameHub, Gate, MjpegConfig, defau
 from edge.http.app import Board
 from edge.http.board import EventRing, MeanHeatmaps
 from edge.http.handler import Handler
+from edge.http.log_seed import seed_events
 from edge.jpeg import encode_rgb
 from edge.live import LiveSettings
 from edge.sinks.base import Result, SinkError
@@ -32,7 +33,7 @@ class MjpegSink:
     name = "http"
 
     def __init__(self, config: MjpegConfig, *, live: LiveSettings | None = None, about: dict[str, Any] | None = None,
-                 policy: PolicyConfig | None = None) -> None:
+                 policy: PolicyConfig | None = None, log_dir: str = "") -> None:
         token = resolve_token(config)
         if not is_loopback(config.host) and not token:
             raise SinkError(f"[http] host {config.host!r} is not loopback: set [http] token_file (or token) "
@@ -48,6 +49,7 @@ class MjpegSink:
         self.board = Board(live=live, events=EventRing(config.events, policy or PolicyConfig(), config.jpeg_quality),
                            heatmaps=MeanHeatmaps(len(about.get("classes", ()))), about=about,
                            controls=config.controls and live is not None)
+        self.log_dir = log_dir  # the disk log's folder: recent events are read back from it at open()
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -73,6 +75,10 @@ class MjpegSink:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.2,), name="http", daemon=True)
         self._thread.start()
         _LOGGER.info("browser view at %s", self.url)
+        logged = seed_events(self.log_dir, self.config.events)
+        if logged:
+            self.board.events.seed(logged)
+            _LOGGER.info("dashboard: %d recent events read back from %s", len(logged), self.log_dir)
 
     def handle(self, result: Result) -> None:
         """Publish the overlay (or the plain frame, if the overlay is switched off) unless paused; feed the

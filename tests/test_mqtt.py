@@ -166,6 +166,7 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
         up = time.time()
         n_before = len(sub.on("/prediction"))
         assert len(sub.wait_for("/prediction", n_before + 20, timeout=30)) >= n_before + 20, "delivery did not resume"
+        time.sleep(max(0.0, up + 3.0 - time.time()))  # an after-window of 2.5 s for the baseline below
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
@@ -178,10 +179,13 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
     missing = set(range(frames[0], frames[-1] + 1)) - set(frames)
     assert len(missing) <= 0.1 * len(frames) + 5, f"the disk log missed {len(missing)} of {len(frames)} frames"
     stamps = np.array([datetime.fromisoformat(r["time"]).timestamp() for r in records])
-    during = ((stamps > down + 0.5) & (stamps < up - 0.5)).sum() / (up - down - 1.0)
-    before = (stamps < down).sum() / (down - stamps[0])
-    print(f"frame rate before the outage {before:.1f} fps, during it {during:.1f} fps")
-    assert during >= 0.8 * before, (before, during)
+    # The loop's rate during the outage against its own rate outside it in this run (the slower of before and after,
+    # so that a machine that gets busier mid-test lowers the bar with it). A loop that waits for the broker logs next
+    # to nothing during the outage; half the baseline is a margin that load alone does not eat.
+    during = _rate(stamps, down + 0.5, up - 0.5)
+    before, after = _rate(stamps, stamps[0], down), _rate(stamps, up + 0.5, stamps[-1])
+    print(f"frame rate before the outage {before:.1f} fps, during it {during:.1f} fps, after it {after:.1f} fps")
+    assert during >= 0.5 * min(before, after), (before, during, after)
     delivered = {json.loads(m.payload)["frame"] for m in sub.on("/prediction")}
     lost = set(frames) - delivered
     assert lost, "an outage of 4 s at 20 fps with a 20-message queue must drop something"
@@ -192,6 +196,11 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
           f"{dropped} dropped")
     assert dropped > 0 and published >= len(delivered)
     assert "connection lost" in stderr and "connected again" in stderr
+
+
+def _rate(stamps: np.ndarray, start: float, end: float) -> float:
+    """Records per second with a time stamp in [start, end]."""
+    return float(((stamps >= start) & (stamps <= end)).sum() / max(end - start, 1e-3))
 
 
 def test_a_wrong_password_is_one_line_naming_the_broker_and_never_shown(auth_broker: Broker, tmp_path: Path) -> None:

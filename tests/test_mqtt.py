@@ -166,7 +166,6 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
         up = time.time()
         n_before = len(sub.on("/prediction"))
         assert len(sub.wait_for("/prediction", n_before + 20, timeout=30)) >= n_before + 20, "delivery did not resume"
-        time.sleep(max(0.0, up + 3.0 - time.time()))  # an after-window of 2.5 s for the baseline below
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
@@ -179,13 +178,14 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
     missing = set(range(frames[0], frames[-1] + 1)) - set(frames)
     assert len(missing) <= 0.1 * len(frames) + 5, f"the disk log missed {len(missing)} of {len(frames)} frames"
     stamps = np.array([datetime.fromisoformat(r["time"]).timestamp() for r in records])
-    # The loop's rate during the outage against its own rate outside it in this run (the slower of before and after,
-    # so that a machine that gets busier mid-test lowers the bar with it). A loop that waits for the broker logs next
-    # to nothing during the outage; half the baseline is a margin that load alone does not eat.
+    # The loop's rate during the outage against its own rate before it in this run, with half as the margin: a
+    # loop that waits for the broker logs next to nothing during the outage (planted, waiting up to 0.3 s for the
+    # broker per flush: 3.3 fps against 20.6), and a machine would have to get twice as busy in those 3 s to flip it.
+    # (Not against the rate after the outage: a loop that waits for the broker is still catching up then.)
     during = _rate(stamps, down + 0.5, up - 0.5)
-    before, after = _rate(stamps, stamps[0], down), _rate(stamps, up + 0.5, stamps[-1])
-    print(f"frame rate before the outage {before:.1f} fps, during it {during:.1f} fps, after it {after:.1f} fps")
-    assert during >= 0.5 * min(before, after), (before, during, after)
+    before = _rate(stamps, stamps[0], down)
+    print(f"frame rate before the outage {before:.1f} fps, during it {during:.1f} fps")
+    assert during >= 0.5 * before, (before, during)
     delivered = {json.loads(m.payload)["frame"] for m in sub.on("/prediction")}
     lost = set(frames) - delivered
     assert lost, "an outage of 4 s at 20 fps with a 20-message queue must drop something"

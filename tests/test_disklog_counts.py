@@ -3,6 +3,7 @@ boundaries and the repair of a dangling last line. In-process, so that mutation 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -165,16 +166,26 @@ def _log_frames(directory: Path, frames: int, **kw: object) -> DiskLogSink:
 
 # -- a real full disk: a small tmpfs (needs root to mount; skipped otherwise) -------------------------------------
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
+def _tmpfs(mount: Path, options: str) -> Iterator[Path]:
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)], capture_output=True,
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    yield from _tmpfs(tmp_path / "disk", "size=512k")
+
+
+@pytest.fixture
+def few_inodes(tmp_path: Path) -> Iterator[Path]:
+    yield from _tmpfs(tmp_path / "disk", "size=4m,nr_inodes=64")
 
 
 def _noisy(index: int) -> Result:
@@ -218,3 +229,139 @@ def test_a_full_disk_is_counted_warned_about_throttled_and_repaired_after(
     assert lines[-1] == b"" and len(lines) - 1 == sink.records + 1
     assert len(records) == sink.records and [r["frame"] for r in records[-2:]] == [frames, frames + 1]
     assert sink.images_skipped == sink.image_errors  # one image per frame here (no overlays)
+
+
+def test_a_frame_opencv_cannot_encode_is_warned_about_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    result = make_result(0)
+    result.frame = dataclasses.replace(result.frame, image=np.zeros((1, 70000, 3), np.uint8))  # beyond JPEG's limit
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        sink = _sink(tmp_path / "log")
+        sink.handle(result)
+        sink.close()
+    stem = "20231114T221320.000Z-00000000"
+    assert _messages(caplog, logging.WARNING) == [
+        f"{tmp_path}/log/{IMAGES}/{stem}-frame.jpg: OpenCV could not encode it: image not saved (1 so far)"]
+    assert sink.images_skipped == 1 and sink.image_errors == 1
+
+
+def test_an_image_write_error_other_than_a_full_disk_is_named_as_the_kernel_names_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = tmp_path / "log"
+    sink = _sink(log)
+    stem = "20231114T221320.000Z-00000000"
+    (log / IMAGES / f".tmp-{stem}-frame.jpg").symlink_to(tmp_path / "elsewhere")  # O_NOFOLLOW: ELOOP
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        sink.handle(make_result(0))
+        sink.close()
+    assert _messages(caplog, logging.WARNING) == [
+        f"{log}/{IMAGES}/{stem}-frame.jpg: Too many levels of symbolic links: image not saved (1 so far)"]
+
+
+def test_with_fsync_every_record_and_image_is_written_as_without(tmp_path: Path) -> None:
+    sink = DiskLogSink(DiskLogConfig(dir=str(tmp_path / "log")), every_frame_default=True)  # fsync = true
+    sink.open()
+    sink.handle(make_result(0))
+    sink.close()
+    assert sink.records == 1 and len(list((tmp_path / "log" / IMAGES).iterdir())) == 2
+
+
+def test_records_are_compact_json_lines(tmp_path: Path) -> None:
+    """No spaces after separators: a tenth less on the card, and one record per line whatever it holds."""
+    _log_frames(tmp_path / "log", 1)
+    (line,) = (tmp_path / "log" / JSONL).read_bytes().splitlines()
+    assert b", " not in line and b'": ' not in line and read_jsonl(tmp_path / "log" / JSONL)[0]["frame"] == 0
+
+
+def test_partial_lines_are_skipped_with_a_warning_naming_the_file(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"frame": 1}\n{"fra\n{"frame": 2}\n', encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        assert read_jsonl(path) == [{"frame": 1}, {"frame": 2}]
+    assert _messages(caplog, logging.WARNING) == [f"{path}: skipping a partial line"]
+
+
+def test_a_sink_closed_without_being_opened_closes_quietly(tmp_path: Path) -> None:
+    sink = DiskLogSink(DiskLogConfig(dir=str(tmp_path / "log")))
+    sink.close()
+    sink.check()  # a directory that can be created: no complaint
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SinkError, match="file"):
+        DiskLogSink(DiskLogConfig(dir=str(tmp_path / "file" / "log"))).check()
+
+
+def test_open_clears_stale_temporaries(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    _log_frames(log, 1)
+    stale = log / IMAGES / ".tmp-20231114T221320.000Z-00000009-frame.jpg"  # a kill mid-write
+    stale.write_bytes(b"\xff\xd8 half")
+    _sink(log).close()
+    assert not stale.exists()
+
+
+def test_at_reopen_the_oldest_files_go_first_whether_images_or_rotated_logs(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    # A rotated log stamped now, then images stamped in 2033 (frame times ahead of the clock): the log is the oldest.
+    _log_frames(log, 3, save_frames=False, save_overlays=False, jsonl_max_mb=0.001)
+    (rotated,) = log.glob("predictions-*.jsonl")
+    sink = _sink(log)
+    for i in range(2):
+        sink.handle(make_result(i, t=2_000_000_000.0 + i))
+    sink.close()
+    sink = _sink(log, max_files=1, save_frames=False, save_overlays=False)
+    sink.handle(make_result(5, t=2_000_000_010.0))
+    sink.close()
+    assert not rotated.exists() and [p.name for p in (log / IMAGES).iterdir()] == [
+        "20330518T033321.000Z-00000001-overlay.jpg"]
+
+
+def test_the_overlay_is_drawn_for_the_record_only_when_it_is_saved(tmp_path: Path) -> None:
+    drawn: list[int] = []
+
+    def lazy(i: int) -> Result:
+        result = make_result(i)
+        image = result.drawn
+        result.drawn, result.draw = None, lambda: drawn.append(i) or image  # type: ignore[func-returns-value]
+        return result
+
+    sink = _sink(tmp_path / "saved")
+    sink.handle(lazy(0))
+    sink.close()
+    assert drawn == [0] and "render" in read_jsonl(tmp_path / "saved" / JSONL)[0]["latency_ms"]
+    sink = _sink(tmp_path / "floor", min_free_mb=1e7)  # overlays wanted, but no room to save them
+    sink.handle(lazy(1))
+    sink.close()
+    assert drawn == [0] and "render" not in read_jsonl(tmp_path / "floor" / JSONL)[0]["latency_ms"]
+
+
+def test_images_stop_below_the_floor_and_start_again_with_a_message_each_way(
+        few_inodes: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = few_inodes / "log"
+    filler = few_inodes / "filler"
+    filler.write_bytes(b"\0" * 3 * 1024 * 1024)  # of 4 MB: below a 2 MB floor
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        sink = _sink(log, min_free_mb=2.0)
+        for i in range(2):
+            sink.handle(make_result(i))
+        filler.unlink()
+        for i in range(2, 4):
+            sink.handle(make_result(i))
+        sink.close()
+    assert sink.images_skipped == 2 and len(list((log / IMAGES).iterdir())) == 4
+    (warning,) = _messages(caplog, logging.WARNING)
+    assert warning == f"{log}: 1 MB free, below min_free_mb 2: not saving images"
+    assert _messages(caplog, logging.INFO)[1:] == [f"{log}: 4 MB free again: saving images",
+                                                   f"{log}: 4 records, 2 frames without all their images"]
+
+
+def test_no_inode_left_for_an_image_is_a_full_disk_too(few_inodes: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = few_inodes / "log"
+    sink = _sink(log, min_free_mb=0.0)
+    with contextlib.suppress(OSError):  # take every inode that is left
+        for i in range(100):
+            (few_inodes / f"empty-{i}").touch()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        sink.handle(make_result(0))
+        sink.close()
+    assert sink.records == 1 and sink.image_errors == 2
+    assert _messages(caplog, logging.WARNING)[0].endswith("-frame.jpg: disk full: image not saved (1 so far)")

@@ -5,6 +5,7 @@ on real bundles: tests/test_verify.py). In-process, so that mutation testing sel
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bundle import Preprocess
+from edge.bundle import Manifest, Preprocess
 from tools.verify import tolerance, verifier
 
 N, C = 4, 3
@@ -238,3 +239,32 @@ def test_command_line_defaults_and_refusals(tmp_path: Path, capsys: pytest.Captu
     assert verifier.main(base) == 2  # no bundle: one line, no traceback
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "no-bundle" in err
+
+
+def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_path: Path) -> None:
+    refs = _refs()
+    edge = _exact(refs)
+    manifest = Manifest(class_names=("Apfel", "Orange", "Tomate"), input_shape=(8, 8, 3), feature_shape=(4, 4, 8),
+                        target_layer="conv4", head_dtype="float32")
+    images = [np.full((24, 32, 3), 60 * i, np.uint8) for i in range(N)]
+    checked = verifier.Checked(Path("fruit_bundle"), Path("fruit.keras"), manifest,
+                               [tmp_path / f"img_{i}.png" for i in range(N)], images)
+    out = verifier.report(checked, refs, edge, "gradcam", TOL, None, None)
+    assert {k: out[k] for k in ("bundle", "model", "features", "head_dtype", "method", "passed")} == {
+        "bundle": "fruit_bundle", "model": "fruit.keras", "features": manifest.features.dtype,
+        "head_dtype": "float32", "method": "gradcam", "passed": True}
+    assert "preprocess_mismatch" not in out and "contact_sheet" not in out
+    assert "preprocess_mismatch" not in verifier.report(checked, refs, edge, "gradcam", TOL, Preprocess(), None)
+    bgr = Preprocess(channel_order="BGR")
+    mismatch = verifier.report(checked, refs, edge, "gradcam", TOL, bgr, None)["preprocess_mismatch"]
+    assert mismatch == {"manifest": dataclasses.asdict(Preprocess()), "given": dataclasses.asdict(bgr)}
+    sheets = []
+    for n in (2, N):
+        sheet = tmp_path / f"sheet{n}.png"
+        few = verifier.Checked(checked.bundle, checked.model, manifest, checked.paths[:n], images[:n])
+        cut = {score: rs[:n] for score, rs in refs.items()}
+        assert verifier.report(few, cut, {k: v[:n] for k, v in edge.items()}, "gradcam", TOL, None,
+                               sheet)["contact_sheet"] == str(sheet)
+        sheets.append(cv2.imread(str(sheet)))
+    assert sheets[0] is not None and sheets[1] is not None
+    assert sheets[0].shape[1] == sheets[1].shape[1] and sheets[0].shape[0] < sheets[1].shape[0]  # a row per image

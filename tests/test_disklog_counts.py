@@ -365,3 +365,19 @@ def test_no_inode_left_for_an_image_is_a_full_disk_too(few_inodes: Path, caplog:
         sink.close()
     assert sink.records == 1 and sink.image_errors == 2
     assert _messages(caplog, logging.WARNING)[0].endswith("-frame.jpg: disk full: image not saved (1 so far)")
+
+
+def test_a_read_only_images_folder_is_refused_at_open_with_the_kernels_reason(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    _log_frames(log, 1)
+    images = str(log / IMAGES)
+    bound = subprocess.run(["mount", "--bind", images, images], capture_output=True, text=True, check=False)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here (needs root): {bound.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", images], check=True)
+        with pytest.raises(SinkError) as refused:
+            _sink(log)
+    finally:
+        subprocess.run(["umount", "-l", images], check=False)
+    assert str(refused.value) == f"[log] dir {log}: not writable (Read-only file system)"

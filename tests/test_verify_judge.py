@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bundle import Manifest, Preprocess
+from edge.bundle import FeatureModel, Manifest, Preprocess
 from tools.verify import tolerance, verifier
 
 N, C = 4, 3
 TOL = tolerance.Tolerances(layers=6, fan_in_sum=4000, head_fan_in_sum=300, head_dtype="float32")
 
 
-def _refs(seed: int = 0) -> dict[str, list[Any]]:
+def _refs(seed: int = 0, probability_map: float = 0.5) -> dict[str, list[Any]]:
     """TensorFlow's side: per score, per image, activations (4, 4, 8), maps (4, 4), probabilities (C,), the class."""
     rng = np.random.default_rng(seed)
     activations = rng.uniform(0.1, 1.0, (N, 4, 4, 8)).astype(np.float32)
@@ -31,7 +31,7 @@ def _refs(seed: int = 0) -> dict[str, list[Any]]:
         for i in range(N):
             p = np.full(C, 0.1, np.float32)
             p[i % C] = 0.8
-            cam = rng.uniform(0.5, 2.0, (4, 4)).astype(np.float32) * (0.5 if s else 1.0)
+            cam = rng.uniform(0.5, 2.0, (4, 4)).astype(np.float32) * (probability_map if s else 1.0)
             refs[score].append(SimpleNamespace(activations=activations[i], cam_raw=cam, probabilities=p,
                                                class_index=i % C, methods={"gradcampp": 2 * cam}))
     return refs
@@ -268,3 +268,79 @@ def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_pa
         sheets.append(cv2.imread(str(sheet)))
     assert sheets[0] is not None and sheets[1] is not None
     assert sheets[0].shape[1] == sheets[1].shape[1] and sheets[0].shape[0] < sheets[1].shape[0]  # a row per image
+
+
+def test_a_saturated_probability_map_is_judged_against_the_size_of_its_terms() -> None:
+    """p_c near 1 cancels the probability map's terms to a small map (here a tenth of p_c max |logit map|): its
+    rounding scales with the terms, so a difference of twice the tolerance of the small map itself passes there,
+    and the same relative difference on the logit map (no cancellation) does not."""
+    refs = _refs(probability_map=0.05)
+    edge = _exact(refs)
+    for key in ("probability_head_cam_raw", "probability_cam_raw"):
+        assert verifier.judge(refs, _off(edge, key, 2 * TOL.head), "gradcam", "float32", TOL)["passed"], key
+    assert not verifier.judge(refs, _off(edge, "logit_head_cam_raw", 2 * TOL.head), "gradcam", "float32",
+                              TOL)["passed"]
+    assert not verifier.judge(refs, _off(edge, "probability_head_cam_raw", 40 * TOL.head), "gradcam", "float32",
+                              TOL)["passed"]
+
+
+def test_the_device_path_tolerance_follows_the_method_and_the_head_rule() -> None:
+    refs = _refs()
+    pp = _exact(refs, "gradcampp")
+    assert verifier.judge(refs, _off(pp, "logit_cam_raw", 5 * TOL.effect), "gradcampp", "float32", TOL)["passed"]
+    half = tolerance.Tolerances(6, 4000, 300, "float16")
+    edge = _exact(refs)
+    close = edge | {"logit_cam_raw": edge["logit_cam_raw"] * 1.01}  # float16 head: judged on agreement here too
+    assert verifier.judge(refs, close, "gradcam", "float32", half)["passed"]
+
+
+def test_within_counts_near_ties_per_image_and_bounds_inclusively() -> None:
+    m = {"images": 4, "top1_agreement": 0.5, "top1_near_ties": 1, "max_rel_cam_raw_diff": 0.2,
+         "max_probability_diff": 0.2, "mean_heatmap_correlation": 1.0}
+    assert not verifier._within(m, 0.2)  # 2 agree + 1 near tie of 4
+    assert verifier._within(m | {"top1_agreement": 0.75}, 0.2)  # both bounds reached exactly: within
+
+
+def test_near_ties_by_hand() -> None:
+    classes = np.array([1, 0, 0])
+    expected_p = np.array([[0.25, 0.5, 0.25], [0.5, 0.45, 0.05], [0.55, 0.45, 0.0]], np.float32)
+    probabilities = np.array([[0.375, 0.375, 0.25],  # a flip exactly at margin = 2 dp: a near tie
+                              [0.47, 0.46, 0.07],  # agrees, though its margin is within 2 dp: not a near tie
+                              [0.55, 0.45, 0.0]], np.float32)
+    cam = np.ones((3, 2, 2), np.float32)
+    m = verifier.map_metrics(cam, probabilities, cam, expected_p, classes)
+    assert m["top1_agreement"] == pytest.approx(2 / 3) and m["top1_near_ties"] == 1
+    two = verifier.map_metrics(cam[:1], np.array([[0.45, 0.55]], np.float32), cam[:1],
+                               np.array([[0.55, 0.45]], np.float32), np.array([0]))
+    assert two["top1_near_ties"] == 1  # two classes: margin 0.1 <= 2 * 0.1
+
+
+def test_pearson_of_small_maps_is_their_correlation() -> None:
+    rng = np.random.default_rng(3)
+    a = 1e-3 * rng.normal(size=(5, 5))
+    b = a + 1e-3 * rng.normal(size=(5, 5))
+    assert verifier._pearson(a, b) == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1], rel=1e-9)
+
+
+def test_reference_inputs_round_like_float32_arithmetic() -> None:
+    image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    spec = Preprocess(scale=(1 / 58.395, 1 / 57.12, 1 / 57.375), offset=(-2.1179, -2.0357, -1.8044))
+    x = verifier.reference_inputs([image], spec, (5, 7, 3))[0]
+    expected = image.astype(np.float32) * np.array(spec.scale, np.float32) + np.array(spec.offset, np.float32)
+    assert x.dtype == np.float32 and np.array_equal(x, expected)
+
+
+def test_a_one_channel_convention_has_one_value_per_channel() -> None:
+    args = argparse.Namespace(preprocess="scale=0.5,offset=-1", channel_order=None)
+    spec = verifier._convention(args, 1)
+    assert spec is not None and spec.scale == (0.5,) and spec.offset == (-1.0,)
+
+
+def test_the_report_of_an_int8_bundle_does_not_judge_its_features() -> None:
+    refs = _refs()
+    edge = _off(_exact(refs), "features", 0.1)
+    manifest = Manifest(class_names=("a", "b", "c"), input_shape=(8, 8, 3), feature_shape=(4, 4, 8),
+                        target_layer="conv4", features=FeatureModel(dtype="int8"))
+    checked = verifier.Checked(Path("b"), Path("m"), manifest, [], [])
+    out = verifier.report(checked, refs, edge, "gradcam", TOL, None, None)
+    assert out["features"] == "int8" and out["passed"] and out["feature_drift"]["max_rel"] > TOL.features

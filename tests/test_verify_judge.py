@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from edge.bundle import FeatureModel, Manifest, Preprocess
-from tools.verify import tolerance, verifier
+from tools.verify import report_text, tolerance, verifier
 
 N, C = 4, 3
 TOL = tolerance.Tolerances(layers=6, fan_in_sum=4000, head_fan_in_sum=300, head_dtype="float32")
@@ -276,8 +277,10 @@ def test_a_saturated_probability_map_is_judged_against_the_size_of_its_terms() -
     and the same relative difference on the logit map (no cancellation) does not."""
     refs = _refs(probability_map=0.05)
     edge = _exact(refs)
-    for key in ("probability_head_cam_raw", "probability_cam_raw"):
-        assert verifier.judge(refs, _off(edge, key, 2 * TOL.head), "gradcam", "float32", TOL)["passed"], key
+    for key, allowed in (("probability_head_cam_raw", TOL.head), ("probability_cam_raw", TOL.effect)):
+        assert verifier.judge(refs, _off(edge, key, 2 * allowed), "gradcam", "float32", TOL)["passed"], key
+        assert not verifier.judge(refs, _off(edge, key.replace("probability", "logit"), 2 * allowed), "gradcam",
+                                  "float32", TOL)["passed"], key
     assert not verifier.judge(refs, _off(edge, "logit_head_cam_raw", 2 * TOL.head), "gradcam", "float32",
                               TOL)["passed"]
     assert not verifier.judge(refs, _off(edge, "probability_head_cam_raw", 40 * TOL.head), "gradcam", "float32",
@@ -344,3 +347,42 @@ def test_the_report_of_an_int8_bundle_does_not_judge_its_features() -> None:
     checked = verifier.Checked(Path("b"), Path("m"), manifest, [], [])
     out = verifier.report(checked, refs, edge, "gradcam", TOL, None, None)
     assert out["features"] == "int8" and out["passed"] and out["feature_drift"]["max_rel"] > TOL.features
+
+
+def test_feature_drift_at_its_tolerance_passes() -> None:
+    refs = _refs()
+    edge = _exact(refs)
+    features = np.zeros((N, 2, 2, 1))  # float64: the drift below is exactly the tolerance
+    features[:, 0, 0, 0] = 1.0
+    tf_side = {score: [SimpleNamespace(**(vars(r) | {"activations": f})) for r, f in zip(rs, features, strict=True)]
+               for score, rs in refs.items()}
+    drifted = features.copy()
+    drifted[2, 1, 1, 0] = TOL.features
+    report = verifier.judge(tf_side, edge | {"features": drifted}, "gradcam", "float32", TOL)
+    assert report["feature_drift"] == {"max_rel": TOL.features, "passed": True}
+
+
+def test_the_printed_report_and_the_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    refs = _refs()
+    manifest = Manifest(class_names=("a", "b", "c"), input_shape=(8, 8, 3), feature_shape=(4, 4, 8),
+                        target_layer="conv4")
+    checked = verifier.Checked(Path("b"), Path("m"), manifest, [], [])
+    good = verifier.report(checked, refs, _exact(refs), "gradcam", TOL, None, None)
+    bad = verifier.report(checked, refs, _off(_exact(refs), "logit_head_cam_raw", 1.0), "gradcam", TOL, None, None)
+    assert verifier._print_report(good, as_json=True) == 0
+    assert capsys.readouterr().out == json.dumps(good, indent=2) + "\n"
+    assert verifier._print_report(bad, as_json=False) == 1
+    assert capsys.readouterr().out == "\n".join(report_text.lines(bad)) + "\n"
+
+
+def test_a_convention_the_bundle_cannot_take_is_one_line_before_tensorflow(
+        fruit_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = [str(fruit_bundle), "--model", "m.keras", "--images", str(tmp_path)]
+    assert verifier.main([*base, "--channel-order", "BGR"]) == 2
+    assert capsys.readouterr().err == ("error: --channel-order needs --preprocess too (the model's whole input "
+                                       "convention)\n")
+    assert verifier.main([*base, "--preprocess", "bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --preprocess 'bogus=1': unknown field(s) bogus") and err.count("\n") == 1
+    with pytest.raises(SystemExit):
+        verifier._parser().parse_args([*base, "--channel-order", "XYZ"])

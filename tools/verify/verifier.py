@@ -269,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,
                         _convention(args, manifest.input_channels), args.tolerance)
-        print(json.dumps(report, indent=2) if args.json else "\n".join(report_text.lines(report)))
-        return 0 if report["passed"] else 1
+        return _print_report(report, args.json)
     return s.code
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> int:
+    """Print the report (JSON, or the text of report_text); the exit status: 0 passed, 1 failed."""
+    print(json.dumps(report, indent=2) if as_json else "\n".join(report_text.lines(report)))
+    return 0 if report["passed"] else 1

@@ -386,3 +386,9 @@ def test_a_convention_the_bundle_cannot_take_is_one_line_before_tensorflow(
     assert err.startswith("error: --preprocess 'bogus=1': unknown field(s) bogus") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         verifier._parser().parse_args([*base, "--channel-order", "XYZ"])
+
+
+def test_with_debug_the_error_is_raised_with_its_traceback(fruit_bundle: Path, tmp_path: Path) -> None:
+    with pytest.raises(verifier.VerifyError, match="--channel-order needs --preprocess"):
+        verifier.main([str(fruit_bundle), "--model", "m.keras", "--images", str(tmp_path), "--channel-order", "BGR",
+                       "--debug"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,12 +28,14 @@ def test_kill_9_leaves_every_earlier_record_and_image_readable(tmp_path: Path) -
     child = subprocess.Popen([sys.executable, "-m", "edge", "run", "--model", DEMO, "--source", "synthetic",
                               "--no-display", "--log-dir", str(log), "--log-every-frame"], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (log / "predictions.jsonl").exists():
-        time.sleep(0.1)
-    time.sleep(2.0)  # mid-run: records and JPEGs being written
-    child.send_signal(signal.SIGKILL)
+    # Mid-run: killed once 30 records are written (however long a loaded machine takes to get there), while records
+    # and JPEGs are still being written.
+    try:
+        reached = _wait_for_lines(log / "predictions.jsonl", 30, child, timeout=180)
+    finally:
+        child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
+    assert reached, "edge run wrote fewer than 30 records in 180 s (or ended early)"
     lines = (log / "predictions.jsonl").read_bytes().split(b"\n")
     records = read_jsonl(log / "predictions.jsonl")
     complete = [line for line in lines[:-1]]  # every line before the last newline is whole
@@ -45,6 +48,17 @@ def test_kill_9_leaves_every_earlier_record_and_image_readable(tmp_path: Path) -
     assert len(final) >= len(named) > 20
     for path in final:
         assert is_whole_jpeg(path.read_bytes()), path.name
+
+
+def _wait_for_lines(path: Path, count: int, child: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Poll until `path` holds `count` complete lines; False if the deadline passes or the child ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_bytes().count(b"\n") >= count:
+                return True
+        time.sleep(0.05)
+    return False
 
 
 def is_whole_jpeg(data: bytes) -> bool:

@@ -178,10 +178,14 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
     missing = set(range(frames[0], frames[-1] + 1)) - set(frames)
     assert len(missing) <= 0.1 * len(frames) + 5, f"the disk log missed {len(missing)} of {len(frames)} frames"
     stamps = np.array([datetime.fromisoformat(r["time"]).timestamp() for r in records])
-    during = ((stamps > down + 0.5) & (stamps < up - 0.5)).sum() / (up - down - 1.0)
-    before = (stamps < down).sum() / (down - stamps[0])
+    # The loop's rate during the outage against its own rate before it in this run, with half as the margin: a
+    # loop that waits for the broker logs next to nothing during the outage (planted, waiting up to 0.3 s for the
+    # broker per flush: 3.3 fps against 20.6), and a machine would have to get twice as busy in those 3 s to flip it.
+    # (Not against the rate after the outage: a loop that waits for the broker is still catching up then.)
+    during = _rate(stamps, down + 0.5, up - 0.5)
+    before = _rate(stamps, stamps[0], down)
     print(f"frame rate before the outage {before:.1f} fps, during it {during:.1f} fps")
-    assert during >= 0.8 * before, (before, during)
+    assert during >= 0.5 * before, (before, during)
     delivered = {json.loads(m.payload)["frame"] for m in sub.on("/prediction")}
     lost = set(frames) - delivered
     assert lost, "an outage of 4 s at 20 fps with a 20-message queue must drop something"
@@ -192,6 +196,11 @@ def test_a_broker_outage_never_stalls_the_loop(broker: Broker, tmp_path: Path) -
           f"{dropped} dropped")
     assert dropped > 0 and published >= len(delivered)
     assert "connection lost" in stderr and "connected again" in stderr
+
+
+def _rate(stamps: np.ndarray, start: float, end: float) -> float:
+    """Records per second with a time stamp in [start, end]."""
+    return float(((stamps >= start) & (stamps <= end)).sum() / max(end - start, 1e-3))
 
 
 def test_a_wrong_password_is_one_line_naming_the_broker_and_never_shown(auth_broker: Broker, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,7 @@ def reference_inputs(images: list[np.ndarray], spec: Preprocess, shape: tuple[in
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam", convention: Preprocess | None = None,
            user_tolerance: float = 1.0) -> dict[str, Any]:
+    """TensorFlow's references and the edge side's outputs for the images; report() judges them."""
     from tools.verify.tf_reference import GradCamReference
 
     manifest = bundle_format.read_manifest(bundle)
@@ -182,17 +183,36 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
     edge = edge_side.run(bundle, images, tf_A, targets, method)
-    report: dict[str, Any] = {"bundle": str(bundle), "model": str(model_path), "features": manifest.features.dtype,
-                              "head_dtype": manifest.head_dtype, "method": method,
-                              **judge(refs, edge, method, manifest.features.dtype, tol)}
+    return report(Checked(bundle, model_path, manifest, paths, images), refs, edge, method, tol, convention, sheet)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What was compared: the bundle (and its manifest), the model, the images ((H, W, 3) uint8 RGB) and their paths."""
+
+    bundle: Path
+    model: Path
+    manifest: bundle_format.Manifest
+    paths: list[Path]
+    images: list[np.ndarray]
+
+
+def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str,
+           tol: tolerance.Tolerances, convention: Preprocess | None, sheet: Path | None) -> dict[str, Any]:
+    """The report (no TensorFlow here): what was compared, judge()'s verdict, a convention that differs from the
+    manifest's, and the contact sheet of the edge side's logit maps if asked for."""
+    manifest = checked.manifest
+    out: dict[str, Any] = {"bundle": str(checked.bundle), "model": str(checked.model),
+                           "features": manifest.features.dtype, "head_dtype": manifest.head_dtype, "method": method,
+                           **judge(refs, edge, method, manifest.features.dtype, tol)}
     if convention is not None and convention != manifest.preprocess:
-        report["preprocess_mismatch"] = {"manifest": asdict(manifest.preprocess), "given": asdict(convention)}
+        out["preprocess_mismatch"] = {"manifest": asdict(manifest.preprocess), "given": asdict(convention)}
     if sheet is not None:
         logit = {"probabilities": edge["logit_probabilities"], "cam": np.stack([normalise(c) for c in
                                                                                 edge["logit_cam_raw"]])}
-        _write_sheet(sheet, paths, images, logit, list(manifest.class_names))
-        report["contact_sheet"] = str(sheet)
-    return report
+        _write_sheet(sheet, checked.paths, checked.images, logit, list(manifest.class_names))
+        out["contact_sheet"] = str(sheet)
+    return out
 
 
 def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
@@ -249,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,
                         _convention(args, manifest.input_channels), args.tolerance)
-        print(json.dumps(report, indent=2) if args.json else "\n".join(report_text.lines(report)))
-        return 0 if report["passed"] else 1
+        return _print_report(report, args.json)
     return s.code
+
+
+def _print_report(report: dict[str, Any], as_json: bool) -> int:
+    """Print the report (JSON, or the text of report_text); the exit status: 0 passed, 1 failed."""
+    print(json.dumps(report, indent=2) if as_json else "\n".join(report_text.lines(report)))
+    return 0 if report["passed"] else 1

@@ -59,6 +59,8 @@ class _ChannelWeightPlan:
                 scale *= op.scale
         # (k, n1) float32, computed in float64: the spatial mean of dScore/dA per unit of gradient at Dense 1's output
         self.to_channels = np.ascontiguousarray(summed * (scale / (h * w))[:, None], dtype=np.float32)
+        self._k = k
+        self._to_channels_3d = self.to_channels.reshape(k, 1, -1)  # (k, 1, n1) view, for product()
         self.single_dense = len(ops) == reduce_at + 2  # the reduction's Dense is the last op: linear in A
         self.last_kernel = last.kernel  # (n_last_in, C)
         # (C, n): for class c's logit, the gradient at the last Dense's input (one Dense: the channel weights)
@@ -90,9 +92,11 @@ class _ChannelWeightPlan:
         return self.product(g)
 
     def product(self, g: F32) -> F32:
-        """to_channels @ g (k,). einsum keeps this small product off NumPy's BLAS thread pool (a wake-up costs more
-        than the product)."""
-        return np.einsum("ij,j->i", self.to_channels, g)
+        """to_channels @ g (k,). Through the (k, 1, n1) view, ndarray.dot runs one BLAS dot per channel: never NumPy's
+        threaded matrix-vector product (a pool wake-up costs more than this product), and in a whole explain call,
+        with to_channels out of cache after the feature model, 17 us instead of einsum's 31 (Flatten CNN, k = n1 =
+        128, median of 1,400 calls each right after a forward pass)."""
+        return self._to_channels_3d.dot(g).reshape(self._k)
 
 
 class Head:

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from edge import bundle as bundle_format
 from edge.bundle import Manifest
-from edge.cam import DEFAULT_METHOD, CamContext, get_method, normalise
+from edge.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
 from edge.errors import BundleError, InputError, MethodError
 from edge.head import Head, HeadPass
 from edge.head_ops import F32
@@ -145,34 +145,37 @@ class Explainer:
         t1 = time.perf_counter()
         hp = self.head.forward(A)
         t2 = time.perf_counter()
-        classes = self._classes(hp, target, top_k)
-        results = []
-        for c in classes:
-            t3 = time.perf_counter()
-            dz = self.head.score_gradient(hp, c, self.score)
-            cam_raw = method.raw(CamContext(A, self.head, hp, dz, c, self.score))
-            if cam_raw.dtype != np.float32:
-                cam_raw = cam_raw.astype(np.float32)
-            cam = normalise(cam_raw)
-            timings = {
-                "preprocess": preprocess_ms,
-                "features": (t1 - t0) * 1e3,
-                "head": (t2 - t1) * 1e3,
-                "cam": (time.perf_counter() - t3) * 1e3,
-            }
-            results.append(self._explanation(hp, c, cam, cam_raw, method.name, timings))
-        return results if top_k is not None else results[0]
+        stages = (preprocess_ms, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        if top_k is None:  # one class: no list, no sort
+            c = int(hp.probabilities.argmax()) if target is None else self.class_index(target)
+            return self._explain_class(A, hp, c, method, stages)
+        return [self._explain_class(A, hp, c, method, stages) for c in self._classes(hp, target, top_k)]
 
-    def _classes(self, hp: HeadPass, target: int | str | None, top_k: int | None) -> list[int]:
-        if top_k is not None:
-            if target is not None:
-                raise MethodError("give either target or top_k, not both")
-            if not 1 <= top_k <= self.manifest.num_classes:
-                raise MethodError(f"top_k must be between 1 and {self.manifest.num_classes}, got {top_k}")
-            return [int(c) for c in np.argsort(-hp.probabilities, kind="stable")[:top_k]]
-        if target is None:
-            return [int(hp.probabilities.argmax())]
-        return [self.class_index(target)]
+    def _explain_class(
+        self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float]
+    ) -> Explanation:
+        """One class's map and result; stages: the preprocess, features and head ms shared by the frame's classes."""
+        t3 = time.perf_counter()
+        head = self.head
+        cam_raw = method.raw(CamContext(A, head, hp, head.score_gradient(hp, c, self.score), c, self.score))
+        if cam_raw.dtype != np.float32:
+            cam_raw = cam_raw.astype(np.float32)
+        cam = normalise(cam_raw)
+        preprocess_ms, features_ms, head_ms = stages
+        timings = {"preprocess": preprocess_ms, "features": features_ms, "head": head_ms,
+                   "cam": (time.perf_counter() - t3) * 1e3}
+        # .item(): the score as a Python float in one call
+        score = hp.logits.item(c) if self.score == "logit" else hp.probabilities.item(c)
+        return Explanation(probabilities=hp.probabilities, class_index=c, label=self.manifest.class_names[c],
+                           score=score, cam=cam, cam_raw=cam_raw, method=method.name, timings=timings)
+
+    def _classes(self, hp: HeadPass, target: int | str | None, top_k: int) -> list[int]:
+        """The top_k classes, most probable first."""
+        if target is not None:
+            raise MethodError("give either target or top_k, not both")
+        if not 1 <= top_k <= self.manifest.num_classes:
+            raise MethodError(f"top_k must be between 1 and {self.manifest.num_classes}, got {top_k}")
+        return [int(c) for c in np.argsort(-hp.probabilities, kind="stable")[:top_k]]
 
     def class_index(self, target: int | str) -> int:
         """A class given by name or index, checked."""
@@ -184,18 +187,3 @@ class Explainer:
         if not 0 <= int(target) < len(names):
             raise MethodError(f"class index {target} is out of range 0..{len(names) - 1}")
         return int(target)
-
-    def _explanation(
-        self, hp: HeadPass, c: int, cam: F32, cam_raw: F32, method: str, timings: dict[str, float]
-    ) -> Explanation:
-        score = hp.logits[c] if self.score == "logit" else hp.probabilities[c]
-        return Explanation(
-            probabilities=hp.probabilities,
-            class_index=c,
-            label=self.manifest.class_names[c],
-            score=float(score),
-            cam=cam,
-            cam_raw=cam_raw,
-            method=method,
-            timings=timings,
-        )

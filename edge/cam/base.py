@@ -19,9 +19,10 @@ from edge.head_ops import F32
 _TINY = float(np.float32(1e-12))
 _INF = float("inf")
 _ZERO = np.float32(0.0)
+_max = np.maximum.reduce
 
 
-@dataclass
+@dataclass(slots=True)
 class CamContext:
     """What a method may ask for; the expensive parts are computed on demand, once."""
 
@@ -57,7 +58,8 @@ class CamMethod(Protocol):
 def normalise(cam_raw: F32) -> F32:
     """ReLU, then divide by the maximum: (h, w) float32 in [0, 1]; all zeros when nothing is positive or finite."""
     # The raw maximum decides (it is the ReLU'd map's maximum whenever that is positive); NaN fails every comparison.
-    peak = float(cam_raw.max()) if cam_raw.size else 0.0  # a Python float: the comparisons below cost no NumPy calls
+    # a Python float: the comparisons below cost no NumPy calls (maximum.reduce: ndarray.max without its Python frame)
+    peak = float(_max(cam_raw, None)) if cam_raw.size else 0.0
     if not _TINY < peak < _INF:
         return np.zeros(cam_raw.shape, np.float32)
     cam = np.maximum(cam_raw, _ZERO)  # a new array: divided in place, no third one

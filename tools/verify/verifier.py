@@ -1,10 +1,11 @@
-"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal TensorFlow's?
+"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal the framework's?
 
-TensorFlow computes Grad-CAM with GradientTape on the original Keras model, for score = logit and probability; the
-edge side runs the bundle in a TensorFlow-free subprocess (tools/verify/edge_side.py). Two questions, two checks:
-(a) the head: fed TensorFlow's own target activations, does the NumPy head give tape.gradient's map and the model's
-probabilities? This is the export's promise, to float32 rounding of the head's sums. (b) the features: how far do
-the TFLite feature model's activations drift from TensorFlow's (two float32 backends summing in different orders
+TensorFlow computes Grad-CAM with GradientTape on the original Keras model (torch autograd on a PyTorch model,
+tools/verify/torch_reference.py), for score = logit and probability; the edge side runs the bundle in a
+TensorFlow-free subprocess (tools/verify/edge_side.py). Two questions, two checks:
+(a) the head: fed the framework's own target activations, does the NumPy head give its gradient's map and the
+model's probabilities? This is the export's promise, to float32 rounding of the head's sums. (b) the features: how far
+do the TFLite feature model's activations drift from the framework's (two float32 backends summing in different orders
 drift by ~1e-4 after 50 layers), is that within what float32 and the depth explain (tools/verify/tolerance.py), and
 what does it do to the map and the probabilities on the device path? int8 features are reported, not judged.
 """
@@ -28,6 +29,7 @@ from edge.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
+from tools.export.torch import model_spec
 from tools.keras_support import model_io
 from tools.verify import edge_side, report_text, tolerance
 
@@ -169,15 +171,11 @@ def reference_inputs(images: list[np.ndarray], spec: Preprocess, shape: tuple[in
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam", convention: Preprocess | None = None,
            user_tolerance: float = 1.0) -> dict[str, Any]:
-    from tools.verify.tf_reference import GradCamReference
-
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
-    model = model_io.load_model(model_path, weights)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
-    reference = GradCamReference(model, manifest.target_layer)
-    tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
-    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"TensorFlow {method} ({score})", unit="img",
+    reference, tol = _reference(model_path, weights, manifest, user_tolerance)
+    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference {method} ({score})", unit="img",
                                                         leave=False)] for score in bundle_format.SCORES}
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
@@ -193,6 +191,29 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
         _write_sheet(sheet, paths, images, logit, list(manifest.class_names))
         report["contact_sheet"] = str(sheet)
     return report
+
+
+def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+               user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
+    autograd for PyTorch MODULE:CALLABLE."""
+    if not model_spec.is_torch_spec(str(model_path)):
+        from tools.verify.tf_reference import GradCamReference
+
+        model = model_io.load_model(model_path, weights)
+        tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
+        return GradCamReference(model, manifest.target_layer), tol
+    if manifest.output_activation != "none":
+        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
+    from tools.verify import torch_reference
+
+    try:
+        reference = torch_reference.TorchGradCamReference(net, manifest.target_layer)
+    except ValueError as e:
+        raise VerifyError(str(e)) from e
+    return reference, torch_reference.tolerances(net, manifest.target_layer, manifest.head_dtype, user_tolerance)
 
 
 def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
@@ -218,8 +239,9 @@ def _convention(args: argparse.Namespace, channels: int) -> Preprocess | None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path)
-    p.add_argument("--model", type=Path, required=True, help="the Keras model the bundle was exported from")
-    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model")
+    p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
+                   "or PyTorch's package.module:callable / file.py:callable")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
     p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
@@ -244,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tolerance must be a positive factor, got {args.tolerance}", file=sys.stderr)
         return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
-                                     preprocess_spec.PreprocessSpecError) as s, quiet.quiet_unless(args.debug):
+                                     preprocess_spec.PreprocessSpecError, model_spec.TorchExportError) as s, \
+            quiet.quiet_unless(args.debug):
         manifest = bundle_format.read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,

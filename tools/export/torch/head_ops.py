@@ -21,12 +21,14 @@ from tools.export.torch.model_spec import TorchExportError
 
 F = nn.functional
 SUPPORTED = ("global/adaptive average and max pooling, mean over H,W, MaxPool2d/AvgPool2d without padding, flatten/"
-             "view, Linear, ReLU, ReLU6, Sigmoid, Softmax, Dropout, Identity, BatchNorm1d/2d")
-# Activations PyTorch heads use that the device's head (edge/activations.py) has no forward/backward for.
-_NOT_ON_DEVICE = (nn.Hardswish, nn.SiLU, nn.GELU, nn.Hardsigmoid, nn.Mish)
-_ACTIVATION_MODULES: dict[type[nn.Module], str] = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Sigmoid: "sigmoid"}
+             "view, Linear, ReLU, ReLU6, Hardswish, Hardsigmoid, SiLU, GELU (exact), Sigmoid, Softmax, Dropout, "
+             "Identity, BatchNorm1d/2d")
+_ACTIVATION_MODULES: dict[type[nn.Module], str] = {
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Sigmoid: "sigmoid", nn.Hardswish: "hardswish",
+    nn.Hardsigmoid: "hardsigmoid", nn.SiLU: "silu"}
 _ACTIVATION_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", torch.relu_: "relu", F.relu6: "relu6",
-                         torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid"}
+                         torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", F.hardswish: "hardswish",
+                         F.hardsigmoid: "hardsigmoid", F.silu: "silu"}
 _ACTIVATION_METHODS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid"}
 _IDENTITY_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
 
@@ -96,6 +98,8 @@ def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]
     for kind, name in _ACTIVATION_MODULES.items():
         if isinstance(m, kind):
             return [Activation(name)]
+    if isinstance(m, nn.GELU):
+        return [_gelu(m.approximate, what, target)]
     if isinstance(m, nn.Hardtanh) and (m.min_val, m.max_val) == (0.0, 6.0):
         return [Activation("relu6")]
     if isinstance(m, nn.Softmax) and not is_map and m.dim in (None, 1, -1):
@@ -113,10 +117,13 @@ def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]
     if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) and len(state.shape) == (3 if isinstance(m, nn.BatchNorm2d)
                                                                                else 1):
         return [_batchnorm(m, state)]
-    if isinstance(m, _NOT_ON_DEVICE):
-        return _raise(_unsupported(what, target, "the device's head has no " + type(m).__name__ +
-                                   "; edge/activations.py runs linear, relu, relu6, sigmoid, softmax"))
     return _raise(_unsupported(what, target))
+
+
+def _gelu(approximate: object, what: str, target: str) -> Activation:
+    if approximate != "none":
+        raise _unsupported(what, target, f"only GELU's exact erf form, not approximate={approximate!r}")
+    return Activation("gelu")
 
 
 def _raise(e: HeadOpError) -> list[Op]:
@@ -163,6 +170,8 @@ def _function_ops(node: fx.Node, state: _State, what: str, target: str) -> list[
     fn = node.target
     if fn in _ACTIVATION_FUNCTIONS or (node.op == "call_method" and fn in _ACTIVATION_METHODS):
         return [Activation(_ACTIVATION_FUNCTIONS.get(fn) or _ACTIVATION_METHODS[str(fn)])]  # type: ignore[arg-type,unused-ignore]
+    if fn is F.gelu:
+        return [_gelu(_arg(node, 1, "approximate") or "none", what, target)]
     if fn is F.dropout:
         return []
     is_softmax = fn in (F.softmax, torch.softmax) or (node.op == "call_method" and fn == "softmax")

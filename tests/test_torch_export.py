@@ -22,7 +22,11 @@ from edge import Explainer
 pytest.importorskip("torch", reason="the PyTorch front end's tests need requirements-torch.txt")
 pytest.importorskip("litert_torch", reason="the PyTorch front end's tests need requirements-torch.txt")
 
-GRADCAM_CASES = ["resnet18", "shufflenet", "densenet_style", "fruit"]
+GRADCAM_CASES = ["resnet18", "shufflenet", "densenet_style", "fruit", "mobilenet_v3_small", "activation_head",
+                 "softmax_end"]
+# (case, method): the other CAM methods, on a linear head (ResNet18) and a non-linear one (MobileNetV3-small)
+OTHER_METHODS = [("resnet18", "cam"), ("resnet18", "gradcampp"), ("resnet18", "layercam"),
+                 ("mobilenet_v3_small", "gradcampp"), ("mobilenet_v3_small", "layercam")]
 
 
 def _key() -> str:
@@ -62,7 +66,7 @@ def _assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
 def test_gradcam_equals_pytorch_grad_cam(torch_zoo: Path, case: str) -> None:
     ref = _ref(torch_zoo, case)
     ex = Explainer.load(torch_zoo / "bundles" / case)
-    if case in ("resnet18", "shufflenet"):  # the tiny models may give one class for all: their maps still differ
+    if case in ("resnet18", "shufflenet", "mobilenet_v3_small"):  # the tiny ones may give one class for all
         assert len(set(ref["class_index"].tolist())) > 1, "one class for every input: a degenerate test model"
     for i, x in enumerate(ref["x"]):
         r = ex.explain_input(x)
@@ -72,10 +76,10 @@ def test_gradcam_equals_pytorch_grad_cam(torch_zoo: Path, case: str) -> None:
         _assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
 
 
-@pytest.mark.parametrize("method", ["cam", "gradcampp", "layercam"])
-def test_other_methods_equal_pytorch(torch_zoo: Path, method: str) -> None:
-    ref = _ref(torch_zoo, "resnet18")
-    ex = Explainer.load(torch_zoo / "bundles" / "resnet18")
+@pytest.mark.parametrize(("case", "method"), OTHER_METHODS)
+def test_other_methods_equal_pytorch(torch_zoo: Path, case: str, method: str) -> None:
+    ref = _ref(torch_zoo, case)
+    ex = Explainer.load(torch_zoo / "bundles" / case)
     for i, x in enumerate(ref["x"]):
         r = ex.explain_input(x, method=method)
         _assert_close_maps(r.cam_raw, ref[f"{method}_cam_raw"][i])
@@ -96,6 +100,23 @@ def test_manifest_of_a_torchvision_export(torch_zoo: Path) -> None:
                                                                             "classifier")
 
 
+def test_manifest_of_non_linear_heads(torch_zoo: Path) -> None:
+    """MobileNetV3's head keeps its Hardswish; BatchNorm1d is folded into the Linear before it, Dropout is dropped, a
+    Softmax at the end becomes the output activation (no softmax of the probabilities), --classes-file's synset lines
+    give the first synonym."""
+    mobilenet = Explainer.load(torch_zoo / "bundles" / "mobilenet_v3_small")
+    assert mobilenet.manifest.target_layer == "features" and mobilenet.manifest.output_activation == "none"
+    assert [type(op).__name__ for op in mobilenet.head.ops] == ["Reduce", "Dense", "Activation", "Dense"]
+    assert mobilenet.head.ops[2].name == "hardswish"  # type: ignore[union-attr]
+    head = Explainer.load(torch_zoo / "bundles" / "activation_head")
+    kinds = [getattr(op, "name", type(op).__name__) for op in head.head.ops]
+    assert kinds == ["Reduce", "Dense", "gelu", "Dense", "silu", "Dense", "hardsigmoid", "Dense"]
+    assert head.manifest.output_activation == "none"
+    assert head.manifest.class_names == ("tench", "goldfish", "great white shark", "tiger shark", "hammerhead")
+    softmax = Explainer.load(torch_zoo / "bundles" / "softmax_end")
+    assert softmax.manifest.output_activation == "softmax" and softmax.head.ops[-1].kind == "vector"
+
+
 def test_list_layers_marks_the_default() -> None:
     proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--input-size", "64", "--list-layers")
     assert proc.returncode == 0, proc.stderr
@@ -105,16 +126,49 @@ def test_list_layers_marks_the_default() -> None:
     assert "(2, 2, 512)" in lines["layer4"]
 
 
+HEADS = """
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, *head):
+        super().__init__()
+        self.features = nn.Conv2d(3, 8, 3, stride=4)
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+def mish_head():
+    return Net(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Mish(), nn.Linear(8, 3))
+
+def gelu_tanh_head():
+    return Net(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.GELU(approximate="tanh"), nn.Linear(8, 3))
+
+def conv_head():
+    return Net(nn.Conv2d(8, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+"""
+
+
 @pytest.mark.parametrize(("model", "message"), [
     ("torchvision.models:no_such_model", "torchvision.models has no callable 'no_such_model'"),
     ("no_such_package.models:build", "cannot import module 'no_such_package.models'"),
     ("missing_file.py:build", "model file 'missing_file.py' does not exist"),
     ("torchvision.models:list_models", "returned list, not a torch.nn.Module"),
-    ("torchvision.models:mobilenet_v3_small", "op classifier.1 (Hardswish) after the target 'features' is not "
-                                              "supported"),
+    ("torchvision.models", "MODEL 'torchvision.models': no such model file; a PyTorch model names its callable too, "
+                           "e.g. torchvision.models:CALLABLE"),
+    ("torchvision.models:", "MODEL 'torchvision.models:' is neither a model file nor package.module:callable"),
+    ("torchvision..models:resnet18", "MODEL 'torchvision..models:resnet18' is neither a model file nor package"),
+    ("torchvision.models:resnet18:x", "is neither a model file nor package.module:callable / file.py:callable"),
+    ("head.py:mish_head", "op classifier.2 (Mish) after the target 'features' is not supported by the NumPy head "
+                          "(supported: "),
+    ("head.py:gelu_tanh_head", "op classifier.2 (GELU) after the target 'features' is not supported by the NumPy "
+                               "head (only GELU's exact erf form, not approximate='tanh'); choose a later target"),
+    ("head.py:conv_head", "op classifier.0 (Conv2d) after the target 'features' is not supported"),
 ])
 def test_bad_models_are_one_line_errors(tmp_path: Path, model: str, message: str) -> None:
-    proc = run_python("-m", "tools.export", model, "--input-size", "64", "--out", str(tmp_path / "b"))
+    (tmp_path / "head.py").write_text(HEADS, encoding="utf-8")
+    proc = run_python("-m", "tools.export", model.replace("head.py", str(tmp_path / "head.py")), "--input-size", "64",
+                      "--out", str(tmp_path / "b"), "--target-layer", "features")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

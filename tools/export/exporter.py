@@ -53,6 +53,7 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     """Write the bundle for model_path into options.out and return its manifest."""
     if model_spec.is_torch_spec(str(model_path)):
         return _export_torch(str(model_path), options, weights)
+    model_spec.refuse_malformed(str(model_path))
     model = model_io.load_model(model_path, weights)
     target = options.target_layer or keras_graph.default_target(model)
     chain = keras_graph.chain_to_output(model, target)
@@ -191,6 +192,7 @@ def _list_layers(args: argparse.Namespace) -> list[str]:
     """--list-layers for either front end."""
     if model_spec.is_torch_spec(str(args.model)):
         return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size))
+    model_spec.refuse_malformed(str(args.model))
     return layer_list.list_layers(args.model, args.weights, args.all)
 
 

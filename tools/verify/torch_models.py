@@ -64,3 +64,34 @@ class DenseNetStyle(nn.Module):  # type: ignore[misc,unused-ignore]  # (torch un
 
 def densenet_style() -> nn.Module:
     return DenseNetStyle()
+
+
+class ActivationHead(nn.Module):  # type: ignore[misc,unused-ignore]  # (torch untyped where not installed)
+    """A small conv trunk under an MLP head with every activation the device adds for PyTorch heads: Linear ->
+    BatchNorm1d (folded at export) -> GELU -> Linear -> SiLU -> Linear -> Hardsigmoid -> Dropout -> Linear, and
+    optionally a Softmax at the end (the bundle's output activation then; the logits are the last Linear's)."""
+
+    def __init__(self, softmax: bool = False, num_classes: int = 5) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.Hardswish(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32, 24), nn.BatchNorm1d(24), nn.GELU(), nn.Linear(24, 16), nn.SiLU(),
+            nn.Linear(16, 16), nn.Hardsigmoid(), nn.Dropout(0.2), nn.Linear(16, num_classes),
+            *([nn.Softmax(dim=1)] if softmax else []),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+def activation_head() -> nn.Module:
+    return ActivationHead()
+
+
+def activation_head_softmax() -> nn.Module:
+    return ActivationHead(softmax=True)

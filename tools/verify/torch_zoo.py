@@ -22,6 +22,8 @@ from tools.verify import torch_models, torch_reference
 
 N_INPUTS = 3
 REPO = Path(__file__).resolve().parents[2]
+SYNSET_LINES = ("n01440764 tench, Tinca tinca", "n01443537 goldfish, Carassius auratus", "n01484850 great white shark",
+                "n01491361 tiger shark", "n01494475 hammerhead, hammerhead shark")
 
 
 @dataclass
@@ -31,12 +33,25 @@ class Case:
     target: str  # the module the references hook (the exporter's default target is checked to be this)
     methods: tuple[str, ...] = ("gradcam",)
     extra_args: list[str] = field(default_factory=list)
+    # The model the references run, with the same state_dict, where MODEL ends in a softmax: its logits' twin.
+    logits_model: str | None = None
+    classes_file: tuple[str, ...] = ()  # lines of a --classes-file to export with
+    # torch's seed for the random init: fixed, so that every build gets the same model (some seeds give a model that
+    # predicts one class for all the test inputs, which the tests refuse as degenerate)
+    seed: int = 0
 
 
 CASES = {
     "resnet18": Case("torchvision.models:resnet18", 64, "layer4", ("gradcam", "gradcampp", "layercam", "cam")),
     "shufflenet": Case("torchvision.models:shufflenet_v2_x0_5", 64, "conv5"),  # x.mean([2, 3]) in forward
     "densenet_style": Case("tools/verify/torch_models.py:densenet_style", 32, "features"),  # F.relu in forward
+    # non-linear head: avgpool -> Linear -> Hardswish -> Dropout -> Linear
+    "mobilenet_v3_small": Case("torchvision.models:mobilenet_v3_small", 64, "features",
+                               ("gradcam", "gradcampp", "layercam"), seed=1),
+    "activation_head": Case("tools/verify/torch_models.py:activation_head", 32, "features",
+                            classes_file=SYNSET_LINES),
+    "softmax_end": Case("tools/verify/torch_models.py:activation_head_softmax", 32, "features",
+                        logits_model="tools/verify/torch_models.py:activation_head"),
     "fruit": Case("tools/verify/torch_models.py:fruit_cnn", 100, "0", extra_args=["--classes", "Apfel,Orange,Tomate",
                                                                                "--preprocess", "unit"]),
 }
@@ -49,18 +64,26 @@ EXTRA_CASES = {
 
 
 def build_case(name: str, case: Case, out: Path) -> None:
+    torch.manual_seed(case.seed)
     net = model_spec.load(case.model, None)
     torch_models.reestimate_batchnorm(net, (case.input_size, case.input_size))
     weights = out / "models" / f"{name}.pth"
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), weights)
+    extra = list(case.extra_args)
+    if case.classes_file:
+        classes = out / "models" / f"{name}-classes.txt"
+        classes.write_text("\n".join(case.classes_file) + "\n", encoding="utf-8")
+        extra += ["--classes-file", str(classes)]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "tools.export", case.model, "--weights", str(weights),
-                           "--input-size", str(case.input_size), "--out", str(out / "bundles" / name),
-                           *case.extra_args], cwd=REPO, capture_output=True, text=True, check=False)
+                           "--input-size", str(case.input_size), "--out", str(out / "bundles" / name), *extra],
+                          cwd=REPO, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"export of {name} failed: {proc.stderr.strip()[-2000:]}")
     print(f"{name}: exported in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if case.logits_model is not None:
+        net = model_spec.load(case.logits_model, weights)
     np.savez(out / "refs" / f"{name}.npz", **references(net, case))
 
 

@@ -200,6 +200,7 @@ def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.M
     if not model_spec.is_torch_spec(str(model_path)):
         from tools.verify.tf_reference import GradCamReference
 
+        model_spec.refuse_malformed(str(model_path))
         model = model_io.load_model(model_path, weights)
         tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
         return GradCamReference(model, manifest.target_layer), tol

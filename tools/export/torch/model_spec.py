@@ -15,6 +15,7 @@ from typing import Any
 
 _NEEDS = "PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_MODEL_SUFFIXES = {".keras", ".h5", ".hdf5", ".json", ".onnx", ".pt2", ".pt", ".pth"}
 
 
 class TorchExportError(Exception):
@@ -40,6 +41,19 @@ def is_torch_spec(model: str) -> bool:
     if not sep or not _DOTTED.match(attr):
         return False
     return module.endswith(".py") or bool(_DOTTED.match(module))
+
+
+def refuse_malformed(model: str) -> None:
+    """A MODEL that is no file and no valid PyTorch spec, but was meant as one: say what the form is, in one line."""
+    if Path(model).exists() or is_torch_spec(model):
+        return
+    if ":" in model:
+        raise ModelSpecError(f"MODEL {model!r} is neither a model file nor package.module:callable / file.py:callable "
+                             "(a module's dotted name or a .py path, ':', and a function or class returning an "
+                             "nn.Module, e.g. torchvision.models:resnet18)")
+    if _DOTTED.match(model) and "." in model and Path(model).suffix.lower() not in _MODEL_SUFFIXES:
+        raise ModelSpecError(f"MODEL {model!r}: no such model file; a PyTorch model names its callable too, "
+                             f"e.g. {model}:CALLABLE")
 
 
 def load(model: str, weights: Path | None) -> Any:

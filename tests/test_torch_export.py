@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO, run_python
 
 from edge import Explainer
+from tools.verify import report_text
 
 pytest.importorskip("torch", reason="the PyTorch front end's tests need requirements-torch.txt")
 pytest.importorskip("litert_torch", reason="the PyTorch front end's tests need requirements-torch.txt")
@@ -183,6 +184,10 @@ def test_verify_compares_with_torch_autograd(torch_zoo: Path, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
     assert report["passed"] and set(report["scores"]) == {"logit", "probability"}
+    assert report["reference"] == "PyTorch"
+    text = "\n".join(report_text.lines(report))
+    assert "TensorFlow" not in text and "tape.gradient" not in text
+    assert "(a) head on PyTorch's own activations vs torch autograd" in text
     for metrics in report["scores"].values():
         assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
         assert metrics["max_abs_cam_raw_diff"] > 0 and metrics["max_rel_cam_raw_diff"] <= 1e-4
@@ -204,3 +209,11 @@ def test_weights_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         last = proc.stderr.strip().splitlines()[-1]
         assert last.startswith(f"error: {message}"), proc.stderr
+
+
+def test_verify_refuses_a_malformed_model_in_one_line(torch_zoo: Path) -> None:
+    proc = run_python("-m", "tools.verify", str(torch_zoo / "bundles" / "resnet18"), "--model", "torchvision.models:",
+                      "--images", str(REPO / "samples"), "--limit", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MODEL 'torchvision.models:' is neither a model file nor"), proc.stderr

@@ -33,11 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", type=Path)
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for both sides: TFLite's num_threads and torch.set_num_threads (default 1)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    ex = Explainer.load(args.bundle)
+    ex = Explainer.load(args.bundle, num_threads=args.threads)
     net = model_spec.load(args.model, args.weights)
     layer = net.get_submodule(ex.manifest.target_layer)
     h, w, c = ex.manifest.input_shape
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         _timed(lambda: ex.explain_input(x), edge_ms)
         _timed(lambda: cam(input_tensor=x_t, targets=targets), torch_ms)
     e, t = statistics.median(edge_ms), statistics.median(torch_ms)
-    print(f"{args.model} at {h}x{w}, target {ex.manifest.target_layer}, torch threads {torch.get_num_threads()}: "
+    print(f"{args.model} at {h}x{w}, target {ex.manifest.target_layer}, threads {args.threads} (both): "
           f"edge Grad-CAM {e:.1f} ms (runtime {ex.features.runtime}), PyTorch eager + pytorch-grad-cam {t:.1f} ms, "
           f"ratio {t / e:.2f}x ({args.rounds} rounds, medians)")
     return 0

@@ -21,6 +21,7 @@ from tools.export import class_names, head_storage, layer_list, preprocess_spec,
 from tools.export.front_end import FrontEndModel
 from tools.export.keras import feature_export, feature_fold
 from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
+from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec
 from tools.keras_support import keras_graph, model_io
 
@@ -53,6 +54,8 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
     """Write the bundle for model_path into options.out and return its manifest."""
     if model_spec.is_torch_spec(str(model_path)):
         return _export_torch(str(model_path), options, weights)
+    if onnx_model_file.is_onnx_file(model_path):
+        return _export_onnx(model_path, options, weights)
     model_spec.refuse_malformed(str(model_path))
     model = model_io.load_model(model_path, weights)
     target = options.target_layer or keras_graph.default_target(model)
@@ -146,6 +149,18 @@ def _export_torch(model: str, options: ExportOptions, weights: Path | None) -> M
     return write_bundle(options, front, preprocess, classes)
 
 
+def _export_onnx(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
+    """The ONNX front end (tools/export/onnx/: onnx2torch, then the PyTorch front end's conversion) into the writer."""
+    if weights is not None or options.quantize:
+        raise ExportError("an .onnx model holds its weights and exports float features: drop --weights/--quantize")
+    front = onnx_model_file.front_end().load(model_path, options.target_layer, options.input_size)
+    classes = _class_names(options.classes, front.head.num_classes)
+    if options.preprocess is None:
+        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
+    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
+    return write_bundle(options, front, preprocess, classes)
+
+
 def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
     if given is None:
         return [f"class_{i}" for i in range(num_classes)]
@@ -192,6 +207,8 @@ def _list_layers(args: argparse.Namespace) -> list[str]:
     """--list-layers for either front end."""
     if model_spec.is_torch_spec(str(args.model)):
         return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size))
+    if onnx_model_file.is_onnx_file(args.model):
+        return list(onnx_model_file.front_end().list_layers(args.model, args.input_size))
     model_spec.refuse_malformed(str(args.model))
     return layer_list.list_layers(args.model, args.weights, args.all)
 
@@ -208,14 +225,15 @@ def _input_size(text: str) -> tuple[int, int]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help=".keras, legacy .h5, tf.keras architecture .json (with --weights), or a "
-                   "PyTorch model: package.module:callable or file.py:callable returning an nn.Module")
+    p.add_argument("model", type=Path, help=".keras, legacy .h5, tf.keras architecture .json (--weights), a "
+                   "PyTorch model (package.module:callable or file.py:callable returning an nn.Module) or an .onnx")
     p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON; a state_dict .pth for PyTorch")
     p.add_argument("--input-size", type=_input_size, default=(224, 224),
-                   help="PyTorch: H[,W] the model is traced and converted at (default 224)")
+                   help="PyTorch: H[,W] the model is traced and converted at (default 224); ONNX: "
+                   "the size used only where the graph's input height/width are not fixed")
     p.add_argument("--out", type=Path, help="bundle directory to write")
     p.add_argument("--target-layer", help="layer whose activations A are explained (default: the last 4-D layer "
-                   "before the first Flatten/global pooling)")
+                   "before the first Flatten/global pooling); for ONNX a tensor or node name")
     p.add_argument("--list-layers", action="store_true", help="print the candidate target layers and exit")
     p.add_argument("--all", action="store_true", help="with --list-layers: every 4-D layer with its reason")
     p.add_argument("--score", choices=bundle_format.SCORES, default="logit",

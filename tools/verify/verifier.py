@@ -29,6 +29,7 @@ from edge.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
+from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec
 from tools.keras_support import model_io
 from tools.verify import edge_side, report_text, tolerance
@@ -197,7 +198,10 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
 def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
                user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
     """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
-    autograd for PyTorch MODULE:CALLABLE."""
+    autograd for PyTorch MODULE:CALLABLE, onnxruntime + torch autograd on onnx2torch's graph for .onnx
+    (tools/verify/onnx_reference.py)."""
+    if onnx_model_file.is_onnx_file(model_path):
+        return _onnx_reference(model_path, weights, manifest, user_tolerance)
     if not model_spec.is_torch_spec(str(model_path)):
         from tools.verify.tf_reference import GradCamReference
 
@@ -216,6 +220,22 @@ def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.M
     except ValueError as e:
         raise VerifyError(str(e)) from e
     return reference, torch_reference.tolerances(net, manifest.target_layer, manifest.head_dtype, user_tolerance)
+
+
+def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+                    user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    if weights is not None:
+        raise VerifyError("an .onnx model holds its weights: drop --weights")
+    if manifest.output_activation != "none":
+        raise VerifyError("the ONNX reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    onnx_model_file.front_end()  # first: a one-line error where onnx/torch are not installed
+    try:
+        from tools.verify.onnx_reference import OnnxGradCamReference
+    except ImportError as e:
+        raise VerifyError(f"verifying an ONNX bundle needs onnxruntime (requirements-torch.txt): {e}") from e
+    reference = OnnxGradCamReference(model_path, manifest.target_layer, manifest.input_shape[:2])
+    return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
 
 
 def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
@@ -242,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path)
     p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
-                   "or PyTorch's package.module:callable / file.py:callable")
+                   "PyTorch's package.module:callable / file.py:callable, or an .onnx file")
     p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
     p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")

@@ -18,7 +18,7 @@ from edge import bundle as bundle_format
 from edge.head import Head
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
-from tools.export.onnx import graph, head_ops, model_file
+from tools.export.onnx import graph, head_ops, model_file, static_torch
 from tools.export.onnx.graph import OnnxGraph, OnnxGraphError
 from tools.export.torch import front_end as torch_front_end
 from tools.export.torch import graph as torch_graph
@@ -59,7 +59,7 @@ def split_and_head(g: OnnxGraph, target: str | None) -> tuple[str, Head, tuple[i
 def to_torch(g: OnnxGraph) -> fx.GraphModule:
     """The whole graph as an fx GraphModule, each ONNX node one module that knows its tensors (onnx_mapping)."""
     try:
-        return onnx2torch.convert(g.model, attach_onnx_mapping=True)
+        return static_torch.bake(onnx2torch.convert(g.model, attach_onnx_mapping=True), g)
     except Exception as e:  # onnx2torch raises NotImplementedError for ops it has no converter for, and others
         raise OnnxGraphError(f"onnx2torch cannot convert the graph: {type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''}") from e
@@ -69,7 +69,8 @@ def module_for(gm: fx.GraphModule, tensor: str) -> fx.Node:
     """The fx node of the ONNX node whose (only) output is `tensor`."""
     for node in gm.graph.nodes:
         if node.op == "call_module":
-            outputs = tuple(gm.get_submodule(str(node.target)).onnx_mapping.outputs)
+            module: Any = gm.get_submodule(str(node.target))
+            outputs = tuple(module.onnx_mapping.outputs)
             if tensor in outputs:
                 if len(outputs) > 1:
                     raise OnnxGraphError(f"target {tensor!r} is one of several outputs of its node; choose another")

@@ -7,17 +7,21 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import onnx
+import onnx.version_converter
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
+from tools.export.onnx import fold
 from tools.export.onnx.model_file import OnnxExportError
 
 _LOGGER = logging.getLogger("tools.export")
 # Nodes that reduce a feature map to a vector: by default the head starts at their input.
 REDUCING = ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "Flatten", "Reshape")
 # Nodes that only compute shapes for a Reshape (x.view(x.size(0), -1) exported without constant folding).
+# The newest opset onnx2torch 1.5.15 converts every common op at (it lacks Constant-19, ReduceMean-18, ...); newer
+# graphs (torch.onnx.export writes opset 20) are converted down with onnx's version converter, names kept.
+TORCH_OPSET = 17
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Concat", "Constant", "Cast", "Squeeze", "Slice")
 
 
@@ -46,7 +50,7 @@ def read(model: onnx.ModelProto, input_size: tuple[int, int]) -> OnnxGraph:
         raise OnnxGraphError(f"the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
                              "an image classifier has one")
     dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or (dims[1].dim_value not in (0, 3)) or dims[3].dim_value == 3 and dims[1].dim_value != 3:
+    if len(dims) != 4 or (dims[1].dim_value not in (0, 3)) or (dims[3].dim_value == 3 and dims[1].dim_value != 3):
         shown = tuple(d.dim_value or d.dim_param or "?" for d in dims)
         raise OnnxGraphError(f"input {inputs[0].name!r} has shape {shown}; the front end takes NCHW (N, 3, H, W) "
                              "images, as torch.onnx.export writes them")
@@ -56,12 +60,28 @@ def read(model: onnx.ModelProto, input_size: tuple[int, int]) -> OnnxGraph:
     for dim, value in zip(dims, (1, 3, *size), strict=True):
         dim.Clear()
         dim.dim_value = value
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except Exception as e:  # InferenceError and friends: the message's first line names the node
-        raise OnnxGraphError(f"ONNX shape inference failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+    model = _infer_shapes(_at_opset(model, TORCH_OPSET))
+    model = fold.fold(model, _shapes(model), _infer_shapes)
     return OnnxGraph(model, inputs[0].name, size, _shapes(model), _constants(model),
                      {out: node for node in model.graph.node for out in node.output})
+
+
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception as e:  # InferenceError and friends: the message's first line names the node
+        raise OnnxGraphError(f"ONNX shape inference failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
+
+
+def _at_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
+    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if current <= opset:
+        return model
+    try:
+        return onnx.version_converter.convert_version(model, opset)
+    except Exception as e:  # the converter's adapters raise RuntimeError/ConvertError with multi-line messages
+        raise OnnxGraphError(f"cannot convert the graph from opset {current} to {opset} (what onnx2torch reads): "
+                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
 
 
 def _static_size(dims: Any, fallback: tuple[int, int]) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import importlib.abc, json, sys
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "tensorboard", "torch", "torchvision",
-                                  "litert_torch", "onnx"):
+                                  "litert_torch", "onnx", "onnx2torch", "onnxruntime"):
             raise ImportError(f"{name} is blocked: edge/ must not need it")
         return None
 

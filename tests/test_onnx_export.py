@@ -20,7 +20,7 @@ from conftest import REPO, run_python
 
 from edge import Explainer
 
-CASES = ["resnet18", "shufflenet", "fruit"]
+CASES = ["resnet18", "shufflenet", "mobilenet_v3_small", "fruit"]
 
 
 def _key() -> str:
@@ -85,6 +85,11 @@ def test_manifest_of_an_onnx_export(onnx_zoo: Path) -> None:
     assert m.source["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert m.source["model_sha256"] == str(_ref(onnx_zoo, "resnet18")["onnx_sha256"])  # as written, before export
     assert set((onnx_zoo / "models").iterdir()) == {onnx_zoo / "models" / f"{n}.onnx" for n in [*CASES, "elu_head"]}
+    # The squeeze-and-excitation blocks' poolings inside the features do not start the head.
+    mobilenet = Explainer.load(onnx_zoo / "bundles" / "mobilenet_v3_small").manifest
+    assert mobilenet.target_layer == "/features/features.12/features.12.2/HardSwish_output_0"
+    assert mobilenet.head_layers[-3:] == ("/classifier/classifier.0/Gemm", "/classifier/classifier.1/HardSwish",
+                                          "/classifier/classifier.3/Gemm")
     fruit = Explainer.load(onnx_zoo / "bundles" / "fruit").manifest  # its Flatten head: ONNX's (c, h, w) order
     assert fruit.class_names == ("Apfel", "Orange", "Tomate") and fruit.feature_shape == (4, 4, 128)
     assert fruit.head_layers == ("/1/Flatten", "/2/Gemm", "/3/Relu", "/5/Gemm")
@@ -149,3 +154,28 @@ def test_verify_compares_with_onnxruntime_and_torch_autograd(onnx_zoo: Path, tmp
     for metrics in report["scores"].values():
         assert metrics["images"] == 3 and metrics["top1_agreement"] == 1.0
         assert metrics["max_abs_cam_raw_diff"] > 0 and metrics["max_rel_cam_raw_diff"] <= 1e-4
+
+
+BLOCKED = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("onnx", "onnx2torch", "onnxruntime"):
+            raise ImportError(f"No module named {name!r} (blocked)")
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv.pop(1))
+from tools.export.exporter import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("extra", [["--out", "b"], ["--list-layers"]])
+def test_onnx_model_without_onnx_is_a_one_line_error(tmp_path: Path, extra: list[str]) -> None:
+    (tmp_path / "m.onnx").write_bytes(b"")
+    proc = run_python("-c", BLOCKED, str(REPO), str(tmp_path / "m.onnx"), *extra, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ONNX models need requirements-torch.txt installed")

@@ -138,13 +138,20 @@ def is_reduction(g: OnnxGraph, node: onnx.NodeProto) -> bool:
 
 
 def default_target(g: OnnxGraph) -> str:
-    """The input tensor of the first global pooling, mean over H,W, Flatten or Reshape to a vector."""
-    for node in g.model.graph.node:
-        if is_reduction(g, node):
+    """The input tensor of the first global pooling, mean over H,W, Flatten or Reshape to a vector after which no
+    spatial map is computed (a squeeze-and-excitation block's pooling inside the features is not the head's)."""
+    nodes = list(g.model.graph.node)
+    for i, node in enumerate(nodes):
+        if is_reduction(g, node) and not any(_is_spatial(g.shapes.get(out, ())) for n in nodes[i + 1 :]
+                                               for out in n.output):
             if node.input[0] == g.input_name:
                 break
             return str(node.input[0])
     raise OnnxGraphError("no global pooling, mean over H,W or Flatten found to start the head; name --target-layer")
+
+
+def _is_spatial(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 4 and shape[2] * shape[3] > 1
 
 
 def resolve_target(g: OnnxGraph, target: str | None) -> str:

@@ -182,7 +182,8 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
     edge = edge_side.run(bundle, images, tf_A, targets, method)
     report: dict[str, Any] = {"bundle": str(bundle), "model": str(model_path), "features": manifest.features.dtype,
-                              "reference": "PyTorch" if model_spec.is_torch_spec(str(model_path)) else "TensorFlow",
+                              "reference": "PyTorch" if model_spec.is_torch_spec(str(model_path))
+                              or onnx_model_file.is_onnx_file(model_path) else "TensorFlow",
                               "head_dtype": manifest.head_dtype, "method": method,
                               **judge(refs, edge, method, manifest.features.dtype, tol)}
     if convention is not None and convention != manifest.preprocess:

@@ -5,7 +5,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${EDGE_VENV:-$ROOT/.venv}"
 PY="$VENV/bin/python"
 stamp="$VENV/.requirements.sha256"
-want="$(cat "$ROOT/requirements-pi.txt" "$ROOT/requirements-tools.txt" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/requirements-pi.txt" "$ROOT/requirements-tools.txt" "$ROOT/requirements-torch.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$PY" ]; then
   python3 -m venv "$VENV"
 fi

@@ -1,4 +1,4 @@
-"""edge/ runs without TensorFlow or Keras: a process where importing them fails explains a frame end to end."""
+"""edge/ runs without TensorFlow, Keras or PyTorch: a process where importing them fails explains a frame end to end."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import importlib.abc, json, sys
 
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "tensorboard"):
+        if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "tensorboard", "torch", "torchvision",
+                                  "litert_torch", "onnx", "onnx2torch", "onnxruntime"):
             raise ImportError(f"{name} is blocked: edge/ must not need it")
         return None
 
@@ -22,7 +23,7 @@ import edge
 from edge import Explainer
 ex = Explainer.load(sys.argv[1])
 r = ex.explain(np.full((240, 320, 3), 90, np.uint8), top_k=2)
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf_keras", "torch", "onnx"))
 print(json.dumps({"labels": [x.label for x in r], "cam_shape": list(r[0].cam.shape), "heavy": heavy,
                   "runtime": ex.features.runtime}))
 """

@@ -114,6 +114,8 @@ def test_requirements_files_agree_with_pyproject() -> None:
     assert _as_text(_requirements(REPO / "requirements-pi.txt")) == _as_text(project["dependencies"])
     assert "-r requirements-pi.txt" in (REPO / "requirements-tools.txt").read_text().splitlines()
     assert _as_text(_requirements(REPO / "requirements-tools.txt")) == _as_text(extras["tools"] + extras["dev"])
+    assert "-r requirements-torch.txt" in (REPO / "requirements-tools.txt").read_text().splitlines()
+    assert _as_text(_requirements(REPO / "requirements-torch.txt")) == _as_text(extras["torch"])
 
 
 def test_service_runs_the_installed_command() -> None:

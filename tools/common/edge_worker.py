@@ -27,6 +27,7 @@ class WorkerError(Exception):
 
 def _run(args: list[str]) -> str:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    # cwd is the repository, not the caller's directory: callers pass bundle paths resolved.
     proc = subprocess.run([*WORKER, *args], capture_output=True, text=True, env=env, cwd=REPO, check=False)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
@@ -36,7 +37,7 @@ def _run(args: list[str]) -> str:
 
 def check_bundle(bundle: Path, runtimes: tuple[str, ...] = ("tflite_runtime", "ai_edge_litert")) -> dict[str, str]:
     """Load the bundle with each runtime and explain one blank input; {runtime: top label}."""
-    return dict(json.loads(_run(["check", str(bundle), "--runtimes", ",".join(runtimes)])))
+    return dict(json.loads(_run(["check", str(bundle.resolve()), "--runtimes", ",".join(runtimes)])))
 
 
 def explain_batch(
@@ -50,7 +51,7 @@ def explain_batch(
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(src, x=inputs.astype(np.float32), targets=np.array(targets if targets is not None else [], int))
-        _run(["explain", str(bundle), str(src), str(dst), "--method", method, "--runtime", runtime,
+        _run(["explain", str(bundle.resolve()), str(src), str(dst), "--method", method, "--runtime", runtime,
               *(["--score", score] if score else [])])
         with np.load(dst) as npz:
             return {name: npz[name] for name in npz.files}

@@ -18,8 +18,11 @@ from edge.bundle import FeatureModel, Manifest, Preprocess
 from edge.preprocess import Preprocessor
 from tools.common import cli_support, edge_worker
 from tools.export import class_names, head_storage, layer_list, preprocess_spec, quiet
+from tools.export.front_end import FrontEndModel
 from tools.export.keras import feature_export, feature_fold
 from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
+from tools.export.onnx import model_file as onnx_model_file
+from tools.export.torch import model_spec
 from tools.keras_support import keras_graph, model_io
 
 _LOGGER = logging.getLogger("tools.export")
@@ -44,10 +47,16 @@ class ExportOptions:
     check: bool = True
     head_dtype: str = "float32"  # storage of the head's Dense kernels (tools/export/head_storage.py)
     fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/export/keras/feature_fold.py)
+    input_size: tuple[int, int] = (224, 224)  # PyTorch models: the (height, width) they are traced and converted at
 
 
 def export(model_path: Path, options: ExportOptions, weights: Path | None = None) -> Manifest:
     """Write the bundle for model_path into options.out and return its manifest."""
+    if model_spec.is_torch_spec(str(model_path)):
+        return _export_torch(str(model_path), options, weights)
+    if onnx_model_file.is_onnx_file(model_path):
+        return _export_onnx(model_path, options, weights)
+    model_spec.refuse_malformed(str(model_path))
     model = model_io.load_model(model_path, weights)
     target = options.target_layer or keras_graph.default_target(model)
     chain = keras_graph.chain_to_output(model, target)
@@ -80,25 +89,33 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
             options.calibration, Preprocessor(preprocess, input_shape), options.calibration_count
         )
     tflite = feature_export.convert(feature_model, calibration)
-    dtype, in_quant, out_quant = feature_export.quantization_of(tflite)
 
+    front = FrontEndModel(tflite, head, input_shape, feature_shape, target,  # type: ignore[arg-type]
+                          tuple(layer.name for layer in chain.layers), keras_graph.flops(chain.target_tensor),
+                          _source(model_path, weights))
+    return write_bundle(options, front, preprocess, classes)
+
+
+def write_bundle(options: ExportOptions, front: FrontEndModel, preprocess: Preprocess, classes: list[str]) -> Manifest:
+    """The bundle every front end ends in: features.tflite, head.npz, manifest.json, checked on both runtimes."""
+    dtype, in_quant, out_quant = feature_export.quantization_of(front.tflite)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
-    (out / bundle_format.FEATURES).write_bytes(tflite)
-    head_storage.store_as(head, options.head_dtype).save(out / bundle_format.HEAD)
+    (out / bundle_format.FEATURES).write_bytes(front.tflite)
+    head_storage.store_as(front.head, options.head_dtype).save(out / bundle_format.HEAD)
     manifest = Manifest(
         class_names=tuple(classes),
-        input_shape=input_shape,
-        feature_shape=feature_shape,  # type: ignore[arg-type]
-        target_layer=target,
+        input_shape=front.input_shape,
+        feature_shape=front.feature_shape,
+        target_layer=front.target,
         preprocess=preprocess,
         score=options.score,
-        output_activation=head.output_activation,
-        features=FeatureModel(dtype, in_quant, out_quant, keras_graph.flops(chain.target_tensor)),
-        head_layers=tuple(layer.name for layer in chain.layers),
+        output_activation=front.head.output_activation,
+        features=FeatureModel(dtype, in_quant, out_quant, front.flops),
+        head_layers=front.head_layers,
         head_dtype=options.head_dtype,
         files={name: bundle_format.sha256_file(out / name) for name in (bundle_format.FEATURES, bundle_format.HEAD)},
-        source=_source(model_path, weights),
+        source=front.source,
     )
     (out / bundle_format.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     if options.check:
@@ -120,6 +137,30 @@ def _classifier_before(model: Any, target: str) -> str:
     return ""
 
 
+def _export_torch(model: str, options: ExportOptions, weights: Path | None) -> Manifest:
+    """The PyTorch front end (tools/export/torch/) into the same bundle writer."""
+    if options.quantize:
+        raise ExportError("--quantize int8 is not available for PyTorch models yet; export float features")
+    front = model_spec.front_end().load(model, weights, options.target_layer, options.input_size)
+    classes = _class_names(options.classes, front.head.num_classes)
+    if options.preprocess is None:
+        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
+    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
+    return write_bundle(options, front, preprocess, classes)
+
+
+def _export_onnx(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
+    """The ONNX front end (tools/export/onnx/: onnx2torch, then the PyTorch front end's conversion) into the writer."""
+    if weights is not None or options.quantize:
+        raise ExportError("an .onnx model holds its weights and exports float features: drop --weights/--quantize")
+    front = onnx_model_file.front_end().load(model_path, options.target_layer, options.input_size)
+    classes = _class_names(options.classes, front.head.num_classes)
+    if options.preprocess is None:
+        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
+    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
+    return write_bundle(options, front, preprocess, classes)
+
+
 def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
     if given is None:
         return [f"class_{i}" for i in range(num_classes)]
@@ -135,6 +176,10 @@ def _preprocess(model: Any, options: ExportOptions, channels: int) -> Preprocess
         spec = "none" if rescales else "unit"
         _LOGGER.info("--preprocess not given: assuming %r (%s)", spec,
                      "the model rescales its input" if rescales else "pixel / 255")
+    return _parse_preprocess(spec, options, channels)
+
+
+def _parse_preprocess(spec: str, options: ExportOptions, channels: int) -> Preprocess:
     try:
         return preprocess_spec.parse(spec, options.channel_order, channels, options.resize)
     except preprocess_spec.PreprocessSpecError as e:
@@ -158,13 +203,37 @@ def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
     return source
 
 
+def _list_layers(args: argparse.Namespace) -> list[str]:
+    """--list-layers for either front end."""
+    if model_spec.is_torch_spec(str(args.model)):
+        return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size))
+    if onnx_model_file.is_onnx_file(args.model):
+        return list(onnx_model_file.front_end().list_layers(args.model, args.input_size))
+    model_spec.refuse_malformed(str(args.model))
+    return layer_list.list_layers(args.model, args.weights, args.all)
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    try:
+        sizes = [int(v) for v in text.split(",")]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not H or H,W in pixels") from e
+    if len(sizes) not in (1, 2) or min(sizes) < 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: give H or H,W, each at least 8 pixels")
+    return (sizes[0], sizes[-1])
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help=".keras, legacy .h5, or tf.keras architecture .json (with --weights)")
-    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON")
+    p.add_argument("model", type=Path, help=".keras, legacy .h5, tf.keras architecture .json (--weights), a "
+                   "PyTorch model (package.module:callable or file.py:callable returning an nn.Module) or an .onnx")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON; a state_dict .pth for PyTorch")
+    p.add_argument("--input-size", type=_input_size, default=(224, 224),
+                   help="PyTorch: H[,W] the model is traced and converted at (default 224); ONNX: "
+                   "the size used only where the graph's input height/width are not fixed")
     p.add_argument("--out", type=Path, help="bundle directory to write")
     p.add_argument("--target-layer", help="layer whose activations A are explained (default: the last 4-D layer "
-                   "before the first Flatten/global pooling)")
+                   "before the first Flatten/global pooling); for ONNX a tensor or node name")
     p.add_argument("--list-layers", action="store_true", help="print the candidate target layers and exit")
     p.add_argument("--all", action="store_true", help="with --list-layers: every 4-D layer with its reason")
     p.add_argument("--score", choices=bundle_format.SCORES, default="logit",
@@ -196,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     with cli_support.one_line_errors(args.debug, ExportError, HeadExportError, model_io.ModelLoadError,
                                      keras_graph.GraphError, feature_export.FeatureExportError,
                                      edge_worker.WorkerError, preprocess_spec.PreprocessSpecError,
-                                     class_names.ClassNamesError) as status, quiet.quiet_unless(args.debug):
+                                     class_names.ClassNamesError, model_spec.TorchExportError) as status, \
+            quiet.quiet_unless(args.debug):
         if args.list_layers:
-            print("\n".join(layer_list.list_layers(args.model, args.weights, args.all)))
+            print("\n".join(_list_layers(args)))
             return 0
         if args.out is None:
             raise ExportError("--out BUNDLE_DIR is required (or use --list-layers)")
@@ -209,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             classes=class_names.read_class_names(args.classes_file) if args.classes_file else args.classes,
             preprocess=args.preprocess, channel_order=args.channel_order, resize=args.resize,
             quantize=args.quantize, calibration=args.calibration, calibration_count=args.calibration_count,
-            check=not args.no_check, fold=not args.no_fold, head_dtype=args.head_dtype,
+            check=not args.no_check, fold=not args.no_fold, head_dtype=args.head_dtype, input_size=args.input_size,
         )
         m = export(args.model, options, args.weights)
         head_mb = (args.out / bundle_format.HEAD).stat().st_size / 1e6

@@ -31,6 +31,14 @@ def _verdict(ok: bool) -> str:
 
 
 def lines(report: dict[str, Any]) -> list[str]:
+    """The report's lines, naming the framework the reference ran in (report["reference"]: TensorFlow or PyTorch)."""
+    if report.get("reference", "TensorFlow") == "TensorFlow":
+        return _lines(report)
+    return [line.replace("TensorFlow", "PyTorch").replace("tape.gradient", "torch autograd")
+            .replace("the Keras layers", "the PyTorch modules") for line in _lines(report)]
+
+
+def _lines(report: dict[str, Any]) -> list[str]:
     tol = report["tolerances"]
     int8 = report["features"] == "int8"
     out = [f"{report['bundle']} ({report['features']} features, {report['head_dtype']} head) vs {report['model']}, "

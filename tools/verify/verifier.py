@@ -1,10 +1,11 @@
-"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal TensorFlow's?
+"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal the framework's?
 
-TensorFlow computes Grad-CAM with GradientTape on the original Keras model, for score = logit and probability; the
-edge side runs the bundle in a TensorFlow-free subprocess (tools/verify/edge_side.py). Two questions, two checks:
-(a) the head: fed TensorFlow's own target activations, does the NumPy head give tape.gradient's map and the model's
-probabilities? This is the export's promise, to float32 rounding of the head's sums. (b) the features: how far do
-the TFLite feature model's activations drift from TensorFlow's (two float32 backends summing in different orders
+TensorFlow computes Grad-CAM with GradientTape on the original Keras model (torch autograd on a PyTorch model,
+tools/verify/torch_reference.py), for score = logit and probability; the edge side runs the bundle in a
+TensorFlow-free subprocess (tools/verify/edge_side.py). Two questions, two checks:
+(a) the head: fed the framework's own target activations, does the NumPy head give its gradient's map and the
+model's probabilities? This is the export's promise, to float32 rounding of the head's sums. (b) the features: how far
+do the TFLite feature model's activations drift from the framework's (two float32 backends summing in different orders
 drift by ~1e-4 after 50 layers), is that within what float32 and the depth explain (tools/verify/tolerance.py), and
 what does it do to the map and the probabilities on the device path? int8 features are reported, not judged.
 """
@@ -28,6 +29,8 @@ from edge.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
+from tools.export.onnx import model_file as onnx_model_file
+from tools.export.torch import model_spec
 from tools.keras_support import model_io
 from tools.verify import edge_side, report_text, tolerance
 
@@ -169,16 +172,12 @@ def reference_inputs(images: list[np.ndarray], spec: Preprocess, shape: tuple[in
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam", convention: Preprocess | None = None,
            user_tolerance: float = 1.0) -> dict[str, Any]:
-    """TensorFlow's references and the edge side's outputs for the images; report() judges them."""
-    from tools.verify.tf_reference import GradCamReference
-
+    """The framework's references and the edge side's outputs for the images; report() judges them."""
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
-    model = model_io.load_model(model_path, weights)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
-    reference = GradCamReference(model, manifest.target_layer)
-    tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
-    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"TensorFlow {method} ({score})", unit="img",
+    reference, tol = _reference(model_path, weights, manifest, user_tolerance)
+    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference {method} ({score})", unit="img",
                                                         leave=False)] for score in bundle_format.SCORES}
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
@@ -203,6 +202,7 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
     manifest's, and the contact sheet of the edge side's logit maps if asked for."""
     manifest = checked.manifest
     out: dict[str, Any] = {"bundle": str(checked.bundle), "model": str(checked.model),
+                           "reference": reference_name(checked.model),
                            "features": manifest.features.dtype, "head_dtype": manifest.head_dtype, "method": method,
                            **judge(refs, edge, method, manifest.features.dtype, tol)}
     if convention is not None and convention != manifest.preprocess:
@@ -213,6 +213,55 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
         _write_sheet(sheet, checked.paths, checked.images, logit, list(manifest.class_names))
         out["contact_sheet"] = str(sheet)
     return out
+
+
+def reference_name(model_path: Path) -> str:
+    """The framework whose Grad-CAM is the reference: PyTorch for MODULE:CALLABLE and .onnx, else TensorFlow."""
+    torch_side = model_spec.is_torch_spec(str(model_path)) or onnx_model_file.is_onnx_file(model_path)
+    return "PyTorch" if torch_side else "TensorFlow"
+
+
+def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+               user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
+    autograd for PyTorch MODULE:CALLABLE, onnxruntime + torch autograd on onnx2torch's graph for .onnx
+    (tools/verify/onnx_reference.py)."""
+    if onnx_model_file.is_onnx_file(model_path):
+        return _onnx_reference(model_path, weights, manifest, user_tolerance)
+    if not model_spec.is_torch_spec(str(model_path)):
+        from tools.verify.tf_reference import GradCamReference
+
+        model_spec.refuse_malformed(str(model_path))
+        model = model_io.load_model(model_path, weights)
+        tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
+        return GradCamReference(model, manifest.target_layer), tol
+    if manifest.output_activation != "none":
+        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
+    from tools.verify import torch_reference
+
+    try:
+        reference = torch_reference.TorchGradCamReference(net, manifest.target_layer)
+    except ValueError as e:
+        raise VerifyError(str(e)) from e
+    return reference, torch_reference.tolerances(net, manifest.target_layer, manifest.head_dtype, user_tolerance)
+
+
+def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+                    user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    if weights is not None:
+        raise VerifyError("an .onnx model holds its weights: drop --weights")
+    if manifest.output_activation != "none":
+        raise VerifyError("the ONNX reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    onnx_model_file.front_end()  # first: a one-line error where onnx/torch are not installed
+    try:
+        from tools.verify.onnx_reference import OnnxGradCamReference
+    except ImportError as e:
+        raise VerifyError(f"verifying an ONNX bundle needs onnxruntime (requirements-torch.txt): {e}") from e
+    reference = OnnxGradCamReference(model_path, manifest.target_layer, manifest.input_shape[:2])
+    return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
 
 
 def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
@@ -238,8 +287,9 @@ def _convention(args: argparse.Namespace, channels: int) -> Preprocess | None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path)
-    p.add_argument("--model", type=Path, required=True, help="the Keras model the bundle was exported from")
-    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model")
+    p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
+                   "PyTorch's package.module:callable / file.py:callable, or an .onnx file")
+    p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
     p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
@@ -264,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tolerance must be a positive factor, got {args.tolerance}", file=sys.stderr)
         return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
-                                     preprocess_spec.PreprocessSpecError) as s, quiet.quiet_unless(args.debug):
+                                     preprocess_spec.PreprocessSpecError, model_spec.TorchExportError) as s, \
+            quiet.quiet_unless(args.debug):
         manifest = bundle_format.read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,

@@ -1,0 +1,219 @@
+"""PyTorch front end: torchvision models and the fruit CNN exported through `python -m tools.export MODULE:CALLABLE`
+give the device the same Grad-CAM, top class and probabilities as PyTorch itself and pytorch-grad-cam.
+
+Models, bundles and PyTorch references come from `python -m tools.verify.torch_zoo` (a subprocess, cached under build/
+by content); the edge side runs here with the real TFLite interpreter and never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, run_python
+
+from edge import Explainer
+from tools.verify import report_text
+
+pytest.importorskip("torch", reason="the PyTorch front end's tests need requirements-torch.txt")
+pytest.importorskip("litert_torch", reason="the PyTorch front end's tests need requirements-torch.txt")
+
+GRADCAM_CASES = ["resnet18", "shufflenet", "densenet_style", "fruit", "mobilenet_v3_small", "activation_head",
+                 "softmax_end"]
+# (case, method): the other CAM methods, on a linear head (ResNet18) and a non-linear one (MobileNetV3-small)
+OTHER_METHODS = [("resnet18", "cam"), ("resnet18", "gradcampp"), ("resnet18", "layercam"),
+                 ("mobilenet_v3_small", "gradcampp"), ("mobilenet_v3_small", "layercam")]
+
+
+def _key() -> str:
+    digest = hashlib.sha256()
+    files = [*REPO.glob("tools/export/**/*.py"), *REPO.glob("tools/verify/torch_*.py"),
+             *(REPO / "edge" / n for n in ("bundle.py", "head.py", "head_ops.py", "activations.py"))]
+    for path in sorted(files):
+        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def torch_zoo() -> Path:
+    out = REPO / "build" / f"torchzoo-{_key()}"
+    if not out.exists():
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        proc = run_python("-m", "tools.verify.torch_zoo", str(partial), timeout=1800)
+        assert proc.returncode == 0, f"tools.verify.torch_zoo failed:\n{proc.stderr[-4000:]}"
+        try:
+            partial.rename(out)
+        except OSError:  # another run finished first
+            shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
+def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
+    with np.load(zoo / "refs" / f"{case}.npz") as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def _assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("case", GRADCAM_CASES)
+def test_gradcam_equals_pytorch_grad_cam(torch_zoo: Path, case: str) -> None:
+    ref = _ref(torch_zoo, case)
+    ex = Explainer.load(torch_zoo / "bundles" / case)
+    if case in ("resnet18", "shufflenet", "mobilenet_v3_small"):  # the tiny ones may give one class for all
+        assert len(set(ref["class_index"].tolist())) > 1, "one class for every input: a degenerate test model"
+    for i, x in enumerate(ref["x"]):
+        r = ex.explain_input(x)
+        assert r.class_index == ref["class_index"][i]
+        np.testing.assert_allclose(r.probabilities, ref["probabilities"][i], rtol=0, atol=1e-5)
+        _assert_close_maps(r.cam_raw, ref["gradcam_cam_raw"][i])
+        _assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
+
+
+@pytest.mark.parametrize(("case", "method"), OTHER_METHODS)
+def test_other_methods_equal_pytorch(torch_zoo: Path, case: str, method: str) -> None:
+    ref = _ref(torch_zoo, case)
+    ex = Explainer.load(torch_zoo / "bundles" / case)
+    for i, x in enumerate(ref["x"]):
+        r = ex.explain_input(x, method=method)
+        _assert_close_maps(r.cam_raw, ref[f"{method}_cam_raw"][i])
+
+
+def test_manifest_of_a_torchvision_export(torch_zoo: Path) -> None:
+    ex = Explainer.load(torch_zoo / "bundles" / "resnet18")
+    m = ex.manifest
+    assert m.target_layer == "layer4" and m.input_shape == (64, 64, 3) and m.feature_shape == (2, 2, 512)
+    assert m.output_activation == "none" and len(m.class_names) == 1000 and m.class_names[0] == "class_0"
+    assert m.preprocess.channel_order == "RGB"
+    np.testing.assert_allclose(np.array(m.preprocess.scale) * 255 * np.array([0.229, 0.224, 0.225]), 1, rtol=1e-5)
+    assert m.head_layers == ("avgpool", "flatten", "fc")
+    fruit = Explainer.load(torch_zoo / "bundles" / "fruit").manifest
+    assert fruit.class_names == ("Apfel", "Orange", "Tomate") and fruit.feature_shape == (4, 4, 128)
+    densenet = Explainer.load(torch_zoo / "bundles" / "densenet_style").manifest
+    assert densenet.target_layer == "features" and densenet.head_layers == ("relu", "adaptive_avg_pool2d", "flatten",
+                                                                            "classifier")
+
+
+def test_manifest_of_non_linear_heads(torch_zoo: Path) -> None:
+    """MobileNetV3's head keeps its Hardswish; BatchNorm1d is folded into the Linear before it, Dropout is dropped, a
+    Softmax at the end becomes the output activation (no softmax of the probabilities), --classes-file's synset lines
+    give the first synonym."""
+    mobilenet = Explainer.load(torch_zoo / "bundles" / "mobilenet_v3_small")
+    assert mobilenet.manifest.target_layer == "features" and mobilenet.manifest.output_activation == "none"
+    assert [type(op).__name__ for op in mobilenet.head.ops] == ["Reduce", "Dense", "Activation", "Dense"]
+    assert mobilenet.head.ops[2].name == "hardswish"  # type: ignore[union-attr]
+    head = Explainer.load(torch_zoo / "bundles" / "activation_head")
+    kinds = [getattr(op, "name", type(op).__name__) for op in head.head.ops]
+    assert kinds == ["Reduce", "Dense", "gelu", "Dense", "silu", "Dense", "hardsigmoid", "Dense"]
+    assert head.manifest.output_activation == "none"
+    assert head.manifest.class_names == ("tench", "goldfish", "great white shark", "tiger shark", "hammerhead")
+    softmax = Explainer.load(torch_zoo / "bundles" / "softmax_end")
+    assert softmax.manifest.output_activation == "softmax" and softmax.head.ops[-1].kind == "vector"
+
+
+def test_list_layers_marks_the_default() -> None:
+    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--input-size", "64", "--list-layers")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert "ok (default)" in lines["layer4"] and lines["avgpool"].split()[-1] == "ok"
+    assert "no: op layer4.0 (BasicBlock) after the target 'layer3'" in lines["layer3"]
+    assert "(2, 2, 512)" in lines["layer4"]
+
+
+HEADS = """
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, *head):
+        super().__init__()
+        self.features = nn.Conv2d(3, 8, 3, stride=4)
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+def mish_head():
+    return Net(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Mish(), nn.Linear(8, 3))
+
+def gelu_tanh_head():
+    return Net(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.GELU(approximate="tanh"), nn.Linear(8, 3))
+
+def conv_head():
+    return Net(nn.Conv2d(8, 3, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+"""
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("torchvision.models:no_such_model", "torchvision.models has no callable 'no_such_model'"),
+    ("no_such_package.models:build", "cannot import module 'no_such_package.models'"),
+    ("missing_file.py:build", "model file 'missing_file.py' does not exist"),
+    ("torchvision.models:list_models", "returned list, not a torch.nn.Module"),
+    ("torchvision.models", "MODEL 'torchvision.models': no such model file; a PyTorch model names its callable too, "
+                           "e.g. torchvision.models:CALLABLE"),
+    ("torchvision.models:", "MODEL 'torchvision.models:' is neither a model file nor package.module:callable"),
+    ("torchvision..models:resnet18", "MODEL 'torchvision..models:resnet18' is neither a model file nor package"),
+    ("torchvision.models:resnet18:x", "is neither a model file nor package.module:callable / file.py:callable"),
+    ("head.py:mish_head", "op classifier.2 (Mish) after the target 'features' is not supported by the NumPy head "
+                          "(supported: "),
+    ("head.py:gelu_tanh_head", "op classifier.2 (GELU) after the target 'features' is not supported by the NumPy "
+                               "head (only GELU's exact erf form, not approximate='tanh'); choose a later target"),
+    ("head.py:conv_head", "op classifier.0 (Conv2d) after the target 'features' is not supported"),
+])
+def test_bad_models_are_one_line_errors(tmp_path: Path, model: str, message: str) -> None:
+    (tmp_path / "head.py").write_text(HEADS, encoding="utf-8")
+    proc = run_python("-m", "tools.export", model.replace("head.py", str(tmp_path / "head.py")), "--input-size", "64",
+                      "--out", str(tmp_path / "b"), "--target-layer", "features")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_verify_compares_with_torch_autograd(torch_zoo: Path, tmp_path: Path) -> None:
+    proc = run_python("-m", "tools.verify", str(torch_zoo / "bundles" / "resnet18"), "--model",
+                      "torchvision.models:resnet18", "--weights", str(torch_zoo / "models" / "resnet18.pth"),
+                      "--images", str(REPO / "samples"), "--limit", "2", "--json", "--sheet", str(tmp_path / "s.png"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert report["passed"] and set(report["scores"]) == {"logit", "probability"}
+    assert report["reference"] == "PyTorch"
+    text = "\n".join(report_text.lines(report))
+    assert "TensorFlow" not in text and "tape.gradient" not in text
+    assert "(a) head on PyTorch's own activations vs torch autograd" in text
+    for metrics in report["scores"].values():
+        assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
+        assert metrics["max_abs_cam_raw_diff"] > 0 and metrics["max_rel_cam_raw_diff"] <= 1e-4
+
+
+def test_weights_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
+    """A state_dict of another model, a pickled whole model (weights_only=True refuses to run its pickle) and a file
+    that is not a state_dict at all, each named in one line."""
+    other, whole = tmp_path / "other.pth", tmp_path / "whole.pth"
+    proc = run_python("-c", f"import torch, torchvision; m = torchvision.models.resnet18(); "
+                            f"torch.save(m.state_dict(), {str(other)!r}); torch.save(m, {str(whole)!r})")
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "junk.pth").write_bytes(b"not a pickle")
+    for weights, message in [(other, f"weights {other} do not fit the model: Missing key(s) in state_dict"),
+                             (whole, f"cannot read weights {whole}: UnpicklingError"),
+                             (tmp_path / "junk.pth", f"cannot read weights {tmp_path / 'junk.pth'}")]:
+        proc = run_python("-m", "tools.export", "torchvision.models:shufflenet_v2_x0_5", "--weights", str(weights),
+                          "--out", str(tmp_path / "b"))
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: {message}"), proc.stderr
+
+
+def test_verify_refuses_a_malformed_model_in_one_line(torch_zoo: Path) -> None:
+    proc = run_python("-m", "tools.verify", str(torch_zoo / "bundles" / "resnet18"), "--model", "torchvision.models:",
+                      "--images", str(REPO / "samples"), "--limit", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MODEL 'torchvision.models:' is neither a model file nor"), proc.stderr

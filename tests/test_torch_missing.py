@@ -1,0 +1,33 @@
+"""Where PyTorch is not installed, a PyTorch MODEL is a one-line error naming requirements-torch.txt, not a
+traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_python
+
+BLOCKED = """
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "litert_torch"):
+            raise ImportError(f"No module named {name!r} (blocked)")
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv.pop(1))
+from tools.export.exporter import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("extra", [["--out", "b"], ["--list-layers"]])
+def test_torch_model_without_torch_is_a_one_line_error(tmp_path: Path, extra: list[str]) -> None:
+    proc = run_python("-c", BLOCKED, str(REPO), "torchvision.models:resnet18", *extra, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)")

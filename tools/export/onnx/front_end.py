@@ -1,0 +1,125 @@
+"""ONNX model -> FrontEndModel: read the graph, split it at a target tensor, the head from the ONNX nodes after it,
+and the nodes before it through onnx2torch (an fx GraphModule) to the PyTorch front end's litert-torch conversion
+(NHWC input and output)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnx2torch
+import torch
+from torch import fx
+
+from edge import bundle as bundle_format
+from edge.head import Head
+from tools.export.front_end import FrontEndModel
+from tools.export.head_passes import HeadShapeError, finish_head
+from tools.export.onnx import graph, head_ops, model_file, static_torch
+from tools.export.onnx.graph import OnnxGraph, OnnxGraphError
+from tools.export.torch import front_end as torch_front_end
+from tools.export.torch import graph as torch_graph
+
+
+def load(path: Path, target: str | None, input_size: tuple[int, int]) -> FrontEndModel:
+    g = graph.read(model_file.load(path), input_size)
+    tensor, head, feature_shape, head_names = split_and_head(g, target)
+    features = feature_module(to_torch(g), tensor)
+    return FrontEndModel(
+        tflite=torch_front_end.convert_features(features, g.input_size),
+        head=head,
+        input_shape=(g.input_size[0], g.input_size[1], 3),
+        feature_shape=feature_shape,
+        target=tensor,
+        head_layers=tuple(head_names),
+        flops=_flops(features, g.input_size),
+        source=_source(path, g.model),
+    )
+
+
+def split_and_head(g: OnnxGraph, target: str | None) -> tuple[str, Head, tuple[int, int, int], list[str]]:
+    """The target tensor, the checked head after it, the target's shape (h, w, k) and the head's node names."""
+    tensor = graph.resolve_target(g, target)
+    shape = g.shapes.get(tensor)
+    if shape is None or len(shape) != 4:
+        raise OnnxGraphError(f"target layer {tensor!r} gives shape {shape or 'unknown'}; it must be a 4-D feature "
+                             "map (see --list-layers)")
+    feature_shape = (shape[2], shape[3], shape[1])  # NCHW -> (h, w, k)
+    ops, names = head_ops.convert(g, graph.head_nodes(g, tensor), feature_shape, tensor)
+    try:
+        head = finish_head(ops, feature_shape)
+    except HeadShapeError as e:
+        raise head_ops.OnnxHeadOpError(str(e)) from e
+    return tensor, head, feature_shape, names
+
+
+def to_torch(g: OnnxGraph) -> fx.GraphModule:
+    """The whole graph as an fx GraphModule, each ONNX node one module that knows its tensors (onnx_mapping)."""
+    try:
+        return static_torch.bake(onnx2torch.convert(g.model, attach_onnx_mapping=True), g)
+    except Exception as e:  # onnx2torch raises NotImplementedError for ops it has no converter for, and others
+        raise OnnxGraphError(f"onnx2torch cannot convert the graph: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}") from e
+
+
+def module_for(gm: fx.GraphModule, tensor: str) -> fx.Node:
+    """The fx node of the ONNX node whose (only) output is `tensor`."""
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            module: Any = gm.get_submodule(str(node.target))
+            outputs = tuple(module.onnx_mapping.outputs)
+            if tensor in outputs:
+                if len(outputs) > 1:
+                    raise OnnxGraphError(f"target {tensor!r} is one of several outputs of its node; choose another")
+                return node
+    raise OnnxGraphError(f"target {tensor!r} has no node in the converted graph")
+
+
+def feature_module(gm: fx.GraphModule, tensor: str) -> fx.GraphModule:
+    """input -> the target tensor, NCHW, as an fx module of its own."""
+    node = module_for(gm, tensor)
+    return torch_graph.feature_module(torch_graph.Split(gm, str(node.target), node, []))
+
+
+def _flops(features: fx.GraphModule, input_size: tuple[int, int]) -> int:
+    """Multiply-adds x 2 of the convolutions and linear layers, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        features(torch.zeros(1, 3, *input_size))
+    return int(counter.get_total_flops())
+
+
+def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return {"model": path.name, "model_sha256": bundle_format.sha256_file(path),
+            "onnx_producer": f"{model.producer_name} {model.producer_version}".strip(), "onnx_opset": str(opset),
+            "onnx": onnx.__version__, "onnx2torch": metadata.version("onnx2torch"), "torch": torch.__version__,
+            "litert_torch": metadata.version("litert-torch"),
+            "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
+def list_layers(path: Path, input_size: tuple[int, int]) -> list[str]:
+    """One line per node with a 4-D output: the tensor's name, the node's op type, shape (h, w, k), and whether the
+    nodes after it can form a NumPy head."""
+    g = graph.read(model_file.load(path), input_size)
+    try:
+        default: str | None = graph.default_target(g)
+    except OnnxGraphError:
+        default = None
+    lines = []
+    for node in g.model.graph.node:
+        shape: Any = g.shapes.get(node.output[0])
+        if shape is None or len(shape) != 4 or node.op_type in graph.SHAPE_OPS:
+            continue
+        try:
+            split_and_head(g, node.output[0])
+            status = "ok (default)" if node.output[0] == default else "ok"
+        except model_file.OnnxExportError as e:
+            status = f"no: {str(e).split(' (supported:')[0]}"
+        lines.append(f"{node.output[0]:40s} {node.op_type:20s} {(shape[2], shape[3], shape[1])!s:18s} {status}")
+    return lines

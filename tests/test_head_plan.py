@@ -14,10 +14,20 @@ from edge.head import Head
 CASES = ["fruit_bn", "fruit_pool", "dense_bn_dropout", "mobilenet_gap", "mobilenet_top"]
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_plan_weights_equal_the_full_gradient_mean(zoo: Path, case: str) -> None:
+# The heads with Dense -> ReLU -> Dense after the reduction, whose plan has two forms: the per-class matrices made at
+# load (small heads) and the row times ReLU's mask (heads too big to copy per class).
+RELU_CASES = ["fruit_bn", "fruit_pool"]
+FORMS = [(case, True) for case in CASES] + [(case, False) for case in RELU_CASES]
+
+
+@pytest.mark.parametrize(("case", "per_class"), FORMS)
+def test_plan_weights_equal_the_full_gradient_mean(zoo: Path, case: str, per_class: bool) -> None:
     head = Head.load(zoo / "bundles" / case / "head.npz")
     assert head._plan is not None, "every zoo head has a pooling/affine spatial part and Dense layers"
+    assert (head._plan.relu_at is not None) == (case in RELU_CASES)
+    assert (head._plan.per_class is not None) == (case in RELU_CASES), "a 3-class head is small enough to copy"
+    if not per_class:
+        head._plan.per_class = None
     rng = np.random.default_rng(3)
     A = rng.random(head.input_shape, dtype=np.float32) * 2.0  # relu units both on and off
     hp = head.forward(A)

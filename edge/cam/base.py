@@ -20,6 +20,7 @@ _TINY = float(np.float32(1e-12))
 _INF = float("inf")
 _ZERO = np.float32(0.0)
 _max = np.maximum.reduce
+FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass(slots=True)
@@ -64,4 +65,6 @@ def normalise(cam_raw: F32) -> F32:
         return np.zeros(cam_raw.shape, np.float32)
     cam = np.maximum(cam_raw, _ZERO)  # a new array: divided in place, no third one
     cam /= peak  # a Python float scalar keeps a float32 array float32
-    return cam if cam.dtype == np.float32 else cam.astype(np.float32)
+    # `is`, not ==: comparing a dtype with the type np.float32 converts the type first (about 1 us after the feature
+    # model); a float32 array's dtype is NumPy's one float32 dtype object, and any other takes the (correct) astype.
+    return cam if cam.dtype is FLOAT32 else cam.astype(np.float32)

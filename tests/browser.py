@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -29,3 +34,12 @@ def chromium_driver(profile: Path, width: int = 1280, height: int = 900, downloa
         options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
                                                   "download.prompt_for_download": False})
     return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+
+
+def wait_until(what: Callable[[], T], timeout: float = 30.0) -> T:
+    """Poll what() every 0.1 s until it returns something truthy (returned); fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := what()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return value

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from browser import chromium_driver
+from browser import chromium_driver, wait_until
 from conftest import REPO
 from edge_process import EdgeProcess
 
@@ -43,14 +43,6 @@ def driver(tmp_path: Path) -> Iterator[Any]:
         browser.quit()
 
 
-def _wait(what: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.loads(answer.read())
@@ -67,8 +59,8 @@ def test_shown_text_and_bars_are_the_shown_frames_record(edge: EdgeProcess, driv
     driver.get(edge.url)
     checked = 0
     for _ in range(5):
-        first = _wait(lambda: driver.execute_script(SHOWN)["seq"] or None)
-        shown = _wait(lambda first=first: (s := driver.execute_script(SHOWN))["seq"] > first and s)  # a fresh one
+        first = wait_until(lambda: driver.execute_script(SHOWN)["seq"] or None)
+        shown = wait_until(lambda first=first: (s := driver.execute_script(SHOWN))["seq"] > first and s)  # a fresh one
         record = _get(f"{edge.url}prediction.json?seq={shown['seq']}")
         assert shown["label"] == record["label"] and shown["frame"] == str(record["frame"])
         assert shown["method"] == record["method"]
@@ -83,9 +75,10 @@ def test_switching_the_method_changes_the_records_that_follow(edge: EdgeProcess,
     from selenium.webdriver.support.ui import Select
 
     driver.get(edge.url)
-    method = _wait(lambda: driver.find_element("id", "method").is_displayed() and driver.find_element("id", "method"))
+    method = wait_until(
+        lambda: driver.find_element("id", "method").is_displayed() and driver.find_element("id", "method"))
     Select(method).select_by_value("eigencam")
-    _wait(lambda: driver.execute_script(SHOWN)["method"] == "eigencam")
+    wait_until(lambda: driver.execute_script(SHOWN)["method"] == "eigencam")
     seq = _get(edge.url + "prediction.json")["seq"]
     time.sleep(1.0)
     later = _get(edge.url + "prediction.json")
@@ -99,13 +92,13 @@ def test_switching_the_method_changes_the_records_that_follow(edge: EdgeProcess,
     driver.switch_to.active_element.send_keys(Keys.TAB)
     assert driver.switch_to.active_element == pause
     pause.send_keys(Keys.SPACE)
-    _wait(lambda: _get(edge.url + "api/state")["settings"]["paused"])
+    wait_until(lambda: _get(edge.url + "api/state")["settings"]["paused"])
     frozen = _get(edge.url + "prediction.json")["seq"]
     time.sleep(1.0)
     assert _get(edge.url + "prediction.json")["seq"] == frozen  # paused: the view keeps its frame
     pause.send_keys(Keys.SPACE)
     Select(driver.find_element("id", "method")).select_by_value("gradcam")
-    _wait(lambda: not _get(edge.url + "api/state")["settings"]["paused"])
+    wait_until(lambda: not _get(edge.url + "api/state")["settings"]["paused"])
 
 
 def test_snapshot_downloads_the_frame_overlay_and_record(edge: EdgeProcess, driver: Any, tmp_path: Path) -> None:
@@ -113,9 +106,9 @@ def test_snapshot_downloads_the_frame_overlay_and_record(edge: EdgeProcess, driv
     downloads.mkdir()
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     driver.get(edge.url)
-    _wait(lambda: driver.execute_script(SHOWN)["seq"])
+    wait_until(lambda: driver.execute_script(SHOWN)["seq"])
     driver.find_element("id", "snapshot").click()
-    (archive_path,) = _wait(lambda: list(downloads.glob("*.zip")))
+    (archive_path,) = wait_until(lambda: list(downloads.glob("*.zip")))
     with zipfile.ZipFile(archive_path) as archive:
         record = json.loads(archive.read("record.json"))
         for name in ("frame.jpg", "overlay.jpg"):
@@ -140,10 +133,10 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include", hea
     threading.Thread(target=evil.serve_forever, daemon=True).start()
     try:
         driver.get(edge.url)  # the owner's own tab first
-        _wait(lambda: driver.execute_script(SHOWN)["seq"])
+        wait_until(lambda: driver.execute_script(SHOWN)["seq"])
         before = _get(edge.url + "api/state")["settings"]
         driver.get(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
-        _wait(lambda: driver.current_url.startswith(edge.url) or None, 20)  # the form went through: refused
+        wait_until(lambda: driver.current_url.startswith(edge.url) or None, 20)  # the form went through: refused
         assert "403" in driver.page_source
         assert _get(edge.url + "api/state")["settings"] == before
     finally:
@@ -168,26 +161,26 @@ def test_page_says_disconnected_and_recovers_after_a_restart(driver: Any) -> Non
     feeder.start()
     try:
         driver.get(sink.url)
-        _wait(lambda: driver.find_element("id", "status").text == "live")
+        wait_until(lambda: driver.find_element("id", "status").text == "live")
         assert driver.find_element("id", "readonly").is_displayed()  # read-only: no controls
         assert not driver.find_element("id", "control-form").is_displayed()
         stop.set()
         feeder.join()
         sink.close()
-        _wait(lambda: "reconnecting" in driver.find_element("id", "status").text)
+        wait_until(lambda: "reconnecting" in driver.find_element("id", "status").text)
         time.sleep(2.0)
         sink = MjpegSink(MjpegConfig(enabled=True, port=port, controls=False))
         sink.open()
         stop = threading.Event()
         threading.Thread(target=_feed, args=(sink, stop), daemon=True).start()
-        _wait(lambda: driver.find_element("id", "status").text == "live")
-        seq = _wait(lambda: driver.execute_script(SHOWN)["seq"])
-        _wait(lambda: driver.execute_script(SHOWN)["seq"] > seq)  # frames flow again
+        wait_until(lambda: driver.find_element("id", "status").text == "live")
+        seq = wait_until(lambda: driver.execute_script(SHOWN)["seq"])
+        wait_until(lambda: driver.execute_script(SHOWN)["seq"] > seq)  # frames flow again
         stop.set()
         sink.close()
         sink = MjpegSink(MjpegConfig(enabled=True, port=port, token="a-new-token"))  # back with a token: say so
         sink.open()
-        _wait(lambda: "token required" in driver.find_element("id", "status").text)
+        wait_until(lambda: "token required" in driver.find_element("id", "status").text)
     finally:
         stop.set()
         sink.close()
@@ -203,8 +196,8 @@ def test_two_open_dashboards_keep_the_loops_pace(fruit_bundle: Path, tmp_path: P
             for viewer in viewers:
                 viewer.get(edge.url)  # type: ignore[attr-defined]
             for viewer in viewers:
-                seq = _wait(lambda v=viewer: v.execute_script(SHOWN)["seq"])
-                _wait(lambda v=viewer, s=seq: v.execute_script(SHOWN)["seq"] > s + 10)  # following the frames
+                seq = wait_until(lambda v=viewer: v.execute_script(SHOWN)["seq"])
+                wait_until(lambda v=viewer, s=seq: v.execute_script(SHOWN)["seq"] > s + 10)  # following the frames
             watched = edge.frame_rate(3.0)
             health = _get(edge.url + "api/health")
         finally:

@@ -4,7 +4,6 @@ test): a token with URL-special characters works, leaves the address bar, and li
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from urllib.parse import quote
 import cv2
 import numpy as np
 import pytest
-from browser import chromium_driver
+from browser import chromium_driver, wait_until
 
 from edge.live import LiveSettings, Settings
 from edge.sinks.mjpeg import MjpegConfig, MjpegSink
@@ -55,29 +54,21 @@ def view() -> Iterator[MjpegSink]:
         sink.close()
 
 
-def _wait(what: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := what()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
-
-
 def test_token_with_url_characters_then_only_a_cookie(view: MjpegSink, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     driver: Any = chromium_driver(tmp_path / "profile")
     try:
         driver.get(view.url + "?token=" + quote(TOKEN, safe=""))
-        _wait(lambda: "Apfel" in driver.find_element(By.ID, "label").text)
+        wait_until(lambda: "Apfel" in driver.find_element(By.ID, "label").text)
         assert "token" not in driver.current_url
         assert TOKEN not in driver.page_source and quote(TOKEN, safe="") not in driver.page_source
-        _wait(lambda: driver.execute_script("return document.getElementById('view').naturalWidth") == 160)
+        wait_until(lambda: driver.execute_script("return document.getElementById('view').naturalWidth") == 160)
         (cookie,) = driver.get_cookies()
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
         assert driver.execute_script("return document.cookie") == ""  # scripts cannot read it
         driver.find_element(By.ID, "overlay").click()  # a control's POST carries the cookie too
-        _wait(lambda: view.board.live is not None and not view.board.live.get().overlay)
+        wait_until(lambda: view.board.live is not None and not view.board.live.get().overlay)
     finally:
         driver.quit()
 
@@ -95,7 +86,7 @@ def test_markup_in_class_names_is_shown_as_text(tmp_path: Path) -> None:
             sink.hub.publish(_jpeg(index), {"label": evil, "confidence": 0.9, "frame": index, "method": evil,
                                             "probabilities": {evil: 0.9, "b": 0.1}})
         driver.get(sink.url)
-        _wait(lambda: driver.find_element(By.ID, "label").text == evil)
+        wait_until(lambda: driver.find_element(By.ID, "label").text == evil)
         assert driver.find_element(By.ID, "method-shown").text == evil
         assert driver.find_element(By.CSS_SELECTOR, "#bars li span").text == evil
         assert not driver.find_elements(By.ID, "injected") and driver.title == "edge-explainer"

@@ -14,12 +14,14 @@ from numpy.typing import NDArray
 from edge import activations
 from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
 from tools.export.head_walk import HeadWalk, batchnorm_affine, unsupported_message
+from tools.export.onnx import elementwise
 from tools.export.onnx.graph import SHAPE_OPS, OnnxGraph, attribute, is_reduction, reduced_axes
 from tools.export.onnx.model_file import OnnxExportError
 
 SUPPORTED = ("GlobalAveragePool, GlobalMaxPool, ReduceMean/ReduceMax over H,W, MaxPool/AveragePool without padding, "
              "Flatten, Reshape to a vector, Squeeze, Gemm, MatMul (+ Add), Relu, Clip(0, 6), Sigmoid, Softmax, "
-             "HardSwish/HardSigmoid/x*Sigmoid(x) where the device has them, Dropout, Identity, BatchNormalization")
+             "HardSwish, HardSigmoid, Gelu (exact), the element-wise spellings of SiLU, GELU and Hardswish "
+             "(x*Sigmoid(x), the Erf formula, x*HardSigmoid(x)), Dropout, Identity, BatchNormalization")
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
                 "Gelu": "gelu"}
 _IDENTITIES = ("Dropout", "Identity")
@@ -34,14 +36,15 @@ def convert(g: OnnxGraph, nodes: list[onnx.NodeProto], feature_shape: tuple[int,
     """Edge ops for the head's nodes, and the names of the ONNX nodes they came from."""
     state = HeadWalk(feature_shape)
     data = [n for n in nodes if n.op_type not in SHAPE_OPS]
+    readers = elementwise.consumers(g.model)
     i = 0
     while i < len(data):
-        node = data[i]
-        if _is_silu(node, data[i + 1] if i + 1 < len(data) else None):  # x * Sigmoid(x), torch's SiLU
-            state.add([_activation("silu", "x*Sigmoid(x)", node, target)], _name(node))
-            i += 2
+        found = elementwise.match(g, data, i, readers)  # GELU as Div/Erf/Add/Mul/Mul, SiLU as x*Sigmoid(x), ...
+        if found is not None:
+            state.add([_activation(found.name, found.describe(), found.nodes[0], target)], _name(found.nodes[0]))
+            i += len(found.nodes)
             continue
-        state.add(_node_ops(g, node, state, target), _name(node))
+        state.add(_node_ops(g, data[i], state, target), _name(data[i]))
         i += 1
     return state.ops, state.names
 
@@ -54,16 +57,13 @@ def _what(node: onnx.NodeProto) -> str:
     return f"{_name(node)} ({node.op_type})"
 
 
-def _is_silu(node: onnx.NodeProto, following: onnx.NodeProto | None) -> bool:
-    return node.op_type == "Sigmoid" and following is not None and following.op_type == "Mul" and \
-        set(following.input) == {node.input[0], node.output[0]}
-
-
 def unsupported(what: str, target: str, why: str = "") -> OnnxHeadOpError:
     return OnnxHeadOpError(unsupported_message(what, target, SUPPORTED, why))
 
 
 def _activation(name: str, shown: str, node: onnx.NodeProto, target: str) -> Activation:
+    if name in elementwise.REFUSED:
+        raise unsupported(shown, target, elementwise.REFUSED[name][0])
     if name not in activations.ACTIVATIONS:
         raise unsupported(f"{_name(node)} ({shown})", target, f"the device's head has no {name}; edge/activations.py "
                           f"runs {', '.join(activations.ACTIVATIONS)}")
@@ -100,8 +100,15 @@ def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) 
         if op == "HardSigmoid" and not np.allclose((attribute(node, "alpha", 0.2), attribute(node, "beta", 0.5)),
                                                    (1 / 6, 0.5)):
             raise unsupported(_what(node), target, "only HardSigmoid with alpha 1/6, beta 0.5 (torch's Hardsigmoid)")
+        if op == "Gelu" and _text(attribute(node, "approximate", b"none")) != "none":
+            raise unsupported(_what(node), target, "only GELU's exact erf form, not "
+                              f"approximate={_text(attribute(node, 'approximate'))!r}")
         return [_activation(_ACTIVATIONS[op], op, node, target)]
     raise unsupported(_what(node), target)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _constant(g: OnnxGraph, node: onnx.NodeProto, index: int, target: str) -> NDArray[np.float64]:

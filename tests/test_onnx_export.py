@@ -234,3 +234,24 @@ def test_near_spellings_are_refused_by_name(form: str, message: str) -> None:
     with pytest.raises(OnnxHeadOpError) as e:
         _head_of(form)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_nodes_are_decomposed_for_onnx2torch(approximate: str) -> None:
+    """The copy onnx2torch converts (opset 17, no Gelu) computes what onnxruntime's Gelu-20 does, trunk Gelus too."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, checker, helper
+
+    from tools.export.onnx import opset
+
+    graph = helper.make_graph([helper.make_node("Gelu", ["x"], ["y"], name="g", approximate=approximate)], "gelu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [321])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [321])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=9)
+    converted = opset.for_torch(model)
+    checker.check_model(converted, full_check=True)
+    assert "Gelu" not in {n.op_type for n in converted.graph.node} and converted.opset_import[0].version == 17
+    x = np.linspace(-8, 8, 321, dtype=np.float32)
+    y = [onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+         for m in (model, converted)]
+    np.testing.assert_allclose(y[1], y[0], rtol=1e-6, atol=1e-6)

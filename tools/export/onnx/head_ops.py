@@ -71,7 +71,7 @@ def _activation(name: str, shown: str, node: onnx.NodeProto, target: str) -> Act
 
 
 def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) -> list[Op]:
-    is_map = len(state.shape) == 3
+    is_map = state.is_map
     op = node.op_type
     if op in _IDENTITIES:
         return []

@@ -56,29 +56,29 @@ def decompose_gelu(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+_PREVIOUS = ""  # in a step's inputs: the previous step's output
+
+
 def _gelu_nodes(x: str, y: str, prefix: str, approximate: str, model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    """Gelu-20's definition in opset-9 ops; constants are float32 initializers named after the node."""
+    """Gelu-20's definition in opset-9 ops, the last one writing y; constants are float32 initializers named after
+    the node."""
     def const(name: str, value: float) -> str:
         model.graph.initializer.append(numpy_helper.from_array(np.array(value, np.float32), f"{prefix}/{name}"))
         return f"{prefix}/{name}"
 
-    def op(kind: str, *inputs: str, out: str | None = None) -> onnx.NodeProto:
-        return helper.make_node(kind, list(inputs), [out or f"{prefix}/{kind}_{len(made)}"],
-                                name=f"{prefix}/{kind}_{len(made)}")
-
-    made: list[onnx.NodeProto] = []
-    steps: list[tuple[str, str | None, str | None] | tuple[str, None]]
+    p = _PREVIOUS
+    steps: list[tuple[str, tuple[str, ...]]]
     if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
-        steps = [("Mul", x, x), ("Mul", x, None), ("Mul", const("c", 0.044715), None), ("Add", x, None),
-                 ("Mul", const("k", math.sqrt(2 / math.pi)), None), ("Tanh", None), ("Add", const("one", 1.0), None),
-                 ("Mul", x, None), ("Mul", const("half", 0.5), None)]
+        steps = [("Mul", (x, x)), ("Mul", (x, p)), ("Mul", (const("c", 0.044715), p)), ("Add", (x, p)),
+                 ("Mul", (const("k", math.sqrt(2 / math.pi)), p)), ("Tanh", (p,)), ("Add", (const("one", 1.0), p)),
+                 ("Mul", (x, p)), ("Mul", (const("half", 0.5), p))]
     else:  # x * (1 + erf(x / sqrt 2)) * 0.5, as torch's opset-9 symbolic writes it
-        steps = [("Div", x, const("sqrt2", math.sqrt(2.0))), ("Erf", None), ("Add", None, const("one", 1.0)),
-                 ("Mul", x, None), ("Mul", None, const("half", 0.5))]
-    previous = ""
-    for k, (kind, *inputs) in enumerate(steps):  # None: the previous step's output
-        node = op(kind, *(previous if name is None else name for name in inputs),
-                  out=y if k == len(steps) - 1 else None)
-        made.append(node)
-        previous = node.output[0]
+        steps = [("Div", (x, const("sqrt2", math.sqrt(2.0)))), ("Erf", (p,)), ("Add", (p, const("one", 1.0))),
+                 ("Mul", (x, p)), ("Mul", (p, const("half", 0.5)))]
+    made: list[onnx.NodeProto] = []
+    for k, (kind, inputs) in enumerate(steps):
+        name = f"{prefix}/{kind}_{k}"
+        previous = made[-1].output[0] if made else _PREVIOUS
+        made.append(helper.make_node(kind, [previous if i == _PREVIOUS else i for i in inputs],
+                                     [y if k == len(steps) - 1 else name], name=name))
     return made

@@ -74,7 +74,7 @@ def _unsupported(what: str, target: str, why: str = "") -> HeadOpError:
 
 
 def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]:
-    is_map = len(state.shape) == 3
+    is_map = state.is_map
     if isinstance(m, _IDENTITY_MODULES):
         return []
     for kind, name in _ACTIVATION_MODULES.items():
@@ -146,7 +146,7 @@ def _is_shape_query(node: fx.Node) -> bool:
 
 def _function_ops(node: fx.Node, state: _State, what: str, target: str) -> list[Op]:
     """call_function / call_method nodes: the functional spellings of the same ops."""
-    is_map = len(state.shape) == 3
+    is_map = state.is_map
     fn = node.target
     if fn in _ACTIVATION_FUNCTIONS or (node.op == "call_method" and fn in _ACTIVATION_METHODS):
         return [Activation(_ACTIVATION_FUNCTIONS.get(fn) or _ACTIVATION_METHODS[str(fn)])]  # type: ignore[arg-type,unused-ignore]

@@ -7,15 +7,14 @@ by content); the edge side runs here with the real TFLite interpreter and never 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REPO, run_python
+from torch_support import assert_close_maps, cached_zoo
+from torch_support import references as _ref
 
 from edge import Explainer
 from tools.verify import report_text
@@ -30,37 +29,9 @@ OTHER_METHODS = [("resnet18", "cam"), ("resnet18", "gradcampp"), ("resnet18", "l
                  ("mobilenet_v3_small", "gradcampp"), ("mobilenet_v3_small", "layercam")]
 
 
-def _key() -> str:
-    digest = hashlib.sha256()
-    files = [*REPO.glob("tools/export/**/*.py"), *REPO.glob("tools/verify/torch_*.py"),
-             *(REPO / "edge" / n for n in ("bundle.py", "head.py", "head_ops.py", "activations.py"))]
-    for path in sorted(files):
-        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 @pytest.fixture(scope="session")
 def torch_zoo() -> Path:
-    out = REPO / "build" / f"torchzoo-{_key()}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.verify.torch_zoo", str(partial), timeout=1800)
-        assert proc.returncode == 0, f"tools.verify.torch_zoo failed:\n{proc.stderr[-4000:]}"
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first
-            shutil.rmtree(partial, ignore_errors=True)
-    return out
-
-
-def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
-    with np.load(zoo / "refs" / f"{case}.npz") as npz:
-        return {name: npz[name] for name in npz.files}
-
-
-def _assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
-    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+    return cached_zoo("tools.verify.torch_zoo", "torchzoo", "torch_*.py")
 
 
 @pytest.mark.parametrize("case", GRADCAM_CASES)
@@ -73,8 +44,8 @@ def test_gradcam_equals_pytorch_grad_cam(torch_zoo: Path, case: str) -> None:
         r = ex.explain_input(x)
         assert r.class_index == ref["class_index"][i]
         np.testing.assert_allclose(r.probabilities, ref["probabilities"][i], rtol=0, atol=1e-5)
-        _assert_close_maps(r.cam_raw, ref["gradcam_cam_raw"][i])
-        _assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
+        assert_close_maps(r.cam_raw, ref["gradcam_cam_raw"][i])
+        assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
 
 
 @pytest.mark.parametrize(("case", "method"), OTHER_METHODS)
@@ -83,7 +54,7 @@ def test_other_methods_equal_pytorch(torch_zoo: Path, case: str, method: str) ->
     ex = Explainer.load(torch_zoo / "bundles" / case)
     for i, x in enumerate(ref["x"]):
         r = ex.explain_input(x, method=method)
-        _assert_close_maps(r.cam_raw, ref[f"{method}_cam_raw"][i])
+        assert_close_maps(r.cam_raw, ref[f"{method}_cam_raw"][i])
 
 
 def test_manifest_of_a_torchvision_export(torch_zoo: Path) -> None:

@@ -6,27 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_python
-
-BLOCKED = """
-import importlib.abc, sys
-
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchvision", "litert_torch"):
-            raise ImportError(f"No module named {name!r} (blocked)")
-        return None
-
-sys.meta_path.insert(0, Block())
-sys.path.insert(0, sys.argv.pop(1))
-from tools.export.exporter import main
-raise SystemExit(main(sys.argv[1:]))
-"""
+from torch_support import export_without
 
 
 @pytest.mark.parametrize("extra", [["--out", "b"], ["--list-layers"]])
 def test_torch_model_without_torch_is_a_one_line_error(tmp_path: Path, extra: list[str]) -> None:
-    proc = run_python("-c", BLOCKED, str(REPO), "torchvision.models:resnet18", *extra, cwd=tmp_path)
+    proc = export_without(("torch", "torchvision", "litert_torch"), ["torchvision.models:resnet18", *extra], tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(

@@ -74,13 +74,14 @@ def convert(feature_model: Any, calibration: list[NDArray[np.float32]] | None) -
 
 
 def quantization_of(tflite_model: bytes) -> tuple[str, Quantization | None, Quantization | None]:
-    """dtype and input/output quantisation of a converted model, read back from it (TensorFlow's interpreter is only
-    used to read the details, never to run the model)."""
-    import tensorflow as tf
+    """dtype and input/output quantisation of a converted model, read back from it by the device's TFLite runtime
+    (only the details, the model is not run). Not TensorFlow's interpreter: the PyTorch and ONNX front ends would import
+    TensorFlow (~11 s) for nothing."""
+    from edge.runtime import interpreter_class
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice: it only reads details here
-        interpreter = tf.lite.Interpreter(model_content=tflite_model)
+        warnings.simplefilter("ignore")  # deprecation notices of the runtimes' interpreters
+        interpreter = interpreter_class()[1](model_content=tflite_model)
     details = [interpreter.get_input_details()[0], interpreter.get_output_details()[0]]
     quant: list[Quantization | None] = []
     for d in details:

@@ -18,7 +18,7 @@ from edge import bundle as bundle_format
 from edge.head import Head
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
-from tools.export.onnx import graph, head_ops, model_file, static_torch
+from tools.export.onnx import graph, head_ops, model_file, opset, static_torch
 from tools.export.onnx.graph import OnnxGraph, OnnxGraphError
 from tools.export.torch import front_end as torch_front_end
 from tools.export.torch import graph as torch_graph
@@ -58,8 +58,9 @@ def split_and_head(g: OnnxGraph, target: str | None) -> tuple[str, Head, tuple[i
 
 def to_torch(g: OnnxGraph) -> fx.GraphModule:
     """The whole graph as an fx GraphModule, each ONNX node one module that knows its tensors (onnx_mapping)."""
+    model = opset.for_torch(g.model)  # a OnnxGraphError of its own where the down-conversion fails
     try:
-        return static_torch.bake(onnx2torch.convert(g.model, attach_onnx_mapping=True), g)
+        return static_torch.bake(onnx2torch.convert(model, attach_onnx_mapping=True), g)
     except Exception as e:  # onnx2torch raises NotImplementedError for ops it has no converter for, and others
         raise OnnxGraphError(f"onnx2torch cannot convert the graph: {type(e).__name__}: "
                              f"{str(e).splitlines()[0] if str(e) else ''}") from e
@@ -95,9 +96,9 @@ def _flops(features: fx.GraphModule, input_size: tuple[int, int]) -> int:
 
 
 def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     return {"model": path.name, "model_sha256": bundle_format.sha256_file(path),
-            "onnx_producer": f"{model.producer_name} {model.producer_version}".strip(), "onnx_opset": str(opset),
+            "onnx_producer": f"{model.producer_name} {model.producer_version}".strip(),
+            "onnx_opset": str(graph.opset_of(model)),
             "onnx": onnx.__version__, "onnx2torch": metadata.version("onnx2torch"), "torch": torch.__version__,
             "litert_torch": metadata.version("litert-torch"),
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

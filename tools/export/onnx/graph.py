@@ -1,5 +1,6 @@
-"""The ONNX graph as the front end reads it: tensor shapes (onnx shape inference at a static input size), constants,
-the default target and the split at a target tensor into the nodes before it and the head's nodes after it."""
+"""The ONNX graph as the front end reads it, at its own opset: tensor shapes (onnx shape inference at a static input
+size), constants, the default target and the split at a target tensor into the nodes before it and the head's nodes
+after it. (tools/export/onnx/opset.py makes the copy onnx2torch converts.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import onnx
-import onnx.version_converter
 from numpy.typing import NDArray
 from onnx import numpy_helper
 
@@ -19,9 +19,6 @@ _LOGGER = logging.getLogger("tools.export")
 # Nodes that reduce a feature map to a vector: by default the head starts at their input.
 REDUCING = ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceMax", "Flatten", "Reshape")
 # Nodes that only compute shapes for a Reshape (x.view(x.size(0), -1) exported without constant folding).
-# The newest opset onnx2torch 1.5.15 converts every common op at (it lacks Constant-19, ReduceMean-18, ...); newer
-# graphs (torch.onnx.export writes opset 20) are converted down with onnx's version converter, names kept.
-TORCH_OPSET = 17
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Concat", "Constant", "Cast", "Squeeze", "Slice")
 
 
@@ -60,7 +57,7 @@ def read(model: onnx.ModelProto, input_size: tuple[int, int]) -> OnnxGraph:
     for dim, value in zip(dims, (1, 3, *size), strict=True):
         dim.Clear()
         dim.dim_value = value
-    model = _infer_shapes(_at_opset(model, TORCH_OPSET))
+    model = _infer_shapes(model)
     model = fold.fold(model, _shapes(model), _infer_shapes)
     return OnnxGraph(model, inputs[0].name, size, _shapes(model), _constants(model),
                      {out: node for node in model.graph.node for out in node.output})
@@ -73,15 +70,9 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
         raise OnnxGraphError(f"ONNX shape inference failed: {type(e).__name__}: {str(e).splitlines()[0]}") from e
 
 
-def _at_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    current = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
-    if current <= opset:
-        return model
-    try:
-        return onnx.version_converter.convert_version(model, opset)
-    except Exception as e:  # the converter's adapters raise RuntimeError/ConvertError with multi-line messages
-        raise OnnxGraphError(f"cannot convert the graph from opset {current} to {opset} (what onnx2torch reads): "
-                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+def opset_of(model: onnx.ModelProto, default: int = 0) -> int:
+    """The model's default-domain opset version."""
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), default)
 
 
 def _static_size(dims: Any, fallback: tuple[int, int]) -> tuple[int, int]:

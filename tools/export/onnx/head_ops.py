@@ -1,14 +1,11 @@
 """The ONNX nodes after the target -> the edge NumPy head's ops (tools/export/head_passes.py finishes them).
 
 The head is read from the ONNX graph itself (op types, attributes, initializers), not from onnx2torch's modules: the
-ONNX operator set is the contract. ONNX is NCHW and edge is NHWC: a Flatten of a feature map orders its vector
-(c, h, w) in ONNX and (h, w, c) on the device, so the rows of the Gemm/MatMul (or BatchNormalization) that reads it
-are permuted to the device's order.
+ONNX operator set is the contract. The walk over the head (shapes, and the NCHW flatten's permutation of the
+Gemm/MatMul or BatchNormalization that reads it) is tools/export/head_walk.py's, shared with the PyTorch front end.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -16,12 +13,15 @@ from numpy.typing import NDArray
 
 from edge import activations
 from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from tools.export.head_walk import HeadWalk, batchnorm_affine, unsupported_message
+from tools.export.onnx import elementwise
 from tools.export.onnx.graph import SHAPE_OPS, OnnxGraph, attribute, is_reduction, reduced_axes
 from tools.export.onnx.model_file import OnnxExportError
 
 SUPPORTED = ("GlobalAveragePool, GlobalMaxPool, ReduceMean/ReduceMax over H,W, MaxPool/AveragePool without padding, "
              "Flatten, Reshape to a vector, Squeeze, Gemm, MatMul (+ Add), Relu, Clip(0, 6), Sigmoid, Softmax, "
-             "HardSwish/HardSigmoid/x*Sigmoid(x) where the device has them, Dropout, Identity, BatchNormalization")
+             "HardSwish, HardSigmoid, Gelu (exact), the element-wise spellings of SiLU, GELU and Hardswish "
+             "(x*Sigmoid(x), the Erf formula, x*HardSigmoid(x)), Dropout, Identity, BatchNormalization")
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "HardSwish": "hardswish", "HardSigmoid": "hardsigmoid",
                 "Gelu": "gelu"}
 _IDENTITIES = ("Dropout", "Identity")
@@ -31,28 +31,20 @@ class OnnxHeadOpError(OnnxExportError):
     """An ONNX node after the target that the NumPy head cannot run."""
 
 
-@dataclass
-class _State:
-    shape: tuple[int, ...]  # edge layout without the batch axis: (h, w, c) for a map, (n,) for a vector
-    # For a vector made by flattening a map: edge position i holds ONNX's flat feature perm[i].
-    perm: NDArray[np.int64] | None = None
-    ops: list[Op] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
-
-
 def convert(g: OnnxGraph, nodes: list[onnx.NodeProto], feature_shape: tuple[int, int, int],
             target: str) -> tuple[list[Op], list[str]]:
     """Edge ops for the head's nodes, and the names of the ONNX nodes they came from."""
-    state = _State(feature_shape)
+    state = HeadWalk(feature_shape)
     data = [n for n in nodes if n.op_type not in SHAPE_OPS]
+    readers = elementwise.consumers(g.model)
     i = 0
     while i < len(data):
-        node = data[i]
-        if _is_silu(node, data[i + 1] if i + 1 < len(data) else None):  # x * Sigmoid(x), torch's SiLU
-            _add(state, [_activation("silu", "x*Sigmoid(x)", node, target)], _name(node))
-            i += 2
+        found = elementwise.match(g, data, i, readers)  # GELU as Div/Erf/Add/Mul/Mul, SiLU as x*Sigmoid(x), ...
+        if found is not None:
+            state.add([_activation(found.name, found.describe(), found.nodes[0], target)], _name(found.nodes[0]))
+            i += len(found.nodes)
             continue
-        _add(state, _node_ops(g, node, state, target), _name(node))
+        state.add(_node_ops(g, data[i], state, target), _name(data[i]))
         i += 1
     return state.ops, state.names
 
@@ -65,40 +57,21 @@ def _what(node: onnx.NodeProto) -> str:
     return f"{_name(node)} ({node.op_type})"
 
 
-def _is_silu(node: onnx.NodeProto, following: onnx.NodeProto | None) -> bool:
-    return node.op_type == "Sigmoid" and following is not None and following.op_type == "Mul" and \
-        set(following.input) == {node.input[0], node.output[0]}
-
-
-def _add(state: _State, ops: list[Op], name: str) -> None:
-    for op in ops:
-        if isinstance(op, Reduce | Pool2D):
-            before = state.shape
-            state.shape = op.forward(np.zeros(before, np.float32)).shape
-            if isinstance(op, Reduce) and op.mode == "flatten":
-                h, w, c = before
-                state.perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-        elif isinstance(op, Dense):
-            state.shape, state.perm = (int(op.kernel.shape[1]),), None
-    state.ops += ops
-    state.names.append(name)
-
-
 def unsupported(what: str, target: str, why: str = "") -> OnnxHeadOpError:
-    reason = why or f"supported: {SUPPORTED}"
-    return OnnxHeadOpError(f"op {what} after the target {target!r} is not supported by the NumPy head ({reason}); "
-                           "choose a later target (see --list-layers)")
+    return OnnxHeadOpError(unsupported_message(what, target, SUPPORTED, why))
 
 
 def _activation(name: str, shown: str, node: onnx.NodeProto, target: str) -> Activation:
+    if name in elementwise.REFUSED:
+        raise unsupported(shown, target, elementwise.REFUSED[name][0])
     if name not in activations.ACTIVATIONS:
         raise unsupported(f"{_name(node)} ({shown})", target, f"the device's head has no {name}; edge/activations.py "
                           f"runs {', '.join(activations.ACTIVATIONS)}")
     return Activation(name)
 
 
-def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> list[Op]:
-    is_map = len(state.shape) == 3
+def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) -> list[Op]:
+    is_map = state.is_map
     op = node.op_type
     if op in _IDENTITIES:
         return []
@@ -127,8 +100,15 @@ def _node_ops(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) ->
         if op == "HardSigmoid" and not np.allclose((attribute(node, "alpha", 0.2), attribute(node, "beta", 0.5)),
                                                    (1 / 6, 0.5)):
             raise unsupported(_what(node), target, "only HardSigmoid with alpha 1/6, beta 0.5 (torch's Hardsigmoid)")
+        if op == "Gelu" and _text(attribute(node, "approximate", b"none")) != "none":
+            raise unsupported(_what(node), target, "only GELU's exact erf form, not "
+                              f"approximate={_text(attribute(node, 'approximate'))!r}")
         return [_activation(_ACTIVATIONS[op], op, node, target)]
     raise unsupported(_what(node), target)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _constant(g: OnnxGraph, node: onnx.NodeProto, index: int, target: str) -> NDArray[np.float64]:
@@ -138,7 +118,7 @@ def _constant(g: OnnxGraph, node: onnx.NodeProto, index: int, target: str) -> ND
     return np.asarray(g.constants[name], np.float64)
 
 
-def _dense(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> Dense:
+def _dense(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) -> Dense:
     """Gemm: alpha * A @ op(B) + beta * C; MatMul: A @ B (a following Add is its bias)."""
     weight = _constant(g, node, 1, target)
     if node.op_type == "Gemm":
@@ -151,11 +131,11 @@ def _dense(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> De
         kernel, bias = weight, np.zeros(weight.shape[-1])
     if kernel.ndim != 2 or kernel.shape[0] != state.shape[0]:
         raise unsupported(_what(node), target, f"weights {kernel.shape} do not fit a vector of {state.shape[0]}")
-    rows = kernel if state.perm is None else kernel[state.perm]
-    return Dense(np.ascontiguousarray(rows, np.float32), np.broadcast_to(bias, kernel.shape[1:]).astype(np.float32))
+    rows = state.permuted(np.ascontiguousarray(kernel, np.float32))
+    return Dense(rows, np.broadcast_to(bias, kernel.shape[1:]).astype(np.float32))
 
 
-def _bias(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> list[Op]:
+def _bias(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) -> list[Op]:
     """MatMul -> Add(constant): the constant joins the Dense's bias."""
     other = [t for t in node.input if t in g.constants]
     dense = state.ops[-1]
@@ -167,13 +147,9 @@ def _bias(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> lis
     return []
 
 
-def _batchnorm(g: OnnxGraph, node: onnx.NodeProto, state: _State, target: str) -> Affine:
+def _batchnorm(g: OnnxGraph, node: onnx.NodeProto, state: HeadWalk, target: str) -> Affine:
     gamma, beta, mean, var = (_constant(g, node, i, target) for i in (1, 2, 3, 4))
-    scale = gamma / np.sqrt(var + attribute(node, "epsilon", 1e-5))  # inference: y = (x - mean) * scale + beta
-    offset = beta - mean * scale
-    if state.perm is not None:
-        scale, offset = scale[state.perm], offset[state.perm]
-    return Affine(scale.astype(np.float32), offset.astype(np.float32))
+    return batchnorm_affine(gamma, beta, mean, var, attribute(node, "epsilon", 1e-5), state)
 
 
 def _clip(g: OnnxGraph, node: onnx.NodeProto, target: str) -> Activation:

@@ -1,14 +1,13 @@
 """The traced nodes after the target -> the edge NumPy head's ops (tools/export/head_passes.py finishes them).
 
-PyTorch is NCHW and edge is NHWC: a Flatten of a feature map orders its vector (c, h, w) in PyTorch and (h, w, c) on
-the device, so the rows of the Linear (or BatchNorm1d) that reads it are permuted to the device's order.
+The walk over the head (shapes, and the NCHW flatten's permutation of what reads it) is tools/export/head_walk.py's,
+shared with the ONNX front end.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,6 +15,7 @@ from numpy.typing import NDArray
 from torch import fx, nn
 
 from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from tools.export.head_walk import HeadWalk, batchnorm_affine, unsupported_message
 from tools.export.torch.graph import describe
 from tools.export.torch.model_spec import TorchExportError
 
@@ -37,13 +37,7 @@ class HeadOpError(TorchExportError):
     """An op after the target that the NumPy head cannot run."""
 
 
-@dataclass
-class _State:
-    shape: tuple[int, ...]  # edge layout without the batch axis: (h, w, c) for a map, (n,) for a vector
-    # For a vector made by flattening a map: edge position i holds PyTorch's flat feature perm[i].
-    perm: NDArray[np.int64] | None = None
-    ops: list[Op] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+_State = HeadWalk  # the name this module had for it (other front ends import it from here)
 
 
 def convert(gm: fx.GraphModule, head_nodes: list[fx.Node], feature_shape: tuple[int, int, int],
@@ -72,27 +66,15 @@ def _leaves(name: str, module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
 
 
 def _add(state: _State, ops: list[Op], name: str) -> None:
-    for op in ops:
-        if isinstance(op, Reduce | Pool2D):
-            before = state.shape
-            state.shape = op.forward(np.zeros(before, np.float32)).shape
-            if isinstance(op, Reduce) and op.mode == "flatten":
-                h, w, c = before
-                state.perm = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-        elif isinstance(op, Dense):
-            state.shape, state.perm = (int(op.kernel.shape[1]),), None
-    state.ops += ops
-    state.names.append(name)  # identities too: the manifest lists what the head was made from
+    state.add(ops, name)
 
 
 def _unsupported(what: str, target: str, why: str = "") -> HeadOpError:
-    reason = why or f"supported: {SUPPORTED}"
-    return HeadOpError(f"op {what} after the target {target!r} is not supported by the NumPy head ({reason}); "
-                       "choose a later target (see --list-layers)")
+    return HeadOpError(unsupported_message(what, target, SUPPORTED, why))
 
 
 def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]:
-    is_map = len(state.shape) == 3
+    is_map = state.is_map
     if isinstance(m, _IDENTITY_MODULES):
         return []
     for kind, name in _ACTIVATION_MODULES.items():
@@ -146,7 +128,7 @@ def _pool(m: nn.MaxPool2d | nn.AvgPool2d, what: str, target: str) -> Pool2D:
 
 
 def _permuted(rows: NDArray[np.float32], state: _State) -> NDArray[np.float32]:
-    return rows if state.perm is None else np.ascontiguousarray(rows[state.perm])
+    return state.permuted(rows)
 
 
 def _batchnorm(m: nn.BatchNorm1d | nn.BatchNorm2d, state: _State) -> Affine:
@@ -154,9 +136,7 @@ def _batchnorm(m: nn.BatchNorm1d | nn.BatchNorm2d, state: _State) -> Affine:
     mean, var = m.running_mean.detach().double().numpy(), m.running_var.detach().double().numpy()
     gamma = m.weight.detach().double().numpy() if m.weight is not None else np.ones_like(mean)
     beta = m.bias.detach().double().numpy() if m.bias is not None else np.zeros_like(mean)
-    scale = gamma / np.sqrt(var + m.eps)  # inference mode: y = (x - mean) * scale + beta
-    offset = beta - mean * scale
-    return Affine(_permuted(scale.astype(np.float32), state), _permuted(offset.astype(np.float32), state))
+    return batchnorm_affine(gamma, beta, mean, var, m.eps, state)
 
 
 def _is_shape_query(node: fx.Node) -> bool:
@@ -166,7 +146,7 @@ def _is_shape_query(node: fx.Node) -> bool:
 
 def _function_ops(node: fx.Node, state: _State, what: str, target: str) -> list[Op]:
     """call_function / call_method nodes: the functional spellings of the same ops."""
-    is_map = len(state.shape) == 3
+    is_map = state.is_map
     fn = node.target
     if fn in _ACTIVATION_FUNCTIONS or (node.op == "call_method" and fn in _ACTIVATION_METHODS):
         return [Activation(_ACTIVATION_FUNCTIONS.get(fn) or _ACTIVATION_METHODS[str(fn)])]  # type: ignore[arg-type,unused-ignore]

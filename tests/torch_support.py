@@ -1,0 +1,75 @@
+"""What the PyTorch and ONNX front ends' tests share: their zoos (test models, bundles and framework references built
+by a `python -m tools.verify.*_zoo` subprocess, cached under build/ by the content of the code that makes them), the
+comparisons with the references, and the exporter run with some packages made unimportable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from conftest import REPO, run_python
+
+_EDGE_FORMAT = ("bundle.py", "head.py", "head_ops.py", "activations.py")
+
+
+def zoo_key(*verify_globs: str) -> str:
+    """A digest of the export code, the edge bundle format and the tools/verify files matching `verify_globs`."""
+    digest = hashlib.sha256()
+    files = [*REPO.glob("tools/export/**/*.py"), *(p for g in verify_globs for p in REPO.glob(f"tools/verify/{g}")),
+             *(REPO / "edge" / name for name in _EDGE_FORMAT)]
+    for path in sorted(set(files)):
+        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_zoo(module: str, prefix: str, *verify_globs: str) -> Path:
+    """build/PREFIX-KEY, made by `python -m MODULE OUT` where it is not there yet (written aside, then renamed, so
+    that a run killed half-way or a parallel run never leaves a partial zoo under the final name)."""
+    out = REPO / "build" / f"{prefix}-{zoo_key(*verify_globs)}"
+    if not out.exists():
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        proc = run_python("-m", module, str(partial), timeout=1800)
+        assert proc.returncode == 0, f"{module} failed:\n{proc.stderr[-4000:]}"
+        try:
+            partial.rename(out)
+        except OSError:  # another run finished first
+            shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
+def references(zoo: Path, case: str) -> dict[str, np.ndarray]:
+    with np.load(zoo / "refs" / f"{case}.npz") as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Raw CAM maps equal within 1e-4 of the reference's largest value."""
+    assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+_BLOCKED = """
+import importlib.abc, sys
+
+repo, blocked = sys.argv.pop(1), sys.argv.pop(1).split(",")
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ImportError(f"No module named {name!r} (blocked)")
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, repo)
+from tools.export.exporter import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def export_without(packages: tuple[str, ...], args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.export ARGS` in a process where importing any of `packages` raises ImportError."""
+    return run_python("-c", _BLOCKED, str(REPO), ",".join(packages), *args, cwd=cwd)

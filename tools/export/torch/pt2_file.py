@@ -4,6 +4,7 @@ missing."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,18 @@ def load(path: Path) -> Any:
         raise Pt2ModelError(f"{_NEEDS}: {e}") from e
     if not path.is_file():
         raise Pt2ModelError(f".pt2 model {path} does not exist")
+    # torch.export.load logs a warning with a traceback when the archive is not a current .pt2, then tries the
+    # legacy format; whatever fails is reported below, in one line.
+    torch_logger = logging.getLogger("torch.export")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.ERROR)
     try:
         return torch.export.load(str(path))
     except Exception as e:  # BadZipFile, RuntimeError, KeyError, SerializeError...: whatever a broken archive raises
         raise Pt2ModelError(f"cannot read {path} as a torch.export program (torch.export.save's .pt2): "
                             f"{type(e).__name__}: {_first_line(e)}") from e
+    finally:
+        torch_logger.setLevel(level)
 
 
 def _first_line(e: BaseException) -> str:

@@ -24,7 +24,7 @@ pytest.importorskip("torch", reason="the PyTorch front end's tests need requirem
 pytest.importorskip("litert_torch", reason="the PyTorch front end's tests need requirements-torch.txt")
 
 GRADCAM_CASES = ["resnet18", "shufflenet", "densenet_style", "fruit", "mobilenet_v3_small", "activation_head",
-                 "softmax_end"]
+                 "softmax_end", "timm_mobilenetv3"]
 # (case, method): the other CAM methods, on a linear head (ResNet18) and a non-linear one (MobileNetV3-small)
 OTHER_METHODS = [("resnet18", "cam"), ("resnet18", "gradcampp"), ("resnet18", "layercam"),
                  ("mobilenet_v3_small", "gradcampp"), ("mobilenet_v3_small", "layercam")]

@@ -28,7 +28,7 @@ CASES = {
     # Non-linear head, squeeze-and-excitation poolings inside the features (not the head's)
     "mobilenet_v3_small": torch_zoo.CASES["mobilenet_v3_small"],
     # timm's head: SelectAdaptivePool2d, then conv_head, a 1x1 convolution of the pooled vector (a Linear)
-    "timm_mobilenetv3": torch_zoo.Case("timm.models.mobilenetv3:mobilenetv3_small_050", 64, "blocks", seed=1),
+    "timm_mobilenetv3": torch_zoo.CASES["timm_mobilenetv3"],
 }
 # For docs/torch.md: python -m tools.verify.pt2_zoo OUT --cases NAME (timm at 224 takes a minute or more each)
 EXTRA_CASES = {

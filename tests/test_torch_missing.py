@@ -24,10 +24,14 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.parametrize(("model", "message"), [
+    ("torchvision.models:resnet18", "PyTorch models need requirements-torch.txt installed (torch, torchvision, "
+                                    "litert-torch)"),
+    ("model.pt2", ".pt2 models need requirements-torch.txt installed (torch, litert-torch)")])
 @pytest.mark.parametrize("extra", [["--out", "b"], ["--list-layers"]])
-def test_torch_model_without_torch_is_a_one_line_error(tmp_path: Path, extra: list[str]) -> None:
-    proc = run_python("-c", BLOCKED, str(REPO), "torchvision.models:resnet18", *extra, cwd=tmp_path)
+def test_torch_model_without_torch_is_a_one_line_error(tmp_path: Path, model: str, message: str,
+                                                        extra: list[str]) -> None:
+    proc = run_python("-c", BLOCKED, str(REPO), model, *extra, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(
-        "error: PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)")
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {message}")

@@ -182,16 +182,39 @@ def test_head_from_aten_ops_equals_the_module(build: object, size: int, decompos
         np.testing.assert_allclose(actual, logits, rtol=0, atol=1e-5 * np.abs(logits).max())
 
 
-def test_decomposed_activation_is_refused_by_its_first_op(tmp_path: Path) -> None:
+class _NormHead(torch.nn.Module):  # type: ignore[misc,unused-ignore]
+    """ConvNeXt's head in miniature: pool, permute to NHWC, LayerNorm, flatten, Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Conv2d(3, 4, 3)
+        self.norm = torch.nn.LayerNorm(4)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.fc(torch.flatten(self.norm(pooled.permute(0, 2, 3, 1)), 1))
+
+
+def _hardswish_mlp() -> torch.nn.Module:
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4), nn.Hardswish(),
+                         nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize(("build", "decompose", "message"), [
+    # a decomposed activation (hardswish as add/clamp/mul/div) is refused by its first op
+    (_hardswish_mlp, True, r"op 4 \(aten\.add\.Tensor\) after the target '0' is not supported"),
+    # the pooled vector permuted to (1, 1, 1, c) is no feature map: the default target is still before the pooling
+    (_NormHead, False, r"op permute \(aten\.permute\.default\) after the target 'features' is not supported")])
+def test_unsupported_heads_are_refused_by_their_first_op(build: object, decompose: bool, message: str,
+                                                         tmp_path: Path) -> None:
     from tools.export.torch import pt2_front_end
     from tools.export.torch.model_spec import TorchExportError
     from tools.verify import pt2_zoo
 
-    nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4), nn.Hardswish(),
-                        nn.Linear(4, 2))
     path = tmp_path / "m.pt2"
-    pt2_zoo.write_pt2(net, 16, path, decompose=True)
+    pt2_zoo.write_pt2(build(), 16, path, decompose=decompose)  # type: ignore[operator]
     gm, _ = pt2_front_end.program(path, (224, 224))
-    with pytest.raises(TorchExportError, match=r"op 4 \(aten\.add\.Tensor\) after the target '0' is not supported"):
+    with pytest.raises(TorchExportError, match=message):
         pt2_front_end.split_and_head(gm, None)

@@ -184,4 +184,6 @@ def _is_reduction(node: fx.Node) -> bool:
 
 
 def _is_spatial(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 4 and shape[2] * shape[3] > 1
+    """A 4-D map with more than one position. Two non-batch dimensions above 1, so that a pooled vector permuted to
+    NHWC, (1, 1, 1, c), is no map (ConvNeXt's head permutes for its LayerNorm)."""
+    return len(shape) == 4 and sum(d > 1 for d in shape[1:]) >= 2

@@ -21,9 +21,10 @@ from tools.verify import report_text
 
 pytest.importorskip("torch", reason="the PyTorch front end's tests need requirements-torch.txt")
 pytest.importorskip("litert_torch", reason="the PyTorch front end's tests need requirements-torch.txt")
+pytest.importorskip("timm", reason="the PyTorch front end's tests need requirements-torch.txt")
 
 GRADCAM_CASES = ["resnet18", "shufflenet", "densenet_style", "fruit", "mobilenet_v3_small", "activation_head",
-                 "softmax_end"]
+                 "softmax_end", "timm_mobilenetv3"]
 # (case, method): the other CAM methods, on a linear head (ResNet18) and a non-linear one (MobileNetV3-small)
 OTHER_METHODS = [("resnet18", "cam"), ("resnet18", "gradcampp"), ("resnet18", "layercam"),
                  ("mobilenet_v3_small", "gradcampp"), ("mobilenet_v3_small", "layercam")]
@@ -87,6 +88,15 @@ def test_manifest_of_non_linear_heads(torch_zoo: Path) -> None:
     assert head.manifest.class_names == ("tench", "goldfish", "great white shark", "tiger shark", "hammerhead")
     softmax = Explainer.load(torch_zoo / "bundles" / "softmax_end")
     assert softmax.manifest.output_activation == "softmax" and softmax.head.ops[-1].kind == "vector"
+
+
+def test_manifest_of_a_timm_export(torch_zoo: Path) -> None:
+    """timm's SelectAdaptivePool2d is traced through, so its pooling starts the head (default target `blocks`, not the
+    1x1 map after conv_head), and conv_head, a 1x1 convolution of the pooled vector, is a Dense."""
+    ex = Explainer.load(torch_zoo / "bundles" / "timm_mobilenetv3")
+    assert ex.manifest.target_layer == "blocks" and ex.manifest.feature_shape == (2, 2, 288)
+    assert ex.manifest.head_layers[:3] == ("global_pool.pool", "global_pool.flatten", "conv_head")
+    assert [getattr(op, "name", type(op).__name__) for op in ex.head.ops] == ["Reduce", "Dense", "hardswish", "Dense"]
 
 
 def test_list_layers_marks_the_default() -> None:

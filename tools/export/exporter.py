@@ -22,7 +22,7 @@ from tools.export.front_end import FrontEndModel
 from tools.export.keras import feature_export, feature_fold
 from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
 from tools.export.onnx import model_file as onnx_model_file
-from tools.export.torch import model_spec
+from tools.export.torch import model_spec, pt2_file
 from tools.keras_support import keras_graph, model_io
 
 _LOGGER = logging.getLogger("tools.export")
@@ -56,6 +56,8 @@ def export(model_path: Path, options: ExportOptions, weights: Path | None = None
         return _export_torch(str(model_path), options, weights)
     if onnx_model_file.is_onnx_file(model_path):
         return _export_onnx(model_path, options, weights)
+    if pt2_file.is_pt2_file(model_path):
+        return _export_pt2(model_path, options, weights)
     model_spec.refuse_malformed(str(model_path))
     model = model_io.load_model(model_path, weights)
     target = options.target_layer or keras_graph.default_target(model)
@@ -161,6 +163,19 @@ def _export_onnx(model_path: Path, options: ExportOptions, weights: Path | None)
     return write_bundle(options, front, preprocess, classes)
 
 
+def _export_pt2(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
+    """A torch.export program (tools/export/torch/pt2_front_end.py: split by nn_module_stack, ATen head) into the
+    writer."""
+    if weights is not None or options.quantize:
+        raise ExportError("a .pt2 program holds its weights and exports float features: drop --weights/--quantize")
+    front = pt2_file.front_end().load(model_path, options.target_layer, options.input_size)
+    classes = _class_names(options.classes, front.head.num_classes)
+    if options.preprocess is None:
+        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
+    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
+    return write_bundle(options, front, preprocess, classes)
+
+
 def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
     if given is None:
         return [f"class_{i}" for i in range(num_classes)]
@@ -209,6 +224,8 @@ def _list_layers(args: argparse.Namespace) -> list[str]:
         return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size))
     if onnx_model_file.is_onnx_file(args.model):
         return list(onnx_model_file.front_end().list_layers(args.model, args.input_size))
+    if pt2_file.is_pt2_file(args.model):
+        return list(pt2_file.front_end().list_layers(args.model, args.input_size))
     model_spec.refuse_malformed(str(args.model))
     return layer_list.list_layers(args.model, args.weights, args.all)
 
@@ -226,7 +243,8 @@ def _input_size(text: str) -> tuple[int, int]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path, help=".keras, legacy .h5, tf.keras architecture .json (--weights), a "
-                   "PyTorch model (package.module:callable or file.py:callable returning an nn.Module) or an .onnx")
+                   "PyTorch model (package.module:callable or file.py:callable returning an nn.Module, or a .pt2 "
+                   "saved by torch.export.save) or an .onnx")
     p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON; a state_dict .pth for PyTorch")
     p.add_argument("--input-size", type=_input_size, default=(224, 224),
                    help="PyTorch: H[,W] the model is traced and converted at (default 224); ONNX: "

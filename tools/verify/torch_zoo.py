@@ -54,12 +54,19 @@ CASES = {
                         logits_model="tools/verify/torch_models.py:activation_head"),
     "fruit": Case("tools/verify/torch_models.py:fruit_cnn", 100, "0", extra_args=["--classes", "Apfel,Orange,Tomate",
                                                                                "--preprocess", "unit"]),
+    # timm's head: SelectAdaptivePool2d (traced through), then conv_head, a 1x1 convolution of the pooled vector
+    "timm_mobilenetv3": Case("timm.models.mobilenetv3:mobilenetv3_small_050", 64, "blocks", seed=1),
 }
 
 
 # Measured for docs/torch.md, too slow to convert on every CI run: python -m tools.verify.torch_zoo OUT --cases NAME
 EXTRA_CASES = {
     "densenet121": Case("torchvision.models:densenet121", 64, "features"),  # the real DenseNet
+    # timm families at 224 (random init, pretrained=False: nothing is downloaded)
+    "timm_resnet18": Case("timm.models.resnet:resnet18", 224, "layer4"),
+    "timm_mobilenetv3_small_100": Case("timm.models.mobilenetv3:mobilenetv3_small_100", 224, "blocks", seed=1),
+    "timm_efficientnet_b0": Case("timm.models.efficientnet:efficientnet_b0", 224, "bn2"),
+    "timm_regnetx_002": Case("timm.models.regnet:regnetx_002", 224, "s4"),
 }
 
 

@@ -29,6 +29,10 @@ _REDUCING_METHODS = {"mean", "flatten", "view", "reshape", "amax"}
 # Element-wise ops that may sit between the default target module and the reduction (DenseNet's F.relu).
 _ELEMENTWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.Dropout, nn.Identity)
 _ELEMENTWISE_FUNCTIONS = {nn.functional.relu, torch.relu, nn.functional.relu6, nn.functional.dropout}
+# timm's pooling and classifier wrappers: traced through, so that their pool / flatten / fc calls are head ops of their
+# own, as torchvision's are (and SelectAdaptivePool2d's pooling starts the head for the default target).
+_TRACED_THROUGH = {"SelectAdaptivePool2d", "ClassifierHead", "NormMlpClassifierHead", "FastAdaptiveAvgPool",
+                   "FastAdaptiveMaxPool"}
 
 
 @dataclass
@@ -45,6 +49,8 @@ class _Tracer(fx.Tracer):  # type: ignore[misc,unused-ignore]  # (torch is untyp
         self.target = target
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if type(m).__name__ in _TRACED_THROUGH and type(m).__module__.startswith("timm."):
+            return False
         # An ancestor of the target is traced through, so that the target is a node of its own.
         return self.target is None or not self.target.startswith(module_qualified_name + ".")
 

@@ -96,10 +96,23 @@ def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]
         kernel = m.weight.detach().numpy().T.astype(np.float32)  # (n_in, n_out)
         bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(kernel.shape[1])
         return [Dense(_permuted(kernel, state), bias.astype(np.float32))]
+    if isinstance(m, nn.Conv2d) and not is_map:  # of a pooled (1, c, 1, 1) vector: timm MobileNetV3's conv_head
+        return [_pointwise_conv(m, state, what, target)]
     if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) and len(state.shape) == (3 if isinstance(m, nn.BatchNorm2d)
                                                                                else 1):
         return [_batchnorm(m, state)]
     return _raise(_unsupported(what, target))
+
+
+def _pointwise_conv(m: nn.Conv2d, state: _State, what: str, target: str) -> Dense:
+    plain = (m.kernel_size, m.stride, m.dilation, m.groups) == ((1, 1), (1, 1), (1, 1), 1) and m.padding in ((0, 0),
+                                                                                                          "valid")
+    if not plain:
+        raise _unsupported(what, target, "a convolution after the global pooling only as an ungrouped 1x1 "
+                                         "convolution without stride, padding or dilation")
+    kernel = m.weight.detach().numpy()[:, :, 0, 0].T.astype(np.float32)  # (n_in, n_out)
+    bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(kernel.shape[1])
+    return Dense(_permuted(kernel, state), bias.astype(np.float32))
 
 
 def _gelu(approximate: object, what: str, target: str) -> Activation:

@@ -1,6 +1,7 @@
 """Shared fixtures. pytest's own process never imports TensorFlow: TensorFlow work (building models, exporting them,
 computing GradientTape references) runs in a subprocess, because TensorFlow imported first breaks the TFLite runtime
-in the same process, and because the device has no TensorFlow either."""
+in the same process, and because the device has no TensorFlow either. (One exception, for mutation testing:
+tests/test_verify_inprocess.py runs tools.verify in-process, after loading tflite_runtime's interpreter first.)"""
 
 from __future__ import annotations
 

@@ -271,6 +271,15 @@ def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_pa
         sheets.append(cv2.imread(str(sheet)))
     assert sheets[0] is not None and sheets[1] is not None
     assert sheets[0].shape[1] == sheets[1].shape[1] and sheets[0].shape[0] < sheets[1].shape[0]  # a row per image
+    # the drawing is of sheet_rows() with the edge side's logit maps (normalised) and the method, under its title
+    from tools.common import contact_sheet
+
+    cams = np.stack([verifier.normalise(c) for c in edge["logit_cam_raw"]])
+    rows = verifier.sheet_rows(checked.paths, images, edge["logit_probabilities"], cams, list(manifest.class_names),
+                               "gradcampp")
+    contact_sheet.write_sheet(tmp_path / "expected.png", rows, title=verifier.sheet_title("gradcampp"))
+    verifier.report(checked, refs, edge, "gradcampp", TOL, None, tmp_path / "pp.png")
+    assert np.array_equal(cv2.imread(str(tmp_path / "pp.png")), cv2.imread(str(tmp_path / "expected.png")))
 
 
 def test_a_saturated_probability_map_is_judged_against_the_size_of_its_terms() -> None:
@@ -464,3 +473,47 @@ def test_with_debug_the_error_is_raised_with_its_traceback(fruit_bundle: Path, t
     with pytest.raises(verifier.VerifyError, match="--channel-order needs --preprocess"):
         verifier.main([str(fruit_bundle), "--model", "m.keras", "--images", str(tmp_path), "--channel-order", "BGR",
                        "--debug"])
+
+
+def _readme_block(starting: str) -> str:
+    """The README's indented block whose first line starts with `starting`, dedented."""
+    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("    " + starting))
+    block = []
+    for line in lines[first:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return "\n".join(block).strip() + "\n"
+
+
+def test_the_readme_shows_what_help_prints(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option the command takes is in the README with its help, and nothing else: the README's block is
+    `python -m tools.verify --help`'s output (usage under the command's own name, the description, every option)."""
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit) as done:
+        verifier.main(["--help"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("usage: python -m tools.verify [-h] --model MODEL")
+    assert "\n".join(line.rstrip() for line in printed.splitlines()) + "\n" == _readme_block("usage: python -m tools.v")
+
+
+def test_the_sheet_captions_each_image_by_name_its_heatmap_by_method_and_its_overlay_by_top1() -> None:
+    from tools.common import contact_sheet
+
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (24, 32, 3), np.uint8) for _ in range(2)]  # (H, W) = (24, 32)
+    probabilities = np.array([[0.1, 0.7, 0.2], [0.55, 0.05, 0.4]], np.float32)
+    cams = rng.uniform(0, 1, (2, 4, 4)).astype(np.float32)
+    rows = verifier.sheet_rows([Path("a/x.png"), Path("b/y.jpg")], images, probabilities, cams,
+                               ["Apfel", "Orange", "Tomate"], "gradcampp")
+    assert [[caption for _, caption in row] for row in rows] == [["x.png", "gradcampp", "Orange 0.70"],
+                                                                ["y.jpg", "gradcampp", "Apfel 0.55"]]
+    for row, image, cam in zip(rows, images, cams, strict=True):
+        assert row[0][0] is image
+        assert row[1][0].shape == (24, 32, 3) and np.array_equal(row[1][0], contact_sheet.heatmap_rgb(cam, (32, 24)))
+        assert np.array_equal(row[2][0], contact_sheet.overlay_rgb(image, cam))
+    assert verifier.sheet_title("eigencam").split(" | ") == ["original", "eigencam heatmap",
+                                                             "overlay (edge, score=logit)"]

@@ -217,9 +217,10 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
     if convention is not None and convention != manifest.preprocess:
         out["preprocess_mismatch"] = {"manifest": asdict(manifest.preprocess), "given": asdict(convention)}
     if sheet is not None:
-        logit = {"probabilities": edge["logit_probabilities"], "cam": np.stack([normalise(c) for c in
-                                                                                edge["logit_cam_raw"]])}
-        _write_sheet(sheet, checked.paths, checked.images, logit, list(manifest.class_names))
+        cams = np.stack([normalise(c) for c in edge["logit_cam_raw"]])
+        rows = sheet_rows(checked.paths, checked.images, edge["logit_probabilities"], cams,
+                          list(manifest.class_names), method)
+        contact_sheet.write_sheet(sheet, rows, title=sheet_title(method))
         out["contact_sheet"] = str(sheet)
     return out
 
@@ -273,15 +274,21 @@ def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_for
     return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
 
 
-def _write_sheet(path: Path, paths: list[Path], images: list[np.ndarray], edge: dict[str, np.ndarray],
-                 classes: list[str]) -> None:
+def sheet_rows(paths: list[Path], images: list[np.ndarray], probabilities: np.ndarray, cams: np.ndarray,
+               classes: list[str], method: str) -> list[list[tuple[np.ndarray, str]]]:
+    """The contact sheet, a row per image: the image captioned with its file name, the edge side's heatmap with the
+    method's name, the overlay with the edge side's top-1 class and its probability."""
     rows = []
-    for i, (p, image) in enumerate(zip(paths, images, strict=True)):
-        c = int(np.argmax(edge["probabilities"][i]))
-        caption = f"{classes[c]} {edge['probabilities'][i][c]:.2f}"
-        heat = contact_sheet.heatmap_rgb(edge["cam"][i], (image.shape[1], image.shape[0]))
-        rows.append([(image, p.name), (heat, "Grad-CAM"), (contact_sheet.overlay_rgb(image, edge["cam"][i]), caption)])
-    contact_sheet.write_sheet(path, rows, title="original | heatmap | overlay (edge, score=logit)")
+    for p, image, probs, cam in zip(paths, images, probabilities, cams, strict=True):
+        c = int(np.argmax(probs))
+        heat = contact_sheet.heatmap_rgb(cam, (image.shape[1], image.shape[0]))  # (H, W, 3) uint8: the image's size
+        rows.append([(image, p.name), (heat, method),
+                     (contact_sheet.overlay_rgb(image, cam), f"{classes[c]} {probs[c]:.2f}")])
+    return rows
+
+
+def sheet_title(method: str) -> str:
+    return f"original | {method} heatmap | overlay (edge, score=logit)"
 
 
 def _convention(args: argparse.Namespace, channels: int) -> Preprocess | None:
@@ -295,7 +302,7 @@ def _convention(args: argparse.Namespace, channels: int) -> Preprocess | None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
-    p.add_argument("bundle", type=Path)
+    p.add_argument("bundle", type=Path, help="the bundle directory to check (as tools.export wrote it)")
     p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
                    "PyTorch's package.module:callable / file.py:callable, or an .onnx file")
     p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
@@ -304,7 +311,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--method", choices=list(METHODS), default="gradcam",
-                   help="CAM method to check against its TensorFlow formula (tools/verify/tf_cams.py)")
+                   help="CAM method to check against its TensorFlow formula (tools/verify/tf_cams.py) and to draw on "
+                   "the contact sheet")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="multiply the derived tolerances (float32 rounding through the model) by this: below 1 "
                    "stricter, above 1 looser (default 1)")

@@ -58,6 +58,12 @@ def build_zoo() -> Path:
     return out
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tools.verify's in-process tests last (a stable sort: the rest keep their order): TensorFlow then enters pytest's
+    process after every other test, and a mutation run's mutants fail on the quick tests before they import it."""
+    items.sort(key=lambda item: item.path.name == "test_verify_inprocess.py")
+
+
 @pytest.fixture(scope="session")
 def zoo() -> Path:
     return build_zoo()

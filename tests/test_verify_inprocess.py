@@ -2,7 +2,7 @@
 verify()'s shell and main()'s call of it (tests/test_verify.py runs the same command in a subprocess, which mutmut
 never selects). The one exception to conftest's rule that pytest's process never imports TensorFlow: tflite_runtime's
 interpreter is loaded first, because TensorFlow loaded before it breaks it for the rest of the session
-(ai_edge_litert works either way). Two images per run to stay cheap."""
+(ai_edge_litert works either way), and conftest runs these tests last. Two images per run to stay cheap."""
 
 from __future__ import annotations
 

@@ -135,3 +135,19 @@ def test_a_wrong_bundle_and_a_stated_convention_fail_by_name(
     assert code == 1 and report["head_passed"] and not report["feature_drift"]["passed"]
     assert report["preprocess_mismatch"]["given"]["channel_order"] == "BGR"
     assert report["preprocess_mismatch"]["manifest"]["channel_order"] == "RGB"
+
+
+def test_a_bundle_the_edge_side_cannot_load_is_one_line(
+        zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """features.tflite changed after export: TensorFlow's side runs, the edge side refuses the bundle by its
+    checksum, and main says so in one line (exit 2), naming the file."""
+    bundle = tmp_path / "changed"
+    shutil.copytree(zoo / "bundles" / "fruit_bn", bundle)
+    with (bundle / "features.tflite").open("ab") as f:
+        f.write(b"\0")
+    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    code = verifier.main([str(bundle), "--model", str(zoo / "models" / "fruit.keras"), "--images", str(images),
+                          "--limit", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+    assert "features.tflite" in err and "checksum" in err

@@ -257,7 +257,10 @@ def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_pa
     assert {k: out[k] for k in ("bundle", "model", "features", "head_dtype", "method", "passed")} == {
         "bundle": "fruit_bundle", "model": "fruit.keras", "features": manifest.features.dtype,
         "head_dtype": "float32", "method": "gradcam", "passed": True}
-    assert "preprocess_mismatch" not in out and "contact_sheet" not in out
+    assert "preprocess_mismatch" not in out and "contact_sheet" not in out and out["reference"] == "TensorFlow"
+    for torch_side in ("models/r18.onnx", "my_model.py:build"):
+        other = dataclasses.replace(checked, model=Path(torch_side))
+        assert verifier.report(other, refs, edge, "gradcam", TOL, None, None)["reference"] == "PyTorch"
     assert "preprocess_mismatch" not in verifier.report(checked, refs, edge, "gradcam", TOL, Preprocess(), None)
     bgr = Preprocess(channel_order="BGR")
     mismatch = verifier.report(checked, refs, edge, "gradcam", TOL, bgr, None)["preprocess_mismatch"]

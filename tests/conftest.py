@@ -1,6 +1,7 @@
 """Shared fixtures. pytest's own process never imports TensorFlow: TensorFlow work (building models, exporting them,
 computing GradientTape references) runs in a subprocess, because TensorFlow imported first breaks the TFLite runtime
-in the same process, and because the device has no TensorFlow either."""
+in the same process, and because the device has no TensorFlow either. (One exception, for mutation testing:
+tests/test_verify_inprocess.py runs tools.verify in-process, after loading tflite_runtime's interpreter first.)"""
 
 from __future__ import annotations
 
@@ -55,6 +56,12 @@ def build_zoo() -> Path:
         except OSError:  # another run finished first; its zoo is as good
             shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """tools.verify's in-process tests last (a stable sort: the rest keep their order): TensorFlow then enters pytest's
+    process after every other test, and a mutation run's mutants fail on the quick tests before they import it."""
+    items.sort(key=lambda item: item.path.name == "test_verify_inprocess.py")
 
 
 @pytest.fixture(scope="session")

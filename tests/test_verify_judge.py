@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -63,9 +64,10 @@ def test_exact_outputs_pass_both_checks_and_the_report_names_the_tolerances() ->
     assert report["feature_drift"] == {"max_rel": 0.0, "passed": True}
     assert set(report["head"]) == set(report["scores"]) == {"logit", "probability"}
     head = report["head"]["logit"]
-    assert head == {"images": N, "top1_agreement": 1.0, "top1_near_ties": 0, "max_abs_cam_raw_diff": 0.0,
-                    "max_rel_cam_raw_diff": 0.0, "max_probability_diff": 0.0, "mean_heatmap_correlation": 1.0,
-                    "passed": True}
+    assert head == {"images": N, "top1_agreement": 1.0, "top1_near_ties": 0, "near_tie_lead": 2 * TOL.head,
+                    "max_abs_cam_raw_diff": 0.0, "max_rel_cam_raw_diff": 0.0, "max_probability_diff": 0.0,
+                    "mean_heatmap_correlation": 1.0, "passed": True}
+    assert report["scores"]["probability"]["near_tie_lead"] == 2 * TOL.effect
     assert report["tolerances"] == {"head": TOL.head, "head_rule": "exact", "correlation_floor": 0.999,
                                     "features": TOL.features, "effect": TOL.effect, "accumulating_layers": 6,
                                     "fan_in_sum": 4000, "head_fan_in_sum": 300, "head_dtype": "float32"}
@@ -141,7 +143,7 @@ def test_map_metrics_by_hand() -> None:
     cam = expected_cam + np.array([[[0.0, 0.0], [0.0, 0.4]], [[0.0, 0.0], [0.2, 0.0]]], np.float32)
     expected_p = np.array([[0.5, 0.3, 0.2], [0.40, 0.38, 0.22]], np.float32)
     probabilities = np.array([[0.5, 0.3, 0.2], [0.37, 0.41, 0.22]], np.float32)  # image 1: a flip at a near tie
-    m = verifier.map_metrics(cam, probabilities, expected_cam, expected_p, np.array([0, 0]))
+    m = verifier.map_metrics(cam, probabilities, expected_cam, expected_p, np.array([0, 0]), 0.03)
     assert m["images"] == 2 and m["top1_agreement"] == 0.5 and m["top1_near_ties"] == 1
     assert m["max_abs_cam_raw_diff"] == pytest.approx(0.4) and m["max_rel_cam_raw_diff"] == pytest.approx(0.1)
     assert m["max_probability_diff"] == pytest.approx(0.03)
@@ -150,12 +152,13 @@ def test_map_metrics_by_hand() -> None:
     assert verifier._within(m, 0.2)  # the flip is explained by the drift: not counted against top-1
     far = probabilities.copy()
     far[1] = [0.1, 0.8, 0.1]  # a flip far beyond the drift's reach
-    m_far = verifier.map_metrics(cam, far, expected_cam, expected_p, np.array([0, 0]))
+    m_far = verifier.map_metrics(cam, far, expected_cam, expected_p, np.array([0, 0]), 0.03)
     assert m_far["top1_agreement"] == 0.5 and not verifier._within(m_far, 0.2)
-    scaled = verifier.map_metrics(cam, probabilities, expected_cam, expected_p, np.array([0, 0]),
+    scaled = verifier.map_metrics(cam, probabilities, expected_cam, expected_p, np.array([0, 0]), 0.03,
                                   scale=np.array([8.0, 0.5]))
     assert scaled["max_rel_cam_raw_diff"] == pytest.approx(0.4)  # 0.2 / 0.5 on image 1
-    one_class = verifier.map_metrics(cam, probabilities[:, :1], expected_cam, expected_p[:, :1], np.array([0, 0]))
+    one_class = verifier.map_metrics(cam, probabilities[:, :1], expected_cam, expected_p[:, :1], np.array([0, 0]),
+                                     0.03)
     assert one_class["top1_agreement"] == 1.0 and one_class["top1_near_ties"] == 0
 
 
@@ -254,7 +257,10 @@ def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_pa
     assert {k: out[k] for k in ("bundle", "model", "features", "head_dtype", "method", "passed")} == {
         "bundle": "fruit_bundle", "model": "fruit.keras", "features": manifest.features.dtype,
         "head_dtype": "float32", "method": "gradcam", "passed": True}
-    assert "preprocess_mismatch" not in out and "contact_sheet" not in out
+    assert "preprocess_mismatch" not in out and "contact_sheet" not in out and out["reference"] == "TensorFlow"
+    for torch_side in ("models/r18.onnx", "my_model.py:build"):
+        other = dataclasses.replace(checked, model=Path(torch_side))
+        assert verifier.report(other, refs, edge, "gradcam", TOL, None, None)["reference"] == "PyTorch"
     assert "preprocess_mismatch" not in verifier.report(checked, refs, edge, "gradcam", TOL, Preprocess(), None)
     bgr = Preprocess(channel_order="BGR")
     mismatch = verifier.report(checked, refs, edge, "gradcam", TOL, bgr, None)["preprocess_mismatch"]
@@ -269,6 +275,15 @@ def test_the_report_says_what_was_compared_and_draws_the_sheet_on_request(tmp_pa
         sheets.append(cv2.imread(str(sheet)))
     assert sheets[0] is not None and sheets[1] is not None
     assert sheets[0].shape[1] == sheets[1].shape[1] and sheets[0].shape[0] < sheets[1].shape[0]  # a row per image
+    # the drawing is of sheet_rows() with the edge side's logit maps (normalised) and the method, under its title
+    from tools.common import contact_sheet
+
+    cams = np.stack([verifier.normalise(c) for c in edge["logit_cam_raw"]])
+    rows = verifier.sheet_rows(checked.paths, images, edge["logit_probabilities"], cams, list(manifest.class_names),
+                               "gradcampp")
+    contact_sheet.write_sheet(tmp_path / "expected.png", rows, title=verifier.sheet_title("gradcampp"))
+    verifier.report(checked, refs, edge, "gradcampp", TOL, None, tmp_path / "pp.png")
+    assert np.array_equal(cv2.imread(str(tmp_path / "pp.png")), cv2.imread(str(tmp_path / "expected.png")))
 
 
 def test_a_saturated_probability_map_is_judged_against_the_size_of_its_terms() -> None:
@@ -305,17 +320,87 @@ def test_within_counts_near_ties_per_image_and_bounds_inclusively() -> None:
 
 
 def test_near_ties_by_hand() -> None:
-    classes = np.array([1, 0, 0])
-    expected_p = np.array([[0.25, 0.5, 0.25], [0.5, 0.45, 0.05], [0.55, 0.45, 0.0]], np.float32)
-    probabilities = np.array([[0.375, 0.375, 0.25],  # a flip exactly at margin = 2 dp: a near tie
-                              [0.47, 0.46, 0.07],  # agrees, though its margin is within 2 dp: not a near tie
-                              [0.55, 0.45, 0.0]], np.float32)
-    cam = np.ones((3, 2, 2), np.float32)
-    m = verifier.map_metrics(cam, probabilities, cam, expected_p, classes)
-    assert m["top1_agreement"] == pytest.approx(2 / 3) and m["top1_near_ties"] == 1
-    two = verifier.map_metrics(cam[:1], np.array([[0.45, 0.55]], np.float32), cam[:1],
-                               np.array([[0.55, 0.45]], np.float32), np.array([0]))
-    assert two["top1_near_ties"] == 1  # two classes: margin 0.1 <= 2 * 0.1
+    """A flip is a near tie when TensorFlow's lead of its class over the class the edge side chose is within twice
+    the allowed drift (here 0.125: leads up to 0.25), inclusive; however far the measured drift is."""
+    classes = np.array([1, 0, 0, 0, 0])
+    expected_p = np.array([[0.25, 0.5, 0.25], [0.5, 0.45, 0.05], [0.45, 0.40, 0.15], [0.75, 0.0, 0.25],
+                           [0.5, 0.25, 0.25]], np.float32)
+    probabilities = np.array([[0.5, 0.375, 0.125],  # flipped to class 0, lead exactly 0.25: a near tie
+                              [0.4, 0.55, 0.05],  # flipped, lead 0.05: a near tie
+                              [0.3, 0.3, 0.4],  # flipped to class 2: lead 0.3 though the runner-up is 0.05 behind
+                              [0.25, 0.0, 0.75],  # flipped, lead 0.5: dp 0.5 reaches it, the allowed drift does not
+                              [0.4, 0.3, 0.3]], np.float32)  # agrees
+    cam = np.ones((5, 2, 2), np.float32)
+    m = verifier.map_metrics(cam, probabilities, cam, expected_p, classes, 0.125)
+    assert m["top1_agreement"] == pytest.approx(1 / 5) and m["top1_near_ties"] == 2 and m["near_tie_lead"] == 0.25
+    for allowed, ties in ((0.125, 1), (0.12, 0)):  # two classes: lead 0.25 <= 2 * 0.125, > 2 * 0.12
+        two = verifier.map_metrics(cam[:1], np.array([[0.375, 0.625]], np.float32), cam[:1],
+                                   np.array([[0.625, 0.375]], np.float32), np.array([0]), allowed)
+        assert two["top1_near_ties"] == ties
+
+
+def _decided(refs: dict[str, list[Any]], lead: float) -> dict[str, list[Any]]:
+    """refs whose probabilities are (0.5, 0.5 - lead, lead) on every image: TensorFlow's class 0 leads class 1 by
+    `lead` (and class 2 by more while lead < 0.25)."""
+    p = np.array([0.5, 0.5 - lead, lead], np.float32)
+    return {score: [SimpleNamespace(**(vars(r) | {"probabilities": p, "class_index": 0})) for r in rs]
+            for score, rs in refs.items()}
+
+
+def _flipped(edge: dict[str, np.ndarray], key: str, by: float) -> dict[str, np.ndarray]:
+    """edge with `key`'s probabilities moved by `by` from class 0 to class 1 on image 1 (maps untouched)."""
+    p = edge[key].copy()
+    p[1, 0] -= by
+    p[1, 1] += by
+    return edge | {key: p}
+
+
+def test_a_float16_head_that_flips_clearly_decided_images_fails_the_head_check() -> None:
+    """The drift a float16 head may cause is tolerance.FLOAT16_HEAD_DP; its maps perfectly correlated, a flip where
+    TensorFlow's class leads by 0.2 (100x that) is a changed top-1, named as the head's failure."""
+    half = tolerance.Tolerances(6, 4000, 300, "float16")
+    refs = _decided(_refs(), lead=0.2)
+    edge = _exact(refs)
+    flipped = _flipped(edge, "logit_head_probabilities", 0.15)  # 0.35 vs 0.45: class 1 wins
+    report = verifier.judge(refs, flipped, "gradcam", "float32", half)
+    head = report["head"]["logit"]
+    assert head["top1_agreement"] == 0.75 and head["top1_near_ties"] == 0 and head["mean_heatmap_correlation"] == 1
+    assert not head["passed"] and report["head"]["probability"]["passed"]
+    assert not report["head_passed"] and report["features_passed"] and not report["passed"]
+    conclusion = report_text.lines(report | {"bundle": "b", "model": "m", "features": "float32",
+                                             "head_dtype": "float16", "method": "gradcam"})[-1]
+    assert conclusion == report_text.HEAD16_FAILED and "FAIL map" not in conclusion
+    device = verifier.judge(refs, _flipped(edge, "logit_probabilities", 0.15), "gradcam", "float32", half)
+    assert device["head_passed"] and not device["scores"]["logit"]["passed"] and not device["passed"]
+
+
+def test_a_genuine_near_tie_passes_and_the_report_shows_its_bound() -> None:
+    """float16 head: TensorFlow's lead of 1e-3 is within 2 * FLOAT16_HEAD_DP (2e-3), a flip there is a near tie;
+    the device path allows the feature effect on top (leads up to 2 * (effect + FLOAT16_HEAD_DP)). An exact head:
+    leads up to 2 * its tolerance."""
+    half = tolerance.Tolerances(6, 4000, 300, "float16")
+    near = _decided(_refs(), lead=1e-3)
+    report = verifier.judge(near, _flipped(_exact(near), "logit_head_probabilities", 6e-4), "gradcam", "float32",
+                            half)
+    head = report["head"]["logit"]
+    assert report["passed"] and head["top1_near_ties"] == 1 and head["near_tie_lead"] == 2 * tolerance.FLOAT16_HEAD_DP
+    assert "(+1 near-tie: TensorFlow's lead <= 2.0e-03)" in "\n".join(report_text.lines(
+        report | {"bundle": "b", "model": "m", "features": "float32", "head_dtype": "float16", "method": "gradcam"}))
+    lead = 2 * TOL.effect + tolerance.FLOAT16_HEAD_DP  # beyond the head's and 2 * effect, within the device path's
+    mid = _decided(_refs(), lead)
+    flip_head = _flipped(_exact(mid), "logit_head_probabilities", lead / 2 + 1e-4)
+    assert not verifier.judge(mid, flip_head, "gradcam", "float32", half)["head_passed"]
+    flip_device = _flipped(_exact(mid), "logit_probabilities", lead / 2 + 1e-4)
+    device = verifier.judge(mid, flip_device, "gradcam", "float32", half)
+    assert device["passed"] and device["scores"]["logit"]["top1_near_ties"] == 1
+    beyond = 2 * (TOL.effect + tolerance.FLOAT16_HEAD_DP) + 1e-4
+    far = _decided(_refs(), beyond)
+    assert not verifier.judge(far, _flipped(_exact(far), "logit_probabilities", beyond / 2 + 1e-4), "gradcam",
+                              "float32", half)["passed"]
+    exact = _decided(_refs(), 1.5 * TOL.head)  # an exact head: within 2 * its tolerance
+    flip = _flipped(_exact(exact), "logit_head_probabilities", 0.8 * TOL.head)
+    report = verifier.judge(exact, flip, "gradcam", "float32", TOL)
+    assert report["passed"] and report["head"]["logit"]["top1_near_ties"] == 1
 
 
 def test_pearson_of_small_maps_is_their_correlation() -> None:
@@ -392,3 +477,67 @@ def test_with_debug_the_error_is_raised_with_its_traceback(fruit_bundle: Path, t
     with pytest.raises(verifier.VerifyError, match="--channel-order needs --preprocess"):
         verifier.main([str(fruit_bundle), "--model", "m.keras", "--images", str(tmp_path), "--channel-order", "BGR",
                        "--debug"])
+
+
+def _readme_block(starting: str) -> str:
+    """The README's indented block whose first line starts with `starting`, dedented."""
+    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("    " + starting))
+    block = []
+    for line in lines[first:]:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return "\n".join(block).strip() + "\n"
+
+
+def test_the_readme_shows_what_help_prints(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Every option the command takes is in the README with its help, and nothing else: the README's block is
+    `python -m tools.verify --help`'s output (usage under the command's own name, the description, every option)."""
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit) as done:
+        verifier.main(["--help"])
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("usage: python -m tools.verify [-h] --model MODEL")
+    assert "\n".join(line.rstrip() for line in printed.splitlines()) + "\n" == _readme_block("usage: python -m tools.v")
+
+
+def test_the_sheet_captions_each_image_by_name_its_heatmap_by_method_and_its_overlay_by_top1() -> None:
+    from tools.common import contact_sheet
+
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (24, 32, 3), np.uint8) for _ in range(2)]  # (H, W) = (24, 32)
+    probabilities = np.array([[0.1, 0.7, 0.2], [0.55, 0.05, 0.4]], np.float32)
+    cams = rng.uniform(0, 1, (2, 4, 4)).astype(np.float32)
+    rows = verifier.sheet_rows([Path("a/x.png"), Path("b/y.jpg")], images, probabilities, cams,
+                               ["Apfel", "Orange", "Tomate"], "gradcampp")
+    assert [[caption for _, caption in row] for row in rows] == [["x.png", "gradcampp", "Orange 0.70"],
+                                                                ["y.jpg", "gradcampp", "Apfel 0.55"]]
+    for row, image, cam in zip(rows, images, cams, strict=True):
+        assert row[0][0] is image
+        assert row[1][0].shape == (24, 32, 3) and np.array_equal(row[1][0], contact_sheet.heatmap_rgb(cam, (32, 24)))
+        assert np.array_equal(row[2][0], contact_sheet.overlay_rgb(image, cam))
+    assert verifier.sheet_title("eigencam").split(" | ") == ["original", "eigencam heatmap",
+                                                             "overlay (edge, score=logit)"]
+
+
+def test_a_pytorch_or_onnx_reference_needs_logits_and_an_onnx_model_its_own_weights(
+        fruit_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The fruit bundle's model ends in softmax: the PyTorch and ONNX references (which take outputs as logits) refuse
+    it in one line, before torch is imported; an .onnx model with --weights is refused first."""
+    images = tmp_path / "images"
+    images.mkdir()
+    cv2.imwrite(str(images / "a.png"), np.full((8, 8, 3), 90, np.uint8))
+    base = [str(fruit_bundle), "--images", str(images), "--sheet", str(tmp_path / "s.png")]
+    refusals = {("--model", "torchvision.models:resnet18"): "error: the PyTorch reference takes the model's outputs "
+                "as logits; this bundle's model ends in softmax\n",
+                ("--model", str(tmp_path / "m.onnx")): "error: the ONNX reference takes the model's outputs as "
+                "logits; this bundle's model ends in softmax\n",
+                ("--model", str(tmp_path / "m.onnx"), "--weights", "w.pth"): "error: an .onnx model holds its "
+                "weights: drop --weights\n"}
+    for extra, message in refusals.items():
+        assert verifier.main([*base, *extra]) == 2
+        assert capsys.readouterr().err == message
+    assert not any(name.split(".")[0] in ("tensorflow", "torch") for name in sys.modules)

@@ -8,14 +8,13 @@ content). The head-only tests below read programs in this process (no litert-tor
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python
+from conftest import run_python
+from torch_support import assert_parity, cached_zoo
+from torch_support import references as _ref
 
 from edge import Explainer
 
@@ -26,52 +25,17 @@ pytest.importorskip("timm", reason="the .pt2 front end's tests need requirements
 CASES = ["fruit", "mobilenet_v3_small", "timm_mobilenetv3"]
 
 
-def _key() -> str:
-    digest = hashlib.sha256()
-    files = [*REPO.glob("tools/export/**/*.py"), *REPO.glob("tools/verify/torch_*.py"),
-             *(REPO / "tools" / "verify" / n for n in ("pt2_zoo.py", "onnx_zoo.py")),
-             *(REPO / "edge" / n for n in ("bundle.py", "head.py", "head_ops.py", "activations.py"))]
-    for path in sorted(files):
-        digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 @pytest.fixture(scope="session")
 def pt2_zoo() -> Path:
-    out = REPO / "build" / f"pt2zoo-{_key()}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.verify.pt2_zoo", str(partial), timeout=1800)
-        assert proc.returncode == 0, f"tools.verify.pt2_zoo failed:\n{proc.stderr[-4000:]}"
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first
-            shutil.rmtree(partial, ignore_errors=True)
-    return out
-
-
-def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
-    with np.load(zoo / "refs" / f"{case}.npz") as npz:
-        return {name: npz[name] for name in npz.files}
-
-
-def _assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
-    assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
-    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+    return cached_zoo("tools.verify.pt2_zoo", "pt2zoo", "torch_*.py", "pt2_zoo.py", "onnx_zoo.py")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_gradcam_equals_pytorch_grad_cam(pt2_zoo: Path, case: str) -> None:
     ref = _ref(pt2_zoo, case)
     ex = Explainer.load(pt2_zoo / "bundles" / case)
-    if case != "fruit":  # the fruit CNN has 3 classes: one for all 3 inputs is no sign of a broken model
-        assert len(set(ref["class_index"].tolist())) > 1, "one class for every input: a degenerate test model"
-    for i, x in enumerate(ref["x"]):
-        r = ex.explain_input(x)
-        assert r.class_index == ref["class_index"][i]
-        np.testing.assert_allclose(r.probabilities, ref["probabilities"][i], rtol=0, atol=1e-5)
-        _assert_close_maps(r.cam_raw, ref["gradcam_cam_raw"][i])
-        _assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
+    # the fruit CNN has 3 classes: one for all 3 inputs is no sign of a broken model
+    assert_parity(ex, ref, distinct_classes=case != "fruit")
 
 
 def test_manifests_name_module_paths(pt2_zoo: Path) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from conftest import REPO, run_python
 
+from edge import Explainer
+
 _EDGE_FORMAT = ("bundle.py", "head.py", "head_ops.py", "activations.py")
 
 
@@ -50,6 +52,20 @@ def assert_close_maps(actual: np.ndarray, expected: np.ndarray) -> None:
     """Raw CAM maps equal within 1e-4 of the reference's largest value."""
     assert np.abs(expected).max() > 0, "a degenerate reference would make this test vacuous"
     assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def assert_parity(explainer: Explainer, ref: dict[str, np.ndarray], *, distinct_classes: bool = True) -> None:
+    """For every reference input: the bundle's top class, probabilities (within 1e-5) and raw Grad-CAM (against
+    pytorch-grad-cam's and plain autograd's) equal PyTorch's on the original model. `distinct_classes`: the inputs
+    must not all get one class (a degenerate random-init model would make the maps' comparison weak)."""
+    if distinct_classes:
+        assert len(set(ref["class_index"].tolist())) > 1, "one class for every input: a degenerate test model"
+    for i, x in enumerate(ref["x"]):
+        r = explainer.explain_input(x)
+        assert r.class_index == ref["class_index"][i]
+        np.testing.assert_allclose(r.probabilities, ref["probabilities"][i], rtol=0, atol=1e-5)
+        assert_close_maps(r.cam_raw, ref["gradcam_cam_raw"][i])
+        assert_close_maps(r.cam_raw, ref["autograd_gradcam"][i])
 
 
 _BLOCKED = """

@@ -192,3 +192,23 @@ def test_verify_refuses_a_malformed_model_in_one_line(torch_zoo: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: MODEL 'torchvision.models:' is neither a model file nor"), proc.stderr
+
+
+def test_test_models_keep_their_residual_branches() -> None:
+    """timm's zero_init_last zeroes the last BatchNorm of each residual branch: re-estimated for tests, the model must
+    compute through its branches (else the converter folds them away and the test model is another network)."""
+    import timm
+    import torch
+    from torch import nn
+
+    from tools.verify import torch_models
+
+    net = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    assert any(bool((m.weight == 0).all()) for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    torch_models.reestimate_batchnorm(net, (32, 32))
+    assert not any(bool((m.weight == 0).all()) for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+    block = net.layer1[0]
+    x = torch.randn(1, 64, 8, 8)
+    with torch.no_grad():
+        branch = block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))
+    assert float(branch.abs().max()) > 1e-3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from conftest import REPO, run_python
@@ -212,3 +213,38 @@ def test_test_models_keep_their_residual_branches() -> None:
     with torch.no_grad():
         branch = block.bn2(block.conv2(block.act1(block.bn1(block.conv1(x)))))
     assert float(branch.abs().max()) > 1e-3
+
+
+def test_the_tutorials_resnet18_flow(torch_zoo: Path, tmp_path: Path) -> None:
+    """The README's PyTorch flow: a ResNet18 state_dict saved with torch.save, exported with ImageNet's synset names,
+    then `edge run --method cam --top-k 5` on images: every record names the 5 most probable classes, best first, and
+    the overlay carries the top-5 panel (it differs from the --top-k 1 overlay, which has none)."""
+    synsets = tmp_path / "synset_words.txt"
+    synsets.write_text("".join(f"n{i:08d} thing {i}, other name {i}\n" for i in range(1000)), encoding="utf-8")
+    bundle = tmp_path / "r18"
+    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--weights",
+                      str(torch_zoo / "models" / "resnet18.pth"), "--input-size", "64", "--classes-file", str(synsets),
+                      "--preprocess", "imagenet", "--out", str(bundle))
+    assert proc.returncode == 0, proc.stderr
+    images = tmp_path / "photos"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):  # noise around a different colour each: not one class for both
+        image = np.clip(rng.normal(40 + 150 * i, 40, (96, 128, 3)), 0, 255).astype(np.uint8)
+        assert cv2.imwrite(str(images / f"photo_{i}.png"), image)
+    overlays = {}
+    for k in (5, 1):
+        log = tmp_path / f"log{k}"
+        proc = run_python("-m", "edge", "run", "--model", str(bundle), "--source", f"images:{images}", "--method",
+                          "cam", "--top-k", str(k), "--no-display", "--log-dir", str(log), timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        records = [json.loads(line) for line in (log / "predictions.jsonl").read_text().splitlines()]
+        assert [r["file"] for r in records] == ["photo_0.png", "photo_1.png"]
+        for r in records:
+            assert r["method"] == "cam"
+            best = sorted(r["probabilities"].items(), key=lambda item: -item[1])[:k]
+            assert [name for name, _ in r["top"]] == [name for name, _ in best]
+            assert r["label"] == r["top"][0][0] and r["label"].startswith("thing ")
+        overlays[k] = [cv2.imread(str(log / r["overlay_jpeg"])).astype(int) for r in records]
+    for with_panel, without in zip(overlays[5], overlays[1], strict=True):
+        assert np.abs(with_panel - without).mean() > 1.0

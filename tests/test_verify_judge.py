@@ -123,6 +123,10 @@ def test_gradcampp_gets_ten_times_the_tolerance_and_its_own_reference() -> None:
     assert not report["passed"] and report["tolerances"]["head"] == pytest.approx(10 * TOL.head)
     assert not verifier.judge(refs, _off(_exact(refs), "logit_head_cam_raw", 5 * TOL.head), "gradcam", "float32",
                               TOL)["passed"]
+    # ... and ten times the near-tie bound: the probability drift each check allows
+    report = verifier.judge(refs, edge, "gradcampp", "float32", TOL)
+    assert report["head"]["logit"]["near_tie_lead"] == pytest.approx(2 * 10 * TOL.head)
+    assert report["scores"]["probability"]["near_tie_lead"] == pytest.approx(2 * 10 * TOL.effect)
 
 
 def test_a_float16_head_is_judged_on_agreement_not_exactness() -> None:

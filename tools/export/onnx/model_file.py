@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tools.export.torch.model_spec import TorchExportError
+from tools.export.torch.model_spec import TorchExportError, import_front_end
 
 _NEEDS = "ONNX models need requirements-torch.txt installed (onnx, onnx2torch, onnxruntime, torch, litert-torch)"
 
@@ -25,11 +25,7 @@ def is_onnx_file(model: str | Path) -> bool:
 
 def front_end() -> Any:
     """tools.export.onnx.front_end, or a one-line error where the ONNX/PyTorch stack is not installed."""
-    try:
-        from tools.export.onnx import front_end as module
-    except ImportError as e:
-        raise OnnxModelError(f"{_NEEDS}: {e}") from e
-    return module
+    return import_front_end("tools.export.onnx.front_end", OnnxModelError, _NEEDS)
 
 
 def load(path: Path) -> Any:

@@ -16,8 +16,8 @@ import torch
 from torch import fx
 
 from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
-from tools.export.torch import head_ops
-from tools.export.torch.head_ops import HeadOpError, _add, _permuted, _State, _unsupported
+from tools.export.head_walk import HeadWalk
+from tools.export.torch.head_ops import HeadOpError, add_ops, gelu, node_arg, permuted, reduced_dims, unsupported
 from tools.export.torch.pt2_graph import module_paths, op_name, shape_of
 
 _ACTIVATIONS = {"relu": "relu", "relu_": "relu", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
@@ -30,11 +30,11 @@ _FLATTENS = {"flatten", "view", "_unsafe_view", "reshape", "squeeze"}
 def convert(gm: fx.GraphModule, head_nodes: list[fx.Node], feature_shape: tuple[int, int, int],
             target: str) -> tuple[list[Op], list[str]]:
     """Edge ops for the head nodes, and the modules (or functional calls) they came from, in order."""
-    state = _State(feature_shape)
+    state = HeadWalk(feature_shape)
     for node in head_nodes:
         if op_name(node) == "sym_size":
             continue
-        _add(state, _node_ops(gm, node, state, target), where(node))
+        add_ops(state, _node_ops(gm, node, state, target), where(node))
     names = [name for i, name in enumerate(state.names) if i == 0 or name != state.names[i - 1]]
     return state.ops, names
 
@@ -45,7 +45,7 @@ def where(node: fx.Node) -> str:
     return paths[-1] if paths else node.name
 
 
-def _node_ops(gm: fx.GraphModule, node: fx.Node, state: _State, target: str) -> list[Op]:
+def _node_ops(gm: fx.GraphModule, node: fx.Node, state: HeadWalk, target: str) -> list[Op]:
     name, what, is_map = op_name(node), f"{where(node)} ({node.target})", len(state.shape) == 3
     if name in _ACTIVATIONS:
         return [Activation(_ACTIVATIONS[name])]
@@ -54,8 +54,8 @@ def _node_ops(gm: fx.GraphModule, node: fx.Node, state: _State, target: str) -> 
     if name in ("hardtanh", "hardtanh_") and tuple(node.args[1:3]) == (0.0, 6.0):
         return [Activation("relu6")]
     if name in ("gelu", "gelu_"):
-        return [head_ops._gelu(_arg(node, 1, "approximate") or "none", what, target)]
-    if name in ("softmax", "_softmax") and not is_map and _arg(node, 1, "dim") in (1, -1):
+        return [gelu(node_arg(node, 1, "approximate") or "none", what, target)]
+    if name in ("softmax", "_softmax") and not is_map and node_arg(node, 1, "dim") in (1, -1):
         return [Activation("softmax")]
     if name in ("linear", "addmm", "mm", "conv2d"):
         return [_dense(gm, node, state, what, target)]
@@ -72,45 +72,45 @@ def _reductions(node: fx.Node, name: str, is_map: bool, what: str, target: str) 
     is_global = len(shape) == 2 or (len(shape) == 4 and shape[2] * shape[3] == 1)
     if name in ("adaptive_avg_pool2d", "_adaptive_avg_pool2d", "adaptive_max_pool2d") and is_global:
         return [Reduce("max" if name == "adaptive_max_pool2d" else "avg")] if is_map else []
-    if name in ("mean", "amax") and _dims(_arg(node, 1, "dim")) == {2, 3} and is_map:
+    if name in ("mean", "amax") and reduced_dims(node_arg(node, 1, "dim")) == {2, 3} and is_map:
         return [Reduce("avg" if name == "mean" else "max")]
     if name in _FLATTENS and len(shape) == 2 and shape[0] == 1:
         return [Reduce("flatten")] if is_map else []
-    raise _unsupported(what, target)
+    raise unsupported(what, target)
 
 
-def _dense(gm: fx.GraphModule, node: fx.Node, state: _State, what: str, target: str) -> Dense:
+def _dense(gm: fx.GraphModule, node: fx.Node, state: HeadWalk, what: str, target: str) -> Dense:
     """aten.linear(x, W, b), aten.addmm(b, x, W.T), aten.mm(x, W.T); a 1x1 convolution of a pooled vector (timm's
     MobileNetV3 conv_head) is a Linear too."""
     name = op_name(node)
     if len(state.shape) != 1:
-        raise _unsupported(what, target, "a Linear or 1x1 convolution only after the global pooling or flatten")
+        raise unsupported(what, target, "a Linear or 1x1 convolution only after the global pooling or flatten")
     if name == "conv2d":
         kernel = _conv1x1_kernel(gm, node, what, target)
-        bias = _value(gm, _arg(node, 2, "bias"))
+        bias = _value(gm, node_arg(node, 2, "bias"))
     elif name == "linear":
         kernel = _numpy(_value(gm, node.args[1])).T
-        bias = _value(gm, _arg(node, 2, "bias"))
+        bias = _value(gm, node_arg(node, 2, "bias"))
     else:  # addmm(bias, x, W.T) or mm(x, W.T): the weight already transposed
         kernel = _numpy(_value(gm, node.args[2] if name == "addmm" else node.args[1]))
         bias = _value(gm, node.args[0]) if name == "addmm" else None
     kernel = kernel.astype(np.float32)  # (n_in, n_out)
     bias_array = _numpy(bias) if bias is not None else np.zeros(kernel.shape[1])
-    return Dense(_permuted(np.ascontiguousarray(kernel), state), bias_array.astype(np.float32).reshape(-1))
+    return Dense(permuted(np.ascontiguousarray(kernel), state), bias_array.astype(np.float32).reshape(-1))
 
 
 def _conv1x1_kernel(gm: fx.GraphModule, node: fx.Node, what: str, target: str) -> Any:
     weight = _numpy(_value(gm, node.args[1]))  # (out, in, kh, kw)
-    stride, padding, dilation, groups = (_arg(node, i, n) for i, n in enumerate(("stride", "padding", "dilation",
+    stride, padding, dilation, groups = (node_arg(node, i, n) for i, n in enumerate(("stride", "padding", "dilation",
                                                                                 "groups"), start=3))
     plain = all(v is None or set(v) <= {1} for v in (stride, dilation)) and (padding is None or set(padding) <= {0})
     if weight.shape[2:] != (1, 1) or not plain or groups not in (None, 1):
-        raise _unsupported(what, target, "a convolution after the global pooling only as an ungrouped 1x1 "
+        raise unsupported(what, target, "a convolution after the global pooling only as an ungrouped 1x1 "
                                          "convolution without stride, padding or dilation")
     return weight[:, :, 0, 0].T
 
 
-def _affine(gm: fx.GraphModule, node: fx.Node, state: _State) -> Affine:
+def _affine(gm: fx.GraphModule, node: fx.Node, state: HeadWalk) -> Affine:
     """Inference BatchNorm: batch_norm(x, w, b, mean, var, training, momentum, eps, cudnn) or
     _native_batch_norm_legit_no_training(x, w, b, mean, var, momentum, eps)."""
     weight, bias, mean, var = (_value(gm, a) for a in node.args[1:5])
@@ -120,7 +120,7 @@ def _affine(gm: fx.GraphModule, node: fx.Node, state: _State) -> Affine:
     beta = _numpy(bias).astype(np.float64) if bias is not None else np.zeros_like(mean64)
     scale = gamma / np.sqrt(var64 + eps)  # y = (x - mean) * scale + beta
     offset = beta - mean64 * scale
-    return Affine(_permuted(scale.astype(np.float32), state), _permuted(offset.astype(np.float32), state))
+    return Affine(permuted(scale.astype(np.float32), state), permuted(offset.astype(np.float32), state))
 
 
 def _pool(node: fx.Node, what: str, target: str) -> Pool2D:
@@ -128,12 +128,12 @@ def _pool(node: fx.Node, what: str, target: str) -> Pool2D:
     count_include_pad, divisor_override): only without padding, dilation or ceil_mode, as for the modules."""
     is_max = op_name(node).startswith("max")
     kernel = _pair(node.args[1])
-    stride = _pair(_arg(node, 2, "stride") or kernel)
-    padding = _pair(_arg(node, 3, "padding") or 0)
-    ceil = _arg(node, 5 if is_max else 4, "ceil_mode")
-    dilation = _pair(_arg(node, 4, "dilation") or 1) if is_max else (1, 1)
+    stride = _pair(node_arg(node, 2, "stride") or kernel)
+    padding = _pair(node_arg(node, 3, "padding") or 0)
+    ceil = node_arg(node, 5 if is_max else 4, "ceil_mode")
+    dilation = _pair(node_arg(node, 4, "dilation") or 1) if is_max else (1, 1)
     if padding != (0, 0) or ceil or dilation != (1, 1):
-        raise _unsupported(what, target, "only pooling without padding, dilation or ceil_mode")
+        raise unsupported(what, target, "only pooling without padding, dilation or ceil_mode")
     return Pool2D("max" if is_max else "avg", kernel, stride, "valid")
 
 
@@ -163,12 +163,4 @@ def _numpy(value: Any) -> Any:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
-def _arg(node: fx.Node, index: int, name: str) -> Any:
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name)
 
-
-def _dims(value: object) -> set[int]:
-    dims = value if isinstance(value, list | tuple) else [value]
-    return {int(d) % 4 for d in dims if isinstance(d, int)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,22 +38,21 @@ class HeadOpError(TorchExportError):
     """An op after the target that the NumPy head cannot run."""
 
 
-_State = HeadWalk  # the name this module had for it (other front ends import it from here)
 
 
 def convert(gm: fx.GraphModule, head_nodes: list[fx.Node], feature_shape: tuple[int, int, int],
             target: str) -> tuple[list[Op], list[str]]:
     """Edge ops for the head nodes, and the names of the modules/functions they came from."""
-    state = _State(feature_shape)
+    state = HeadWalk(feature_shape)
     for node in head_nodes:
         if node.op == "call_module":
             module = gm.get_submodule(str(node.target))
             for name, leaf in _leaves(str(node.target), module):
-                _add(state, _module_ops(leaf, state, f"{name} ({type(leaf).__name__})", target), name)
+                add_ops(state, _module_ops(leaf, state, f"{name} ({type(leaf).__name__})", target), name)
         elif _is_shape_query(node):
             continue
         else:
-            _add(state, _function_ops(node, state, describe(node, gm), target), node.name)
+            add_ops(state, _function_ops(node, state, describe(node, gm), target), node.name)
     return state.ops, state.names
 
 
@@ -65,15 +65,15 @@ def _leaves(name: str, module: nn.Module) -> Iterator[tuple[str, nn.Module]]:
         yield name, module
 
 
-def _add(state: _State, ops: list[Op], name: str) -> None:
+def add_ops(state: HeadWalk, ops: list[Op], name: str) -> None:
     state.add(ops, name)
 
 
-def _unsupported(what: str, target: str, why: str = "") -> HeadOpError:
+def unsupported(what: str, target: str, why: str = "") -> HeadOpError:
     return HeadOpError(unsupported_message(what, target, SUPPORTED, why))
 
 
-def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]:
+def _module_ops(m: nn.Module, state: HeadWalk, what: str, target: str) -> list[Op]:
     is_map = state.is_map
     if isinstance(m, _IDENTITY_MODULES):
         return []
@@ -81,7 +81,7 @@ def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]
         if isinstance(m, kind):
             return [Activation(name)]
     if isinstance(m, nn.GELU):
-        return [_gelu(m.approximate, what, target)]
+        return [gelu(m.approximate, what, target)]
     if isinstance(m, nn.Hardtanh) and (m.min_val, m.max_val) == (0.0, 6.0):
         return [Activation("relu6")]
     if isinstance(m, nn.Softmax) and not is_map and m.dim in (None, 1, -1):
@@ -95,29 +95,29 @@ def _module_ops(m: nn.Module, state: _State, what: str, target: str) -> list[Op]
     if isinstance(m, nn.Linear) and not is_map:
         kernel = m.weight.detach().numpy().T.astype(np.float32)  # (n_in, n_out)
         bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(kernel.shape[1])
-        return [Dense(_permuted(kernel, state), bias.astype(np.float32))]
+        return [Dense(permuted(kernel, state), bias.astype(np.float32))]
     if isinstance(m, nn.Conv2d) and not is_map:  # of a pooled (1, c, 1, 1) vector: timm MobileNetV3's conv_head
         return [_pointwise_conv(m, state, what, target)]
     if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) and len(state.shape) == (3 if isinstance(m, nn.BatchNorm2d)
                                                                                else 1):
         return [_batchnorm(m, state)]
-    return _raise(_unsupported(what, target))
+    return _raise(unsupported(what, target))
 
 
-def _pointwise_conv(m: nn.Conv2d, state: _State, what: str, target: str) -> Dense:
+def _pointwise_conv(m: nn.Conv2d, state: HeadWalk, what: str, target: str) -> Dense:
     plain = (m.kernel_size, m.stride, m.dilation, m.groups) == ((1, 1), (1, 1), (1, 1), 1) and m.padding in ((0, 0),
                                                                                                           "valid")
     if not plain:
-        raise _unsupported(what, target, "a convolution after the global pooling only as an ungrouped 1x1 "
+        raise unsupported(what, target, "a convolution after the global pooling only as an ungrouped 1x1 "
                                          "convolution without stride, padding or dilation")
     kernel = m.weight.detach().numpy()[:, :, 0, 0].T.astype(np.float32)  # (n_in, n_out)
     bias = m.bias.detach().numpy() if m.bias is not None else np.zeros(kernel.shape[1])
-    return Dense(_permuted(kernel, state), bias.astype(np.float32))
+    return Dense(permuted(kernel, state), bias.astype(np.float32))
 
 
-def _gelu(approximate: object, what: str, target: str) -> Activation:
+def gelu(approximate: object, what: str, target: str) -> Activation:
     if approximate != "none":
-        raise _unsupported(what, target, f"only GELU's exact erf form, not approximate={approximate!r}")
+        raise unsupported(what, target, f"only GELU's exact erf form, not approximate={approximate!r}")
     return Activation("gelu")
 
 
@@ -135,16 +135,16 @@ def _pool(m: nn.MaxPool2d | nn.AvgPool2d, what: str, target: str) -> Pool2D:
 
     dilated = isinstance(m, nn.MaxPool2d) and pair(m.dilation) != (1, 1)
     if pair(m.padding) != (0, 0) or m.ceil_mode or dilated:
-        raise _unsupported(what, target, "only pooling without padding, dilation or ceil_mode")
+        raise unsupported(what, target, "only pooling without padding, dilation or ceil_mode")
     stride = m.stride or m.kernel_size
     return Pool2D("max" if isinstance(m, nn.MaxPool2d) else "avg", pair(m.kernel_size), pair(stride), "valid")
 
 
-def _permuted(rows: NDArray[np.float32], state: _State) -> NDArray[np.float32]:
+def permuted(rows: NDArray[np.float32], state: HeadWalk) -> NDArray[np.float32]:
     return state.permuted(rows)
 
 
-def _batchnorm(m: nn.BatchNorm1d | nn.BatchNorm2d, state: _State) -> Affine:
+def _batchnorm(m: nn.BatchNorm1d | nn.BatchNorm2d, state: HeadWalk) -> Affine:
     assert m.running_mean is not None and m.running_var is not None
     mean, var = m.running_mean.detach().double().numpy(), m.running_var.detach().double().numpy()
     gamma = m.weight.detach().double().numpy() if m.weight is not None else np.ones_like(mean)
@@ -157,38 +157,40 @@ def _is_shape_query(node: fx.Node) -> bool:
         node.op == "call_function" and node.target is operator.getitem)
 
 
-def _function_ops(node: fx.Node, state: _State, what: str, target: str) -> list[Op]:
+def _function_ops(node: fx.Node, state: HeadWalk, what: str, target: str) -> list[Op]:
     """call_function / call_method nodes: the functional spellings of the same ops."""
     is_map = state.is_map
     fn = node.target
     if fn in _ACTIVATION_FUNCTIONS or (node.op == "call_method" and fn in _ACTIVATION_METHODS):
         return [Activation(_ACTIVATION_FUNCTIONS.get(fn) or _ACTIVATION_METHODS[str(fn)])]  # type: ignore[arg-type,unused-ignore]
     if fn is F.gelu:
-        return [_gelu(_arg(node, 1, "approximate") or "none", what, target)]
+        return [gelu(node_arg(node, 1, "approximate") or "none", what, target)]
     if fn is F.dropout:
         return []
     is_softmax = fn in (F.softmax, torch.softmax) or (node.op == "call_method" and fn == "softmax")
-    if is_softmax and not is_map and _arg(node, 1, "dim") in (1, -1):
+    if is_softmax and not is_map and node_arg(node, 1, "dim") in (1, -1):
         return [Activation("softmax")]
-    if fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d) and _is_global(_arg(node, 1, "output_size")):
+    if fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d) and _is_global(node_arg(node, 1, "output_size")):
         return [Reduce("avg" if fn is F.adaptive_avg_pool2d else "max")] if is_map else []
-    if fn in (torch.mean, "mean", torch.amax, "amax") and _dims(_arg(node, 1, "dim")) == {2, 3}:
+    if fn in (torch.mean, "mean", torch.amax, "amax") and reduced_dims(node_arg(node, 1, "dim")) == {2, 3}:
         return [Reduce("avg" if fn in (torch.mean, "mean") else "max")] if is_map else _raise(
-            _unsupported(what, target))
-    if fn in (torch.flatten, "flatten") and _arg(node, 1, "start_dim") == 1 and _arg(node, 2, "end_dim") in (None, -1):
+            unsupported(what, target))
+    if (fn in (torch.flatten, "flatten") and node_arg(node, 1, "start_dim") == 1
+            and node_arg(node, 2, "end_dim") in (None, -1)):
         return [Reduce("flatten")] if is_map else []
     if fn in ("view", "reshape", torch.reshape) and _out_rank(node) == 2:
         return [Reduce("flatten")] if is_map else []
-    return _raise(_unsupported(what, target))
+    return _raise(unsupported(what, target))
 
 
-def _arg(node: fx.Node, index: int, name: str) -> object:
+def node_arg(node: fx.Node, index: int, name: str) -> Any:
+    """A call's argument given by position or by keyword (None if absent): an fx Argument, so untyped."""
     if len(node.args) > index:
         return node.args[index]
     return node.kwargs.get(name)
 
 
-def _dims(value: object) -> set[int]:
+def reduced_dims(value: object) -> set[int]:
     dims = value if isinstance(value, list | tuple) else [value]
     return {int(d) % 4 for d in dims if isinstance(d, int)}
 

@@ -26,13 +26,18 @@ class ModelSpecError(TorchExportError):
     """MODEL does not name a callable that builds an nn.Module, or the weights do not fit it."""
 
 
+def import_front_end(module: str, error: type[TorchExportError], needs: str) -> Any:
+    """The front end `module`, imported only when its format is exported (it imports torch), or `error` in one line
+    naming the requirements where that stack is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise error(f"{needs}: {e}") from e
+
+
 def front_end() -> Any:
     """tools.export.torch.front_end, or a one-line error where the PyTorch stack is not installed."""
-    try:
-        from tools.export.torch import front_end as module
-    except ImportError as e:
-        raise ModelSpecError(f"{_NEEDS}: {e}") from e
-    return module
+    return import_front_end("tools.export.torch.front_end", ModelSpecError, _NEEDS)
 
 
 def is_torch_spec(model: str) -> bool:

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tools.export.torch.model_spec import TorchExportError
+from tools.export.torch.model_spec import TorchExportError, import_front_end
 
 _NEEDS = ".pt2 models need requirements-torch.txt installed (torch, litert-torch)"
 
@@ -23,11 +23,7 @@ def is_pt2_file(model: str | Path) -> bool:
 
 def front_end() -> Any:
     """tools.export.torch.pt2_front_end, or a one-line error where the PyTorch stack is not installed."""
-    try:
-        from tools.export.torch import pt2_front_end as module
-    except ImportError as e:
-        raise Pt2ModelError(f"{_NEEDS}: {e}") from e
-    return module
+    return import_front_end("tools.export.torch.pt2_front_end", Pt2ModelError, _NEEDS)
 
 
 def load(path: Path) -> Any:

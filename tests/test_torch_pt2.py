@@ -8,15 +8,19 @@ content). The head-only tests below read programs in this process (no litert-tor
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_python
+from conftest import REPO, run_python
 from torch_support import assert_parity, cached_zoo
 from torch_support import references as _ref
 
 from edge import Explainer
+from edge import bundle as bundle_format
 
 torch = pytest.importorskip("torch", reason="the .pt2 front end's tests need requirements-torch.txt")
 pytest.importorskip("litert_torch", reason="the .pt2 front end's tests need requirements-torch.txt")
@@ -182,3 +186,42 @@ def test_unsupported_heads_are_refused_by_their_first_op(build: object, decompos
     gm, _ = pt2_front_end.program(path, (224, 224))
     with pytest.raises(TorchExportError, match=message):
         pt2_front_end.split_and_head(gm, None)
+
+
+def _verify_program(bundle: Path, program: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "tools.verify", str(bundle), "--model", str(program), "--images", str(REPO / "samples"),
+                      "--limit", "2", "--json", *extra)
+
+
+def test_verify_compares_a_program_with_torch_autograd(pt2_zoo: Path, tmp_path: Path) -> None:
+    """tools.verify takes the .pt2 as its reference (autograd on the program itself, the target found as the export
+    found it); a head 1% off in its classifier fails the head check, exit 1."""
+    program = pt2_zoo / "models" / "mobilenet_v3_small.pt2"
+    proc = _verify_program(pt2_zoo / "bundles" / "mobilenet_v3_small", program, "--sheet", str(tmp_path / "s.png"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert report["passed"] and report["reference"] == "PyTorch"
+    assert report["tolerances"]["accumulating_layers"] > 20 and report["tolerances"]["head_fan_in_sum"] == 576 + 1024
+    for metrics in report["scores"].values():
+        assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
+        assert 0 < metrics["max_rel_cam_raw_diff"] <= 1e-4
+
+    bundle = tmp_path / "perturbed"
+    shutil.copytree(pt2_zoo / "bundles" / "mobilenet_v3_small", bundle)
+    with np.load(bundle / bundle_format.HEAD) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    last = sorted(name for name in arrays if name.endswith(".kernel"))[-1]
+    arrays[last] = arrays[last] * np.float32(1.01)
+    np.savez(bundle / bundle_format.HEAD, **arrays)
+    manifest = json.loads((bundle / bundle_format.MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"] = {name: bundle_format.sha256_file(bundle / name) for name in manifest["files"]}
+    (bundle / bundle_format.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    proc = _verify_program(bundle, program, "--sheet", str(tmp_path / "p.png"))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert not json.loads(proc.stdout[proc.stdout.index("{"):])["head_passed"]
+
+
+def test_verify_refuses_weights_for_a_program(pt2_zoo: Path) -> None:
+    proc = _verify_program(pt2_zoo / "bundles" / "fruit", pt2_zoo / "models" / "fruit.pt2", "--weights", "w.pth")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: a .pt2 program holds its weights: drop --weights"

@@ -30,7 +30,7 @@ from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.export.onnx import model_file as onnx_model_file
-from tools.export.torch import model_spec
+from tools.export.torch import model_spec, pt2_file
 from tools.keras_support import model_io
 from tools.verify import edge_side, report_text, tolerance
 
@@ -226,18 +226,21 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
 
 
 def reference_name(model_path: Path) -> str:
-    """The framework whose Grad-CAM is the reference: PyTorch for MODULE:CALLABLE and .onnx, else TensorFlow."""
-    torch_side = model_spec.is_torch_spec(str(model_path)) or onnx_model_file.is_onnx_file(model_path)
+    """The framework whose Grad-CAM is the reference: PyTorch for MODULE:CALLABLE, .pt2 and .onnx, else TensorFlow."""
+    torch_side = (model_spec.is_torch_spec(str(model_path)) or onnx_model_file.is_onnx_file(model_path)
+                  or pt2_file.is_pt2_file(model_path))
     return "PyTorch" if torch_side else "TensorFlow"
 
 
 def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
                user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
     """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
-    autograd for PyTorch MODULE:CALLABLE, onnxruntime + torch autograd on onnx2torch's graph for .onnx
-    (tools/verify/onnx_reference.py)."""
+    autograd for PyTorch MODULE:CALLABLE and on a .pt2 program itself (tools/verify/pt2_reference.py),
+    onnxruntime + torch autograd on onnx2torch's graph for .onnx (tools/verify/onnx_reference.py)."""
     if onnx_model_file.is_onnx_file(model_path):
         return _onnx_reference(model_path, weights, manifest, user_tolerance)
+    if pt2_file.is_pt2_file(model_path):
+        return _pt2_reference(model_path, weights, manifest, user_tolerance)
     if not model_spec.is_torch_spec(str(model_path)):
         from tools.verify.tf_reference import GradCamReference
 
@@ -274,6 +277,19 @@ def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_for
     return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
 
 
+def _pt2_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+                   user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    if weights is not None:
+        raise VerifyError("a .pt2 program holds its weights: drop --weights")
+    if manifest.output_activation != "none":
+        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
+                          f"{manifest.output_activation}")
+    pt2_file.front_end()  # first: a one-line error where torch is not installed
+    from tools.verify import pt2_reference
+
+    return pt2_reference.reference(model_path, manifest, user_tolerance)
+
+
 def sheet_rows(paths: list[Path], images: list[np.ndarray], probabilities: np.ndarray, cams: np.ndarray,
                classes: list[str], method: str) -> list[list[tuple[np.ndarray, str]]]:
     """The contact sheet, a row per image: the image captioned with its file name, the edge side's heatmap with the
@@ -304,7 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path, help="the bundle directory to check (as tools.export wrote it)")
     p.add_argument("--model", type=Path, required=True, help="the model the bundle was exported from: a Keras file, "
-                   "PyTorch's package.module:callable / file.py:callable, or an .onnx file")
+                   "PyTorch's package.module:callable / file.py:callable or a .pt2 program, or an .onnx file")
     p.add_argument("--weights", type=Path, help="weights .h5 for an architecture JSON model; a state_dict for PyTorch")
     p.add_argument("--images", type=Path, required=True, help="directory of images (searched recursively)")
     p.add_argument("--limit", type=int, default=32, help="at most this many images (default 32)")

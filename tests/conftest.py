@@ -87,3 +87,15 @@ def tiny_dataset(dest: Path, per_class: int = 5) -> Path:
             for path in sorted((MINI_DATA / split / cls).glob("*.jpg"))[:per_class]:
                 shutil.copy(path, dest / split / cls / path.name)
     return dest
+
+
+def zoo_frames(zoo: Path, case: str, directory: Path) -> Path:
+    """The test-model zoo's frames of `case` written as PNG files (3 images), for commands that read a folder."""
+    import cv2
+    import numpy as np
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with np.load(zoo / "refs" / f"{case}.npz") as ref:
+        for i, frame in enumerate(ref["frames"]):
+            cv2.imwrite(str(directory / f"img_{i}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return directory

@@ -7,20 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
 import numpy as np
-from conftest import run_python
+from conftest import run_python, zoo_frames
 
 from edge import bundle as bundle_format
 from tools.export.quiet import NOISE
-
-
-def _images(zoo: Path, case: str, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    with np.load(zoo / "refs" / f"{case}.npz") as ref:
-        for i, frame in enumerate(ref["frames"]):
-            cv2.imwrite(str(directory / f"img_{i}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    return directory
 
 
 def _verify(zoo: Path, bundle: Path, images: Path, *extra: str) -> tuple[int, str, str]:
@@ -44,7 +35,7 @@ def _rewrite_manifest(bundle: Path, **changes: object) -> None:
 
 
 def test_exact_bundle_passes_with_both_checks_reported(zoo: Path, tmp_path: Path) -> None:
-    code, out, err = _verify(zoo, zoo / "bundles" / "fruit_bn", _images(zoo, "fruit_bn", tmp_path / "images"))
+    code, out, err = _verify(zoo, zoo / "bundles" / "fruit_bn", zoo_frames(zoo, "fruit_bn", tmp_path / "images"))
     assert code == 0, err[-2000:]
     assert "(a) head on TensorFlow's own activations" in out and "(b) TFLite features vs TensorFlow's" in out
     assert out.count("PASS") == 6 and "FAIL" not in out
@@ -61,7 +52,7 @@ def test_perturbed_head_fails_the_head_check(zoo: Path, tmp_path: Path) -> None:
     arrays[kernels[-1]] = arrays[kernels[-1]] * np.float32(1.01)  # the classifier, 1% larger
     np.savez(bundle / bundle_format.HEAD, **arrays)
     _rewrite_manifest(bundle)
-    code, out, err = _verify(zoo, bundle, _images(zoo, "fruit_bn", tmp_path / "images"), "--json")
+    code, out, err = _verify(zoo, bundle, zoo_frames(zoo, "fruit_bn", tmp_path / "images"), "--json")
     assert code == 1, err[-2000:]
     report = json.loads(out)
     assert not report["head_passed"] and report["feature_drift"]["passed"]
@@ -74,7 +65,7 @@ def test_swapped_channel_order_fails_the_feature_check(zoo: Path, tmp_path: Path
     bundle = _copy(zoo, tmp_path, "bgr")
     raw = json.loads((bundle / bundle_format.MANIFEST).read_text(encoding="utf-8"))
     _rewrite_manifest(bundle, preprocess={**raw["preprocess"], "channel_order": "BGR"})
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     code, out, err = _verify(zoo, bundle, images, "--preprocess", "unit", "--json")
     assert code == 1, err[-2000:]
     report = json.loads(out)
@@ -88,7 +79,7 @@ def test_swapped_channel_order_fails_the_feature_check(zoo: Path, tmp_path: Path
 
 
 def test_tolerance_option_scales_the_judgement(zoo: Path, tmp_path: Path) -> None:
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     code, out, err = _verify(zoo, zoo / "bundles" / "fruit_bn", images, "--json", "--tolerance", "1e-9")
     assert code == 1, err[-2000:]
     strict = json.loads(out)

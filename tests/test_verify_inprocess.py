@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import zoo_frames
 
 from edge import bundle as bundle_format
 from tools.verify import report_text, tolerance, verifier
@@ -28,14 +29,6 @@ def _tflite_before_tensorflow() -> Iterator[None]:
         import tflite_runtime.interpreter  # noqa: F401 (loaded before TensorFlow: see the module's docstring)
     yield
 
-
-def _images(zoo: Path, case: str, directory: Path) -> Path:
-    """The zoo's frames of `case` as PNG files (3 images)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with np.load(zoo / "refs" / f"{case}.npz") as ref:
-        for i, frame in enumerate(ref["frames"]):
-            cv2.imwrite(str(directory / f"img_{i}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    return directory
 
 
 def _derived(report: dict, scale: float) -> tolerance.Tolerances:
@@ -59,7 +52,7 @@ def _assert_exact(report: dict, images: int) -> None:
 
 def test_verify_judges_an_exported_bundle_with_its_defaults(zoo: Path, tmp_path: Path) -> None:
     """verify() itself, defaults taken: Grad-CAM, the manifest's convention, the derived tolerances, no sheet."""
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     report = verifier.verify(zoo / "bundles" / "fruit_bn", zoo / "models" / "fruit.keras", None, images, 2, None)
     assert {k: report[k] for k in ("bundle", "model", "reference", "features", "head_dtype", "method")} == {
         "bundle": str(zoo / "bundles" / "fruit_bn"), "model": str(zoo / "models" / "fruit.keras"),
@@ -75,7 +68,7 @@ def test_main_passes_its_arguments_and_draws_the_sheet_in_the_bundle(
     """--limit, --method, --tolerance and --json reach the report; without --sheet the sheet is BUNDLE/verify.png."""
     bundle = tmp_path / "bundle"
     shutil.copytree(zoo / "bundles" / "fruit_bn", bundle)
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     code = verifier.main([str(bundle), "--model", str(zoo / "models" / "fruit.keras"), "--images", str(images),
                           "--limit", "2", "--method", "gradcampp", "--tolerance", "3", "--json"])
     out = capsys.readouterr().out
@@ -94,7 +87,7 @@ def test_main_passes_its_arguments_and_draws_the_sheet_in_the_bundle(
 def test_weights_reach_the_reference_and_the_text_report_is_printed(
         zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An architecture JSON needs --weights: given, the BGR bundle passes with the text report; without, one line."""
-    images = _images(zoo, "json_weights", tmp_path / "images")
+    images = zoo_frames(zoo, "json_weights", tmp_path / "images")
     base = [str(zoo / "bundles" / "json_weights"), "--model", str(zoo / "models" / "model_convnet.json"),
             "--images", str(images), "--limit", "2", "--sheet", str(tmp_path / "sheet.png")]
     code = verifier.main([*base, "--weights", str(zoo / "models" / "model_convnet.h5")])
@@ -122,7 +115,7 @@ def test_a_wrong_bundle_and_a_stated_convention_fail_by_name(
     raw = json.loads((bundle / bundle_format.MANIFEST).read_text(encoding="utf-8"))
     raw["files"] = {name: bundle_format.sha256_file(bundle / name) for name in raw["files"]}
     (bundle / bundle_format.MANIFEST).write_text(json.dumps(raw), encoding="utf-8")
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     model = str(zoo / "models" / "fruit.keras")
     code = verifier.main([str(bundle), "--model", model, "--images", str(images), "--limit", "2",
                           "--sheet", str(tmp_path / "s.png")])
@@ -145,7 +138,7 @@ def test_a_bundle_the_edge_side_cannot_load_is_one_line(
     shutil.copytree(zoo / "bundles" / "fruit_bn", bundle)
     with (bundle / "features.tflite").open("ab") as f:
         f.write(b"\0")
-    images = _images(zoo, "fruit_bn", tmp_path / "images")
+    images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     code = verifier.main([str(bundle), "--model", str(zoo / "models" / "fruit.keras"), "--images", str(images),
                           "--limit", "1"])
     err = capsys.readouterr().err

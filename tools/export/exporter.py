@@ -143,32 +143,33 @@ def _export_torch(model: str, options: ExportOptions, weights: Path | None) -> M
     """The PyTorch front end (tools/export/torch/) into the same bundle writer."""
     if options.quantize:
         raise ExportError("--quantize int8 is not available for PyTorch models yet; export float features")
-    front = model_spec.front_end().load(model, weights, options.target_layer, options.input_size)
-    classes = _class_names(options.classes, front.head.num_classes)
-    if options.preprocess is None:
-        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
-    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
-    return write_bundle(options, front, preprocess, classes)
+    return _write_torch_style(options, model_spec.front_end().load(model, weights, options.target_layer,
+                                                                    options.input_size))
 
 
 def _export_onnx(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
     """The ONNX front end (tools/export/onnx/: onnx2torch, then the PyTorch front end's conversion) into the writer."""
-    if weights is not None or options.quantize:
-        raise ExportError("an .onnx model holds its weights and exports float features: drop --weights/--quantize")
-    front = onnx_model_file.front_end().load(model_path, options.target_layer, options.input_size)
-    classes = _class_names(options.classes, front.head.num_classes)
-    if options.preprocess is None:
-        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
-    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
-    return write_bundle(options, front, preprocess, classes)
+    _refuse_weights_and_quantize("an .onnx model", weights, options)
+    return _write_torch_style(options, onnx_model_file.front_end().load(model_path, options.target_layer,
+                                                                         options.input_size))
 
 
 def _export_pt2(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
     """A torch.export program (tools/export/torch/pt2_front_end.py: split by nn_module_stack, ATen head) into the
     writer."""
+    _refuse_weights_and_quantize("a .pt2 program", weights, options)
+    return _write_torch_style(options, pt2_file.front_end().load(model_path, options.target_layer,
+                                                                 options.input_size))
+
+
+def _refuse_weights_and_quantize(what: str, weights: Path | None, options: ExportOptions) -> None:
     if weights is not None or options.quantize:
-        raise ExportError("a .pt2 program holds its weights and exports float features: drop --weights/--quantize")
-    front = pt2_file.front_end().load(model_path, options.target_layer, options.input_size)
+        raise ExportError(f"{what} holds its weights and exports float features: drop --weights/--quantize")
+
+
+def _write_torch_style(options: ExportOptions, front: Any) -> Manifest:
+    """A PyTorch-family front end's model into the bundle writer: class names, and torchvision's 'imagenet'
+    preprocessing unless --preprocess says otherwise."""
     classes = _class_names(options.classes, front.head.num_classes)
     if options.preprocess is None:
         _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")

@@ -226,6 +226,9 @@ def test_the_tutorials_resnet18_flow(torch_zoo: Path, tmp_path: Path) -> None:
                       str(torch_zoo / "models" / "resnet18.pth"), "--input-size", "64", "--classes-file", str(synsets),
                       "--preprocess", "imagenet", "--out", str(bundle))
     assert proc.returncode == 0, proc.stderr
+    # only the tool's own lines: not litert-torch's progress, its per-op lowering log, JAX's or torch's notices
+    assert len(proc.stdout.splitlines()) == 1 and proc.stdout.startswith("wrote "), proc.stdout
+    assert all(line.startswith(("INFO tools.", "WARNING tools.")) for line in proc.stderr.splitlines()), proc.stderr
     images = tmp_path / "photos"
     images.mkdir()
     rng = np.random.default_rng(0)

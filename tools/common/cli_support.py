@@ -22,13 +22,21 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def setup_logging(debug: bool) -> None:
+    """The tools' own INFO lines (loggers under `tools.` and `edge.`); other libraries' only from WARNING, and with
+    --debug everything. (litert-torch's lowering logs a line per ATen op through the root logger, JAX its backend
+    probes, torch deprecation notices: none of it is anything a user exporting a model can act on.)"""
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # TensorFlow and absl log through Python logging too; their INFO lines drown the tool's own.
-    for noisy in ("tensorflow", "absl", "h5py"):
+    if not debug:
+        for own in ("tools", "edge"):
+            logging.getLogger(own).setLevel(logging.INFO)
+    # TensorFlow, absl, torch and JAX log through Python logging too; their warnings drown the tool's own lines.
+    # torch resets its own top logger's level when it is imported (after this), but not its children's: the pytree
+    # one warns at litert-torch's import that an Enum registration is deprecated.
+    for noisy in ("tensorflow", "absl", "h5py", "torch", "torch.utils._pytree", "jax"):
         logging.getLogger(noisy).setLevel(logging.WARNING if debug else logging.ERROR)
 
 

@@ -33,6 +33,7 @@ def quiet_unless(debug: bool) -> Iterator[None]:
         yield
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")  # litert-torch's ~30 [START]/[ DONE] lines on stdout
     sys.stderr.flush()
     terminal = os.dup(2)
     python_stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding="utf-8", errors="replace")

@@ -530,7 +530,8 @@ def test_the_sheet_captions_each_image_by_name_its_heatmap_by_method_and_its_ove
 def test_a_pytorch_or_onnx_reference_needs_logits_and_an_onnx_model_its_own_weights(
         fruit_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The fruit bundle's model ends in softmax: the PyTorch and ONNX references (which take outputs as logits) refuse
-    it in one line, before torch is imported; an .onnx model with --weights is refused first."""
+    it in one line, before torch is imported; an .onnx or .pt2 model with --weights is refused first."""
+    before = set(sys.modules)  # other tests in this process may have imported torch already: only new imports count
     images = tmp_path / "images"
     images.mkdir()
     cv2.imwrite(str(images / "a.png"), np.full((8, 8, 3), 90, np.uint8))
@@ -540,8 +541,12 @@ def test_a_pytorch_or_onnx_reference_needs_logits_and_an_onnx_model_its_own_weig
                 ("--model", str(tmp_path / "m.onnx")): "error: the ONNX reference takes the model's outputs as "
                 "logits; this bundle's model ends in softmax\n",
                 ("--model", str(tmp_path / "m.onnx"), "--weights", "w.pth"): "error: an .onnx model holds its "
+                "weights: drop --weights\n",
+                ("--model", str(tmp_path / "m.pt2")): "error: the PyTorch reference takes the model's outputs as "
+                "logits; this bundle's model ends in softmax\n",
+                ("--model", str(tmp_path / "m.pt2"), "--weights", "w.pth"): "error: a .pt2 program holds its "
                 "weights: drop --weights\n"}
     for extra, message in refusals.items():
         assert verifier.main([*base, *extra]) == 2
         assert capsys.readouterr().err == message
-    assert not any(name.split(".")[0] in ("tensorflow", "torch") for name in sys.modules)
+    assert not any(name.split(".")[0] in ("tensorflow", "torch") for name in set(sys.modules) - before)

@@ -12,15 +12,17 @@ import numpy as np
 import pytest
 
 from edge import Explainer
+from edge.cam import normalise
 from tools.verify import edge_side
 
 SCORES = ("logit", "probability")
 
 
-def _inputs(zoo: Path, path: Path, targets: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The first two of the zoo's fruit_bn frames, TensorFlow's activations and classes, written where main() reads
+def _inputs(zoo: Path, path: Path, targets: dict[str, np.ndarray] | None = None,
+            case: str = "fruit_bn") -> dict[str, np.ndarray]:
+    """The first two of the zoo's frames of `case`, TensorFlow's activations and classes, written where main() reads
     them; returns the references."""
-    with np.load(zoo / "refs" / "fruit_bn.npz") as npz:
+    with np.load(zoo / "refs" / f"{case}.npz") as npz:
         ref = {name: npz[name][:2] for name in npz.files}
     targets = targets or {score: ref[f"{score}_class_index"] for score in SCORES}
     np.savez(path, frame_0=ref["frames"][0], frame_1=ref["frames"][1], tf_activations=ref["logit_activations"],
@@ -36,18 +38,18 @@ def test_main_writes_the_device_path_and_the_head_on_tensorflows_activations(fru
                                                                               tmp_path: Path) -> None:
     ref = _inputs(zoo, tmp_path / "in.npz")
     out_path = tmp_path / "out.npz"
-    assert edge_side.main([str(fruit_bundle), str(tmp_path / "in.npz"), str(out_path), "--method", "gradcampp"]) == 0
+    assert edge_side.main([str(fruit_bundle), str(tmp_path / "in.npz"), str(out_path)]) == 0  # Grad-CAM, both scores
     with np.load(out_path) as npz:
         out = {name: npz[name] for name in npz.files}
     assert set(out) == {"features", *(f"{score}_{part}" for score in SCORES for part in (
         "probabilities", "cam_raw", "head_probabilities", "head_cam_raw"))}
     assert out["features"].shape == (2, 8, 8, 128) and _rel(out["features"], ref["logit_activations"]) < 1e-4
     for score in SCORES:
-        # the head alone, on TensorFlow's own activations: TensorFlow's Grad-CAM++ and probabilities
-        assert _rel(out[f"{score}_head_cam_raw"], ref[f"{score}_method_gradcampp"]) < 1e-4
+        # the head alone, on TensorFlow's own activations: TensorFlow's Grad-CAM and probabilities
+        assert _rel(out[f"{score}_head_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-4
         np.testing.assert_allclose(out[f"{score}_head_probabilities"], ref[f"{score}_probabilities"], atol=1e-6)
         # the device path from the frames: the same within the features' drift
-        assert _rel(out[f"{score}_cam_raw"], ref[f"{score}_method_gradcampp"]) < 1e-2
+        assert _rel(out[f"{score}_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-2
         np.testing.assert_allclose(out[f"{score}_probabilities"], ref[f"{score}_probabilities"], atol=1e-4)
     assert not np.allclose(out["logit_head_cam_raw"], out["probability_head_cam_raw"])  # each score its own
 
@@ -67,6 +69,23 @@ def test_the_given_classes_are_explained_with_the_given_method(fruit_bundle: Pat
             np.testing.assert_array_equal(out["probability_cam_raw"][i], expected)
 
 
+def test_cam_reads_the_class_from_the_context(zoo: Path, tmp_path: Path) -> None:
+    """CAM (Zhou et al., GAP heads) takes the class's Dense weights, not the score's gradient: on a GAP -> Dense head
+    its map is Grad-CAM's up to scale."""
+    ref = _inputs(zoo, tmp_path / "in.npz", case="mobilenet_gap")
+    assert edge_side.main([str(zoo / "bundles" / "mobilenet_gap"), str(tmp_path / "in.npz"), str(tmp_path / "c.npz"),
+                           "--method", "cam", "--scores", "logit"]) == 0
+    with np.load(tmp_path / "c.npz") as out:
+        for cam, expected in zip(out["logit_head_cam_raw"], ref["logit_method_gradcam"], strict=True):
+            assert _rel(normalise(cam), normalise(expected)) < 1e-4
+
+
+def test_main_names_itself_in_its_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        edge_side.main(["--no-such-option"])
+    assert capsys.readouterr().err.startswith("usage: python -m tools.verify.edge_side [-h]")
+
+
 def test_main_refuses_a_process_with_tensorflow_and_a_bundle_it_cannot_load(
         zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     _inputs(zoo, tmp_path / "in.npz")
@@ -81,8 +100,10 @@ def test_main_refuses_a_process_with_tensorflow_and_a_bundle_it_cannot_load(
         edge_side.main(args)
 
 
-def test_run_gives_what_main_writes_and_the_failures_last_line(fruit_bundle: Path, zoo: Path, tmp_path: Path) -> None:
+def test_run_gives_what_main_writes_and_the_failures_last_line(fruit_bundle: Path, zoo: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     ref = _inputs(zoo, tmp_path / "in.npz")
+    monkeypatch.chdir(tmp_path)  # run() works from any directory
     targets = {score: [int(c) for c in ref[f"{score}_class_index"]] for score in SCORES}
     out = edge_side.run(fruit_bundle, list(ref["frames"]), ref["logit_activations"].astype(np.float64), targets,
                         "hirescam")
@@ -97,3 +118,6 @@ def test_run_gives_what_main_writes_and_the_failures_last_line(fruit_bundle: Pat
     assert not any(name.startswith("probability") for name in only_logit)
     with pytest.raises(edge_side.EdgeSideError, match=rf"^error: .*{tmp_path.name}.*no_bundle"):
         edge_side.run(tmp_path / "no_bundle", list(ref["frames"]), ref["logit_activations"], targets, "gradcam")
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a process that dies without a word
+    with pytest.raises(edge_side.EdgeSideError, match=r"^edge side exited with 1$"):
+        edge_side.run(fruit_bundle, list(ref["frames"]), ref["logit_activations"], targets, "gradcam")

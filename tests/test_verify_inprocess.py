@@ -154,15 +154,16 @@ def test_tolerances_count_each_accumulating_layer_by_its_fan_in() -> None:
     x = keras.Input((9, 9, 4))
     conv = keras.layers.Conv2D(8, (3, 2), name="conv")
     depthwise = keras.layers.DepthwiseConv2D((5, 3), name="depthwise")
-    separable = keras.layers.SeparableConv2D(6, (3, 1), name="separable")
+    separable = keras.layers.SeparableConv2D(6, (3, 2), name="separable")
     dense = keras.layers.Dense(3, name="dense")
     a = separable(depthwise(conv(x)))
     model = keras.Model(x, dense(keras.layers.GlobalAveragePooling2D()(a)))
     assert tolerance._fan_ins(conv) == [3 * 2 * 4]
     assert tolerance._fan_ins(depthwise) == [5 * 3]
-    assert tolerance._fan_ins(separable) == [3 * 1, 8]
+    assert tolerance._fan_ins(separable) == [3 * 2, 8]
     assert tolerance._fan_ins(dense) == [6]
     assert tolerance._fan_ins(model.layers[0]) == []
     tol = tolerance.derive(model, "separable", "float16", 2.0)
-    assert tol == tolerance.Tolerances(layers=4, fan_in_sum=24 + 15 + 3 + 8, head_fan_in_sum=6, head_dtype="float16",
+    assert tol == tolerance.Tolerances(layers=4, fan_in_sum=24 + 15 + 6 + 8, head_fan_in_sum=6, head_dtype="float16",
                                        user_scale=2.0)
+    assert tolerance.derive(model, "separable", "float32").user_scale == 1.0

@@ -11,7 +11,6 @@ TensorFlow explained ({score}_targets), and writes for every score:
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,10 +33,10 @@ def run(bundle: Path, frames: list[np.ndarray], tf_activations: np.ndarray, targ
         arrays = {f"frame_{i}": f for i, f in enumerate(frames)}
         arrays.update({f"{score}_targets": np.array(t, np.int64) for score, t in targets.items()})
         np.savez(src, tf_activations=tf_activations.astype(np.float32), **arrays)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        # cwd=REPO: `python -m` puts the working directory first on the path, so the checkout's tools and edge load
         proc = subprocess.run([sys.executable, "-m", "tools.verify.edge_side", str(bundle), str(src), str(dst),
                                "--method", method, "--scores", ",".join(targets)],
-                              capture_output=True, text=True, env=env, cwd=REPO, check=False)
+                              capture_output=True, text=True, cwd=REPO, check=False)
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             raise EdgeSideError(lines[-1] if lines else f"edge side exited with {proc.returncode}")

@@ -82,6 +82,7 @@ def test_every_config_points_at_the_topic_its_data_is_published_on(broker: Broke
                       "--device-id", "greenhouse.07", timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sub.wait_for("/prediction", 12)
+    sub.wait_for("/status", 2)  # online, then offline at the end: on a loaded machine it may arrive after the rest
     sub.close()
     configs = _configs(retained(broker.port, "homeassistant/#"))
     assert {HA_TOPIC.fullmatch(t.removeprefix("homeassistant/")) is not None for t in configs} == {True}
@@ -189,6 +190,7 @@ def test_home_assistants_own_schemas_accept_the_configs(broker: Broker) -> None:
                       "--device-id", "greenhouse.07", timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     sub.wait_for("/prediction", 12)
+    sub.wait_for("/status", 2)  # online, then offline at the end: on a loaded machine it may arrive after the rest
     sub.close()
     configs = _configs(retained(broker.port, "homeassistant/#"))
     last = {m.topic: m.payload.decode() for m in sub.messages if m.topic.endswith("/prediction")}

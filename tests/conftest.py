@@ -99,3 +99,24 @@ def zoo_frames(zoo: Path, case: str, directory: Path) -> Path:
         for i, frame in enumerate(ref["frames"]):
             cv2.imwrite(str(directory / f"img_{i}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     return directory
+
+
+def perturbed_copy(bundle: Path, dest: Path, factor: float = 1.01) -> Path:
+    """A copy of `bundle` whose last Dense kernel (the classifier) is `factor` times larger, its manifest's file hashes
+    updated so that the device still loads it: a head that no longer computes what the model does."""
+    import json
+
+    import numpy as np
+
+    from edge import bundle as bundle_format
+
+    shutil.copytree(bundle, dest)
+    with np.load(dest / bundle_format.HEAD) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    kernel = sorted(name for name in arrays if name.endswith(".kernel"))[-1]
+    arrays[kernel] = arrays[kernel] * np.float32(factor)
+    np.savez(dest / bundle_format.HEAD, **arrays)
+    manifest = json.loads((dest / bundle_format.MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"] = {name: bundle_format.sha256_file(dest / name) for name in manifest["files"]}
+    (dest / bundle_format.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return dest

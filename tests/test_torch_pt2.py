@@ -9,18 +9,16 @@ content). The head-only tests below read programs in this process (no litert-tor
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python
+from conftest import REPO, perturbed_copy, run_python
 from torch_support import assert_parity, cached_zoo
 from torch_support import references as _ref
 
 from edge import Explainer
-from edge import bundle as bundle_format
 
 torch = pytest.importorskip("torch", reason="the .pt2 front end's tests need requirements-torch.txt")
 pytest.importorskip("litert_torch", reason="the .pt2 front end's tests need requirements-torch.txt")
@@ -206,16 +204,7 @@ def test_verify_compares_a_program_with_torch_autograd(pt2_zoo: Path, tmp_path: 
         assert metrics["images"] == 2 and metrics["top1_agreement"] == 1.0
         assert 0 < metrics["max_rel_cam_raw_diff"] <= 1e-4
 
-    bundle = tmp_path / "perturbed"
-    shutil.copytree(pt2_zoo / "bundles" / "mobilenet_v3_small", bundle)
-    with np.load(bundle / bundle_format.HEAD) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    last = sorted(name for name in arrays if name.endswith(".kernel"))[-1]
-    arrays[last] = arrays[last] * np.float32(1.01)
-    np.savez(bundle / bundle_format.HEAD, **arrays)
-    manifest = json.loads((bundle / bundle_format.MANIFEST).read_text(encoding="utf-8"))
-    manifest["files"] = {name: bundle_format.sha256_file(bundle / name) for name in manifest["files"]}
-    (bundle / bundle_format.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    bundle = perturbed_copy(pt2_zoo / "bundles" / "mobilenet_v3_small", tmp_path / "perturbed")
     proc = _verify_program(bundle, program, "--sheet", str(tmp_path / "p.png"))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert not json.loads(proc.stdout[proc.stdout.index("{"):])["head_passed"]

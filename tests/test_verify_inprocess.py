@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from conftest import zoo_frames
+from conftest import perturbed_copy, zoo_frames
 
-from edge import bundle as bundle_format
 from tools.verify import report_text, tolerance, verifier
 
 pytestmark = pytest.mark.slow
@@ -105,16 +103,7 @@ def test_a_wrong_bundle_and_a_stated_convention_fail_by_name(
         zoo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A head off by 1% fails (a) with exit 1; --preprocess/--channel-order reach the reference (a BGR statement for
     the RGB model fails (b) and is noted as a mismatch with the manifest)."""
-    bundle = tmp_path / "perturbed"
-    shutil.copytree(zoo / "bundles" / "fruit_bn", bundle)
-    with np.load(bundle / bundle_format.HEAD) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    kernel = sorted(name for name in arrays if name.endswith(".kernel"))[-1]
-    arrays[kernel] = arrays[kernel] * np.float32(1.01)
-    np.savez(bundle / bundle_format.HEAD, **arrays)
-    raw = json.loads((bundle / bundle_format.MANIFEST).read_text(encoding="utf-8"))
-    raw["files"] = {name: bundle_format.sha256_file(bundle / name) for name in raw["files"]}
-    (bundle / bundle_format.MANIFEST).write_text(json.dumps(raw), encoding="utf-8")
+    bundle = perturbed_copy(zoo / "bundles" / "fruit_bn", tmp_path / "perturbed")
     images = zoo_frames(zoo, "fruit_bn", tmp_path / "images")
     model = str(zoo / "models" / "fruit.keras")
     code = verifier.main([str(bundle), "--model", model, "--images", str(images), "--limit", "2",

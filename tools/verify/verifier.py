@@ -248,9 +248,7 @@ def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.M
         model = model_io.load_model(model_path, weights)
         tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
         return GradCamReference(model, manifest.target_layer), tol
-    if manifest.output_activation != "none":
-        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
-                          f"{manifest.output_activation}")
+    _needs_logits("PyTorch", manifest)
     net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
     from tools.verify import torch_reference
 
@@ -265,9 +263,7 @@ def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_for
                     user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
     if weights is not None:
         raise VerifyError("an .onnx model holds its weights: drop --weights")
-    if manifest.output_activation != "none":
-        raise VerifyError("the ONNX reference takes the model's outputs as logits; this bundle's model ends in "
-                          f"{manifest.output_activation}")
+    _needs_logits("ONNX", manifest)
     onnx_model_file.front_end()  # first: a one-line error where onnx/torch are not installed
     try:
         from tools.verify.onnx_reference import OnnxGradCamReference
@@ -281,13 +277,18 @@ def _pt2_reference(model_path: Path, weights: Path | None, manifest: bundle_form
                    user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
     if weights is not None:
         raise VerifyError("a .pt2 program holds its weights: drop --weights")
-    if manifest.output_activation != "none":
-        raise VerifyError("the PyTorch reference takes the model's outputs as logits; this bundle's model ends in "
-                          f"{manifest.output_activation}")
+    _needs_logits("PyTorch", manifest)
     pt2_file.front_end()  # first: a one-line error where torch is not installed
     from tools.verify import pt2_reference
 
     return pt2_reference.reference(model_path, manifest, user_tolerance)
+
+
+def _needs_logits(reference: str, manifest: bundle_format.Manifest) -> None:
+    """The PyTorch-side references take the model's outputs as logits (the bundle's output activation 'none')."""
+    if manifest.output_activation != "none":
+        raise VerifyError(f"the {reference} reference takes the model's outputs as logits; this bundle's model ends "
+                          f"in {manifest.output_activation}")
 
 
 def sheet_rows(paths: list[Path], images: list[np.ndarray], probabilities: np.ndarray, cams: np.ndarray,

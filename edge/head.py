@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ class HeadPass:
     outputs: list[F32]  # the output of every op
     logits: F32  # (C,) before the output activation
     probabilities: F32  # (C,)
+
+
+# (head pass, class index) -> (k,) float32 Grad-CAM weights of that class's logit
+LogitWeights = Callable[[HeadPass, int], F32]
 
 
 class _ChannelWeightPlan:
@@ -88,17 +93,28 @@ class _ChannelWeightPlan:
             stacked = np.ascontiguousarray(per_class, dtype=np.float32).reshape(len(self.rows), k, 1, -1)
             stacked.flags.writeable = False
             self.per_class = tuple(stacked)
+        self.logit_weights = self._logit_weights(ops)
 
-    def logit_weights(self, ops: list[Op], hp: HeadPass, class_index: int) -> F32:
-        """(k,) Grad-CAM weights of one class's logit."""
-        row = self.rows[class_index]
+    def _logit_weights(self, ops: list[Op]) -> LogitWeights:
+        """logit_weights(hp, class_index) -> (k,) Grad-CAM weights of one class's logit, chosen once for this head:
+        after the feature model every Python frame and attribute lookup is a cache miss (issue 25: the whole
+        per-frame tail of explain is a few dozen microseconds), so the per-frame function reads only its own locals."""
+        rows, k = self.rows, self._k
         if self.single_dense:
-            return row
-        if self.relu_at is not None:  # TensorFlow's ReluGrad: the gradient where the output is > 0, else 0
-            if self.per_class is not None:  # (k, 1, n1) . (n1,) -> (k, 1): one BLAS dot per channel, as in product()
-                return self.per_class[class_index].dot(_sign(hp.outputs[self.relu_at])).reshape(self._k)
-            return self.product(row * (hp.outputs[self.relu_at] > 0))
-        return self.weights(ops, hp, row)
+            return lambda hp, class_index: rows[class_index]
+        relu_at = self.relu_at
+        if relu_at is not None and self.per_class is not None:
+            per_class = self.per_class
+
+            def relu_per_class(hp: HeadPass, class_index: int, sign: np.ufunc = _sign) -> F32:
+                # (k, 1, n1) . (n1,) -> (k, 1): one BLAS dot per channel, as in product(). TensorFlow's ReluGrad: the
+                # gradient where the output is > 0, else 0.
+                return per_class[class_index].dot(sign(hp.outputs[relu_at])).reshape(k)
+
+            return relu_per_class
+        if relu_at is not None:
+            return lambda hp, class_index: self.product(rows[class_index] * (hp.outputs[relu_at] > 0))
+        return lambda hp, class_index: self.weights(ops, hp, rows[class_index])
 
     def weights(self, ops: list[Op], hp: HeadPass, g: F32) -> F32:
         """(k,) from g = the gradient at the last Dense's input (one Dense: dScore/dLogits)."""
@@ -144,6 +160,12 @@ class Head:
         self.fast_channel_weights = all(isinstance(op, Pool2D | Affine) for op in ops[: self._reduce_at])
         self._plan = self._channel_weight_plan()
         self._sigmoid_output = output_activation == "sigmoid"
+        # Grad-CAM channel weights (k,) of one class's logit: channel_weights(hp, one-hot), with the last Dense's
+        # product replaced by a row of its kernel (and, for a head linear in A, no product at all).
+        self.logit_channel_weights: LogitWeights = (
+            self._plan.logit_weights if self._plan is not None
+            else lambda hp, class_index: self.channel_weights(hp, self._one_hot[class_index])
+        )
 
     def _channel_weight_plan(self) -> _ChannelWeightPlan | None:
         ops, at = self.ops, self._reduce_at
@@ -182,14 +204,6 @@ class Head:
         if self.output_activation == "sigmoid":
             return dz * p * (1.0 - p)
         return (p[class_index] * (dz - p)).astype(np.float32)
-
-    def logit_channel_weights(self, hp: HeadPass, class_index: int) -> F32:
-        """Grad-CAM channel weights (k,) of one class's logit: channel_weights(hp, one-hot), with the last Dense's
-        product replaced by a row of its kernel (and, for a head linear in A, no product at all)."""
-        plan = self._plan
-        if plan is None:
-            return self.channel_weights(hp, self._one_hot[class_index])
-        return plan.logit_weights(self.ops, hp, class_index)
 
     def channel_weights(self, hp: HeadPass, dz: F32) -> F32:
         """Grad-CAM channel weights (k,): the spatial mean of dScore/dA, without forming dScore/dA when possible."""

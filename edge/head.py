@@ -46,11 +46,11 @@ class _ChannelWeightPlan:
     """Grad-CAM's channel weights as the fewest per-frame products, for a head whose spatial ops keep the gradient's
     spatial sum up to a per-channel factor (pooling, affine) and whose vector part is Dense [-> ... ->] Dense.
 
-    The spatial mean of dScore/dA is then to_channels @ g1, with g1 the gradient at the first Dense's output and
-    to_channels (k, n1) a constant: the first Dense's kernel (global pooling: the pooled vector's gradient IS the
-    spatial sum) or its kernel's spatial sums (Flatten), times every spatial Affine's scale, over h*w. g1 is the last
-    Dense's kernel times dScore/dLogits, back through the ops between; for the 'logit' score that product is a row of
-    the kernel, so the last Dense costs nothing per frame.
+    The spatial mean of dScore/dA is then factor * (matrix @ g1), with g1 the gradient at the first Dense's output,
+    matrix (k, n1) the first Dense's kernel (global pooling: the pooled vector's gradient IS the spatial sum) or its
+    kernel's spatial sums (Flatten), and factor (k,) every spatial Affine's scale over h*w. g1 is the last Dense's
+    kernel times dScore/dLogits, back through the ops between; for the 'logit' score that product is a row of the
+    kernel, so the last Dense costs nothing per frame.
     """
 
     def __init__(self, ops: list[Op], reduce_at: int, input_shape: tuple[int, int, int]) -> None:
@@ -59,36 +59,44 @@ class _ChannelWeightPlan:
         assert isinstance(first, Dense) and isinstance(last, Dense)
         reduce = ops[reduce_at]
         assert isinstance(reduce, Reduce)
-        summed = first.spatial_sum if reduce.mode == "flatten" else first.kernel  # (k, n1)
+        flatten = reduce.mode == "flatten"
+        summed = first.spatial_sum if flatten else first.kernel  # (k, n1) float32
         assert summed is not None and summed.shape[0] == k
         scale = np.ones(k, np.float64)
         for op in ops[:reduce_at]:
             if isinstance(op, Affine):
                 scale *= op.scale
-        # (k, n1) float32, computed in float64: the spatial mean of dScore/dA per unit of gradient at Dense 1's output
-        to_channels = summed * (scale / (h * w))[:, None]  # (k, n1) float64
-        self.to_channels = np.ascontiguousarray(to_channels, dtype=np.float32)
+        factor = scale / (h * w)  # (k,) float64: the spatial mean of dScore/dA per unit of the pooled gradient
         self._k = k
-        self._to_channels_3d = self.to_channels.reshape(k, 1, -1)  # (k, 1, n1) view, for product()
         self.single_dense = len(ops) == reduce_at + 2  # the reduction's Dense is the last op: linear in A
         self.last_kernel = last.kernel  # (n_last_in, C)
-        # (C, n): for class c's logit, the gradient at the last Dense's input (one Dense: the channel weights)
-        rows = self.to_channels if self.single_dense else last.kernel
-        self.logit_rows = np.ascontiguousarray(rows.T)
-        self.logit_rows.flags.writeable = False
         self.middle = list(range(len(ops) - 2, reduce_at + 1, -1))  # ops strictly between the two Denses, last first
+        # The per-frame product's matrix, (k, n1) float32, and what multiplies its result (None: nothing). Flatten:
+        # the kernel's spatial sums times the factor, computed in float64, a constant the forward pass never reads.
+        # Global pooling: the first Dense's own kernel, which every forward pass has just read, so that the product
+        # finds it in cache (a scaled copy was not: MobileNetV2's (1280 x 128) kernel behind ReLU6, a whole explain
+        # call 159 -> 78 us at 1 thread, 115 -> 68 us at 2), and the factor after it.
+        to_channels = summed * factor[:, None]  # (k, n1) float64
+        matrix = np.ascontiguousarray(to_channels, np.float32) if flatten else summed
+        self._after: F32 | None = None if flatten else factor.astype(np.float32)
+        self._matrix_3d = matrix.reshape(k, 1, -1)  # (k, 1, n1) view, for product()
+        # (C, n): for class c's logit, the gradient at the last Dense's input (one Dense: the channel weights)
+        rows = to_channels if self.single_dense else last.kernel
+        self.logit_rows = np.ascontiguousarray(rows.T, np.float32)
+        self.logit_rows.flags.writeable = False
         # The rows as a tuple of read-only views: picking a class's row is a tuple index, not a NumPy call.
         self.rows: tuple[F32, ...] = tuple(self.logit_rows)
         # The commonest hidden layer, Dense -> ReLU -> Dense: ReLU's gradient is the 0/1 mask of its output, so the
         # per-frame part is one multiply and one product (no backward pass through a generic op).
         only = ops[self.middle[0]] if len(self.middle) == 1 else None
         self.relu_at = self.middle[0] if isinstance(only, Activation) and only.name == "relu" else None
-        # ... and with to_channels times each class's row made at load, (C, k, 1, n1) float32, the per-frame part is
-        # the mask and one product: np.sign of ReLU's output (>= 0) IS the 0/1 mask, in float32, in one call.
-        # In a whole explain call (Flatten CNN, after the feature model) 17.2 -> 11.7 us median, 14.1 -> 9.6 us 10th
-        # percentile. Only while the per-class copies stay small: a 1000-class head would need C times the memory.
+        # ... and for Flatten, with the matrix times each class's row made at load, (C, k, 1, n1) float32, the
+        # per-frame part is the mask and one product: np.sign of ReLU's output (>= 0) IS the 0/1 mask, in float32,
+        # in one call. In a whole explain call (Flatten CNN, after the feature model) 17.2 -> 11.7 us median, 14.1 ->
+        # 9.6 us 10th percentile. Only while the per-class copies stay small: a 1000-class head would need C times
+        # the memory. (Global pooling keeps the kernel the forward pass has just read.)
         self.per_class: tuple[F32, ...] | None = None
-        if self.relu_at is not None and self.logit_rows.size * self.to_channels.shape[0] <= _PER_CLASS_MAX:
+        if flatten and self.relu_at is not None and self.logit_rows.size * k <= _PER_CLASS_MAX:
             per_class = to_channels[None] * self.logit_rows[:, None, :]  # (C, k, n1) float64
             stacked = np.ascontiguousarray(per_class, dtype=np.float32).reshape(len(self.rows), k, 1, -1)
             stacked.flags.writeable = False
@@ -113,7 +121,7 @@ class _ChannelWeightPlan:
 
             return relu_per_class
         if relu_at is not None:
-            return lambda hp, class_index: self.product(rows[class_index] * (hp.outputs[relu_at] > 0))
+            return lambda hp, class_index: self.product(rows[class_index] * _sign(hp.outputs[relu_at]))
         return lambda hp, class_index: self.weights(ops, hp, rows[class_index])
 
     def weights(self, ops: list[Op], hp: HeadPass, g: F32) -> F32:
@@ -124,11 +132,14 @@ class _ChannelWeightPlan:
         return self.product(g)
 
     def product(self, g: F32) -> F32:
-        """to_channels @ g (k,). Through the (k, 1, n1) view, ndarray.dot runs one BLAS dot per channel: never NumPy's
-        threaded matrix-vector product (a pool wake-up costs more than this product), and in a whole explain call,
-        with to_channels out of cache after the feature model, 17 us instead of einsum's 31 (Flatten CNN, k = n1 =
-        128, median of 1,400 calls each right after a forward pass)."""
-        return self._to_channels_3d.dot(g).reshape(self._k)
+        """factor * (matrix @ g), (k,). Through the (k, 1, n1) view, ndarray.dot runs one BLAS dot per channel: never
+        NumPy's threaded matrix-vector product (a pool wake-up costs more than this product), and in a whole explain
+        call, with the matrix out of cache after the feature model, 17 us instead of einsum's 31 (Flatten CNN, k = n1
+        = 128, median of 1,400 calls each right after a forward pass)."""
+        weights = self._matrix_3d.dot(g).reshape(self._k)
+        if self._after is not None:
+            weights *= self._after
+        return weights
 
 
 class Head:

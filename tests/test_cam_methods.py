@@ -16,7 +16,7 @@ from edge.errors import MethodError
 from edge.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
-         "sigmoid_same_max", "same_avg_gmp", "gmp_linear"]
+         "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]
 SCORES = ["logit", "probability"]
 GAP_CASES = {"mobilenet_gap", "mobilenet_top"}
 

@@ -26,7 +26,7 @@ def test_score_is_the_explained_class_score(zoo: Path, score: str) -> None:
 
 
 CASES = ["fruit_bn", "fruit_pool", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout", "sigmoid_same_max",
-         "same_avg_gmp", "gmp_linear"]
+         "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]
 
 
 @pytest.mark.parametrize("case", CASES)

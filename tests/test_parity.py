@@ -14,10 +14,10 @@ import pytest
 
 from edge import Explainer
 from edge.bundle import load_head
-from edge.head_ops import Pool2D
+from edge.head_ops import Activation, Pool2D
 
 FLOAT_CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
-               "legacy_h5", "json_weights", "sigmoid_same_max", "same_avg_gmp", "gmp_linear"]
+               "legacy_h5", "json_weights", "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]
 SCORES = ["logit", "probability"]
 
 
@@ -85,6 +85,9 @@ def test_the_zoo_has_every_head_form(zoo: Path) -> None:
     assert ops("same_avg_gmp")[:3] == ["Pool2D/avg/same", "Affine", "Reduce/max"]
     assert ops("gmp_linear") == ["Reduce/max", "Dense"]
     assert load_head(zoo / "bundles" / "gmp_linear" / "head.npz").output_activation == "none"
+    # Keras 3's hard_swish and silu as hidden activations (MobileNet-style heads), through the generic backward
+    hidden = load_head(zoo / "bundles" / "gap_hardswish_silu" / "head.npz").ops
+    assert [op.name for op in hidden if isinstance(op, Activation)] == ["hardswish", "silu"]
     for case in ("sigmoid_same_max", "same_avg_gmp"):  # an odd SAME total: a reversed split moves every window
         head = load_head(zoo / "bundles" / case / "head.npz")
         pool = head.ops[0]

@@ -18,6 +18,7 @@ HEAD_FORMS: dict[str, tuple[str, str, str]] = {
     "flatten_bn_dropout_cnn": ("flatten_bn_dropout_cnn", "unit", "Flatten -> Dense 128 -> BN -> Dropout -> Dense 3"),
     "mobilenetv2_224": ("mobilenetv2_gap", "symmetric", "GAP -> Dense 3"),
     "mobilenetv2_224_relu6": ("mobilenetv2_relu6", "symmetric", "GAP -> Dense 128 -> ReLU6 -> Dense 3"),
+    "mobilenetv2_224_hardswish": ("mobilenetv2_hardswish", "symmetric", "GAP -> Dense 128 -> Hardswish -> Dense 3"),
 }
 
 

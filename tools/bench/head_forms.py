@@ -42,3 +42,15 @@ def mobilenetv2_relu6() -> Any:
     x = keras.layers.ReLU(6.0, name="hidden_relu6")(x)
     out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
     return keras.Model(base.input, out, name="mobilenetv2_relu6")
+
+
+def mobilenetv2_hardswish() -> Any:
+    """The same with MobileNetV3's hidden activation: MobileNetV2-224 -> GAP -> Dense 128 -> hard_swish -> Dense 3
+    softmax (Keras 3's hard_silu: x * relu6(x + 3) / 6)."""
+    import keras
+
+    base = keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=1.0, include_top=False, weights=None)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
+    x = keras.layers.Dense(128, activation="hard_swish", name="hidden")(x)
+    out = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    return keras.Model(base.input, out, name="mobilenetv2_hardswish")

@@ -163,6 +163,7 @@ CASES = [
     # caffe (BGR, mean subtraction: inputs of +-150) on a head without Grad-CAM++'s ill-conditioned alphas
     Case("gmp_linear", _keras3(zoo_models.gmp_linear, "gmp_linear.keras"), target="conv2", preprocess="caffe",
          inputs=ecosystem.resnet50_caffe),
+    Case("gap_hardswish_silu", _keras3(zoo_models.gap_hardswish_silu, "gap_hardswish_silu.keras"), target="conv2"),
 ]
 
 

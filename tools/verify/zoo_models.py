@@ -75,3 +75,21 @@ def gmp_linear() -> Any:
         keras.layers.GlobalMaxPooling2D(name="gmp"),
         _dense(3, "logits", 45),
     ])
+
+
+def gap_hardswish_silu() -> Any:
+    """MobileNet-style hidden layers behind global average pooling: Dense hard_silu (Keras 3's name for hard_swish,
+    MobileNetV3's classifier activation) -> Dense silu -> Dense softmax, so that the head's backward runs through
+    both (the plan's generic path: neither is ReLU)."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input((40, 44, 3)),
+        _conv(8, "conv1", 51),  # (38, 42, 8)
+        keras.layers.MaxPooling2D(2, name="pool1"),  # (19, 21, 8)
+        _conv(16, "conv2", 53),  # (17, 19, 16): the target
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        _dense(24, "hidden_hard_swish", 55, "hard_swish"),
+        _dense(16, "hidden_silu", 57, "silu"),
+        _dense(3, "predictions", 59, "softmax"),
+    ])

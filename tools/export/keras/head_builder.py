@@ -16,10 +16,14 @@ from tools.export.head_passes import HeadShapeError, finish_head
 
 SUPPORTED = (
     "MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten, Dense (linear, relu, "
-    "softmax, sigmoid), Dropout, BatchNormalization, Activation / ReLU / Softmax"
+    "relu6, softmax, sigmoid, hard_silu, silu), Dropout, BatchNormalization, Activation / ReLU / Softmax"
 )
 _IDENTITY_LAYERS = {"Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
-_ACTIVATIONS = {"linear", "relu", "relu6", "softmax", "sigmoid"}
+# Keras activation names -> the device's (edge/activations.py), where both compute the same function: Keras 3's
+# hard_silu (alias hard_swish) is x * relu6(x + 3) / 6, MobileNetV3's and torch's Hardswish; silu (alias swish) is
+# x * sigmoid(x). Not hard_sigmoid: Keras 2 defined it as clip(0.2 x + 0.5), Keras 3 as relu6(x + 3) / 6.
+KERAS_ACTIVATIONS = {"linear": "linear", "relu": "relu", "relu6": "relu6", "softmax": "softmax", "sigmoid": "sigmoid",
+                "hard_silu": "hardswish", "hard_swish": "hardswish", "silu": "silu", "swish": "silu"}
 
 
 class HeadExportError(Exception):
@@ -106,10 +110,10 @@ def _activation_name(layer: Any) -> str:
     name = keras.activations.serialize(layer.activation)
     if not isinstance(name, str):
         name = getattr(layer.activation, "__name__", repr(name))
-    if name not in _ACTIVATIONS:
+    if name not in KERAS_ACTIVATIONS:
         raise HeadExportError(f"activation {name!r} of layer {layer.name!r} is not supported; "
-                              f"supported: {', '.join(sorted(_ACTIVATIONS))}")
-    return str(name)
+                              f"supported: {', '.join(sorted(KERAS_ACTIVATIONS))}")
+    return KERAS_ACTIVATIONS[name]
 
 
 def _relu_name(layer: Any, config: dict[str, Any]) -> str:

@@ -42,12 +42,32 @@ def run_tool(args: list[str]) -> None:
 def machine_peak(threads: int) -> float:
     """The machine's float32 matrix-multiply rate with this many threads (OpenBLAS through NumPy), GFLOP/s: the
     ceiling a convolution (an im2col GEMM, as XNNPACK and oneDNN do it) can approach. The best of 15 products: a peak
-    is what the machine reaches when nothing else gets in the way."""
+    is what the machine reaches when nothing else gets in the way. OpenBLAS picks its kernels by CPU model and falls
+    back to generic SSE3 ones (its "Prescott" core) for a model it does not know, as NumPy 1.26's OpenBLAS 0.3.23 does
+    for an Emerald Rapids Xeon (family 6, model 207: 27 GFLOP/s where its AVX-512 kernels reach several times that),
+    while XNNPACK picks by the CPU's feature flags: so the peak is the best over OpenBLAS's own choice and the kernels
+    the flags allow (OPENBLAS_CORETYPE)."""
+    return max(_gemm_rate(threads, core) for core in (None, *_kernels_the_flags_allow()))
+
+
+def _kernels_the_flags_allow() -> list[str]:
+    """OpenBLAS core types for the x86 vector extensions /proc/cpuinfo lists (none elsewhere)."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [core for flag, core in (("avx512f", "SkylakeX"), ("avx2", "Haswell")) if flag in flags]
+
+
+def _gemm_rate(threads: int, core: str | None) -> float:
     code = ("import time, numpy as np; n = 1024; a = np.random.rand(n, n).astype(np.float32); b = a.T.copy(); "
             "[a @ b for _ in range(3)]; ts = []\n"
             "for _ in range(15):\n t = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t)\n"
             "print(2 * n ** 3 / min(ts) / 1e9)")
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    if core is not None:
+        env["OPENBLAS_CORETYPE"] = core
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return float(proc.stdout.strip())

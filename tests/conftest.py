@@ -58,10 +58,14 @@ def build_zoo() -> Path:
     return out
 
 
+# Test files that import TensorFlow into pytest's own process (the edge side refuses to run in such a process).
+TENSORFLOW_IN_PROCESS = {"test_keras_activations.py", "test_verify_inprocess.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """tools.verify's in-process tests last (a stable sort: the rest keep their order): TensorFlow then enters pytest's
+    """The tests that import TensorFlow last (a stable sort: the rest keep their order): TensorFlow then enters pytest's
     process after every other test, and a mutation run's mutants fail on the quick tests before they import it."""
-    items.sort(key=lambda item: item.path.name == "test_verify_inprocess.py")
+    items.sort(key=lambda item: item.path.name in TENSORFLOW_IN_PROCESS)
 
 
 @pytest.fixture(scope="session")

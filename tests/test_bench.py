@@ -44,6 +44,34 @@ def test_int8_comparison_worker() -> None:
     assert report["cam_correlation"] == pytest.approx(1.0, abs=1e-6)
 
 
+XEON = """processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 207
+model name\t: INTEL(R) XEON(R) PLATINUM 8581C CPU @ 2.10GHz
+flags\t\t: fpu sse2 avx avx2 avx512f avx512_vnni amx_bf16 amx_tile
+processor\t: 1
+model name\t: another CPU
+"""
+PI4 = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU part\t: 0xd08
+Hardware\t: BCM2835
+Model\t\t: Raspberry Pi 4 Model B Rev 1.4
+"""
+
+
+def test_the_report_names_the_cpu_its_figures_were_measured_on() -> None:
+    from tools.bench.processes import cpu_name
+
+    assert cpu_name(XEON) == ("INTEL(R) XEON(R) PLATINUM 8581C CPU @ 2.10GHz (family 6, model 207), "
+                              "avx2 avx512f avx512_vnni amx_tile")
+    assert cpu_name(PI4) == "Raspberry Pi 4 Model B Rev 1.4"
+    assert cpu_name()  # this machine's, whatever it is
+
+
 def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
     from tools.bench.report import README_BEGIN, README_END, median_of, update_readme
 

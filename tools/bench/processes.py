@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -50,13 +51,37 @@ def machine_peak(threads: int) -> float:
     return max(_gemm_rate(threads, core) for core in (None, *_kernels_the_flags_allow()))
 
 
+def _cpuinfo(text: str | None = None) -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo, or of this text (empty where there is none)."""
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return {}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """What the figures were measured on, as the guide asks beside every figure: the CPU's name (a Pi's board model on
+    ARM, where /proc/cpuinfo has no "model name"), x86 family/model (one name covers several generations on a VM) and
+    the vector extensions that change int8 and GEMM speed."""
+    info = _cpuinfo(cpuinfo)
+    name = info.get("model name") or info.get("Model") or platform.processor() or "unknown CPU"
+    if "cpu family" in info:
+        name += f" (family {info['cpu family']}, model {info.get('model', '?')})"
+    flags = (info.get("flags") or info.get("Features", "")).split()
+    extensions = [flag for flag in ("avx2", "avx512f", "avx512_vnni", "amx_tile", "asimddp") if flag in flags]
+    return name + (f", {' '.join(extensions)}" if extensions else "")
+
+
 def _kernels_the_flags_allow() -> list[str]:
     """OpenBLAS core types for the x86 vector extensions /proc/cpuinfo lists (none elsewhere)."""
-    try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
-    except OSError:
-        return []
+    flags = _cpuinfo().get("flags", "").split()
     return [core for flag, core in (("avx512f", "SkylakeX"), ("avx2", "Haswell")) if flag in flags]
 
 

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from edge.runtime import available_cpus
 from tools.bench.bundles import HEAD_FORMS, frame_sets, head_form_bundle, int8_bundle, mobilenet_bundle
-from tools.bench.processes import REPO, cold_start, machine_peak, run_json
+from tools.bench.processes import REPO, cold_start, cpu_name, machine_peak, run_json
 from tools.bench.report import README_BEGIN, median_of, table, targets, update_readme
 from tools.common.cli_support import add_common, one_line_errors, setup_logging
 
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         report: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d"), "threads": 1, "cpus": available_cpus(),
             "rounds": rounds, "machine_peak_gflop_per_s": peak,
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, "
+                       f"Python {platform.python_version()}",
             "models": models,
             "head_forms": bench_head_forms(work, repeats, rounds),
             "thread_sweep": thread_sweep(FRUIT[0], repeats, rounds)}

@@ -125,6 +125,9 @@ def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
         assert m["all_cores"]["edge"]["threads"] == cpus and m["defaults"]["edge"]["threads"] == cpus
     forms = {(f["model"], f["threads"]) for f in report["head_forms"]}
     assert forms == {(name, t) for name in ("fruit (shipped)", *HEAD_FORMS) for t in {1, cpus}}
+    for f in report["head_forms"]:  # the median and the rounds' spread around it (one round with --quick)
+        low, high = f["ratio_range"]
+        assert f["rounds"] == 1 and low <= f["ratio"] <= high
     assert [r["threads"] for r in report["thread_sweep"]] == list(range(1, cpus + 1))
     assert "per head form" in table and "Equal threads" in table and "defaults" in table
     assert fruit["ratios"]["tf_function_over_features_at_peak"] > 0 and fruit["rounds"] == 1

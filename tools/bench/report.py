@@ -157,14 +157,18 @@ def head_forms(report: dict[str, Any]) -> list[str]:
     forms = report.get("head_forms", [])
     if not forms:
         return []
+    rounds = forms[0].get("rounds")
     lines = ["", "Grad-CAM's cost over classify-only per head form (frames of the model's input size; classify and "
-             "explain timed call by call in turn; medians of per-round medians):", "",
+             "explain timed call by call in turn; medians of per-round medians"
+             + (f" over {rounds} rounds, and the rounds' lowest and highest ratio" if rounds else "") + "):", "",
              "| model | head (after the target layer) | threads | classify, ms | explain, ms | tail, us | x classify "
-             "| 10th percentiles: tail, us / x classify |",
+             "(rounds' range) | 10th percentiles: tail, us / x classify |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for f in forms:
+        spread = f" ({f['ratio_range'][0]:.3f}-{f['ratio_range'][1]:.3f})" if "ratio_range" in f else ""
         lines.append(f"| {f['model']} | {f['head']} | {f['threads']} | {f['classify_ms']:.3f} | {f['explain_ms']:.3f} "
-                     f"| {f['tail_us']:.0f} | {f['ratio']:.3f} | {f['p10_tail_us']:.0f} / {f['p10_ratio']:.3f} |")
+                     f"| {f['tail_us']:.0f} | {f['ratio']:.3f}{spread} | {f['p10_tail_us']:.0f} / "
+                     f"{f['p10_ratio']:.3f} |")
     return lines
 
 

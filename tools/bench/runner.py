@@ -129,7 +129,10 @@ def bench_head_forms(work: Path, repeats: int, rounds: int) -> list[dict[str, An
                                   "tail_us": (explain - classify) * 1e3, "ratio": explain / classify,
                                   "p10_tail_us": (fast_explain - fast_classify) * 1e3,
                                   "p10_ratio": fast_explain / fast_classify})
-            out.append({"model": name, "head": form, "threads": threads, "pairs": pairs, **median_of(per_round)})
+            # the rounds' spread beside the median: whether a target holds with a margin or only in some rounds
+            spread = [min(r["ratio"] for r in per_round), max(r["ratio"] for r in per_round)]
+            out.append({"model": name, "head": form, "threads": threads, "pairs": pairs, "rounds": rounds,
+                        **median_of(per_round), "ratio_range": spread})
     return out
 
 
@@ -156,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats, one round (a smoke run, noisier figures)")
     p.add_argument("--rounds", type=int, help="rounds of every contender (default 3; 1 with --quick)")
+    p.add_argument("--head-form-rounds", type=int,
+                   help="rounds of the per-head-form tail (default 5: its few microseconds move between runs; 1 with "
+                        "--quick)")
     p.add_argument("--json", type=Path, help="write the full report here")
     p.add_argument("--readme", type=Path, help=f"put the table into this file's {README_BEGIN} block")
     add_common(p)
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.debug)
     repeats = 30 if args.quick else 300
     rounds = args.rounds or (1 if args.quick else 3)
+    head_form_rounds = args.head_form_rounds or (1 if args.quick else 5)
     load_at_start = os.getloadavg()  # the machine is shared: the report says how busy it was
     with one_line_errors(args.debug, RuntimeError, subprocess.CalledProcessError) as status:
         work = REPO / "build" / "bench"
@@ -186,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, "
                        f"Python {platform.python_version()}",
             "models": models,
-            "head_forms": bench_head_forms(work, repeats, rounds),
+            "head_forms": bench_head_forms(work, repeats, head_form_rounds),
             "thread_sweep": thread_sweep(FRUIT[0], repeats, rounds)}
         report["load_average"] = {"start": load_at_start, "end": os.getloadavg()}  # 1, 5, 15 minutes
         report["targets"] = targets(report)

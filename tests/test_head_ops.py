@@ -82,6 +82,30 @@ def test_degenerate_maps_normalise_to_zeros(raw: np.ndarray) -> None:
     assert np.all(cam == 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalise_is_relu_then_the_plain_division_by_the_maximum(dtype: type) -> None:
+    """Bit for bit what the definition computes, on maps of several shapes and layouts (a transposed view, negative
+    zeros, a peak anywhere) and for another dtype's map, through normalise's other path."""
+    rng = np.random.default_rng(5)
+    maps = [rng.standard_normal(shape).astype(dtype) for shape in ((4, 4), (7, 7), (3, 5))]
+    maps.append(np.array([[0.7]], dtype))
+    maps.append(rng.standard_normal((6, 4)).astype(dtype).T)  # not C-contiguous
+    maps.append(np.array([[-0.0, 0.25], [3.0, -2.0]], dtype))
+    for raw in maps:
+        assert raw.max() > 0  # a peak to divide by (the degenerate maps are the test above)
+        expected = (np.maximum(raw, 0) / float(raw.max())).astype(np.float32)
+        cam = normalise(raw)
+        assert cam.dtype == np.float32 and cam.shape == raw.shape
+        np.testing.assert_array_equal(cam.view(np.uint32), expected.view(np.uint32))
+
+
+def test_a_nan_anywhere_gives_zeros() -> None:
+    for at in range(4):
+        raw = np.arange(4, dtype=np.float32).reshape(2, 2)
+        raw.flat[at] = np.nan
+        assert np.all(normalise(raw) == 0), at
+
+
 def test_normalise_does_not_touch_its_input() -> None:
     raw = np.array([[-1.0, 2.0], [0.5, 4.0]], np.float32)
     before = raw.copy()

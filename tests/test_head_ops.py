@@ -99,6 +99,15 @@ def test_normalise_is_relu_then_the_plain_division_by_the_maximum(dtype: type) -
         np.testing.assert_array_equal(cam.view(np.uint32), expected.view(np.uint32))
 
 
+def test_maps_of_many_shapes_keep_a_bounded_cache() -> None:
+    from edge.cam import base
+
+    for side in range(1, 100):
+        raw = np.arange(side * 2, dtype=np.float32).reshape(side, 2)
+        np.testing.assert_array_equal(normalise(raw), raw / raw.max())
+        assert len(base._ZEROS) <= base._ZEROS_KEPT
+
+
 def test_a_nan_anywhere_gives_zeros() -> None:
     for at in range(4):
         raw = np.arange(4, dtype=np.float32).reshape(2, 2)

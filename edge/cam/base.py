@@ -77,13 +77,17 @@ def normalise(cam_raw: F32) -> F32:
     return cam
 
 
-# Read-only zeros per map shape (an explainer's maps all have one shape): the ReLU's second operand.
+# Read-only zeros per map shape (an explainer's maps all have one shape): the ReLU's second operand. Bounded, for
+# callers that normalise maps of many shapes (normalise is public): past the bound the cache starts again.
 _ZEROS: dict[tuple[int, ...], F32] = {}
+_ZEROS_KEPT = 16
 
 
 def _zeros(shape: tuple[int, ...]) -> F32:
     zeros = _ZEROS.get(shape)
     if zeros is None:
+        if len(_ZEROS) >= _ZEROS_KEPT:
+            _ZEROS.clear()
         zeros = np.zeros(shape, np.float32)
         zeros.flags.writeable = False
         zeros = _ZEROS.setdefault(shape, zeros)

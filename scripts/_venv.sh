@@ -1,16 +1,32 @@
-# Sourced by scripts/test and scripts/demo: one virtualenv (.venv) with the workstation stack, made on first use.
-# Re-installs only when a requirements file changed since the last install.
+# Sourced by scripts/demo, scripts/test, scripts/train-demo and scripts/mutation: make_venv makes a virtualenv on first
+# use and re-installs only when its requirements file (or one it includes) changed since the last install.
+#   make_venv DIR REQUIREMENTS "what it holds, roughly how big"    sets PY to the venv's python
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${EDGE_VENV:-$ROOT/.venv}"
-PY="$VENV/bin/python"
-stamp="$VENV/.requirements.sha256"
-want="$(cat "$ROOT/requirements-pi.txt" "$ROOT/requirements-tools.txt" "$ROOT/requirements-torch.txt" | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$PY" ]; then
-  python3 -m venv "$VENV"
-fi
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -r "$ROOT/requirements-tools.txt"
+
+make_venv() {
+  local venv="$1" requirements="$2" what="$3"
+  PY="$venv/bin/python"
+  local stamp="$venv/.requirements.sha256" want
+  # requirements-tools.txt includes the other two (-r): hash all three so a change to any re-installs
+  want="$(cat "$requirements" "$ROOT/requirements-pi.txt" "$ROOT/requirements-torch.txt" | sha256sum | cut -d' ' -f1)"
+  if [ -x "$PY" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return
+  fi
+  echo "installing $what into ${venv#"$ROOT"/}/ (once; again only when $(basename "$requirements") changes)" >&2
+  [ -x "$PY" ] || python3 -m venv "$venv"
+  "$PY" -m pip install -q --disable-pip-version-check -r "$requirements"
   echo "$want" > "$stamp"
-fi
+}
+
+# The device's stack, as a Pi installs it: numpy, the TFLite runtime, OpenCV (headless), paho-mqtt.
+device_venv() {
+  make_venv "${EDGE_DEMO_VENV:-$ROOT/.venv-demo}" "$ROOT/requirements-pi.txt" \
+    "the device stack (requirements-pi.txt: numpy, TFLite runtime, OpenCV headless, paho-mqtt; ~250 MB)"
+}
+
+# The workstation's stack: the device's, TensorFlow, PyTorch + ONNX (the export front ends), the test tools.
+workstation_venv() {
+  make_venv "${EDGE_VENV:-$ROOT/.venv}" "$ROOT/requirements-tools.txt" \
+    "the workstation stack (requirements-tools.txt: TensorFlow, PyTorch with CUDA libraries, ONNX, test tools; ~9 GB, several GB to download)"
+}

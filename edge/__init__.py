@@ -1,8 +1,8 @@
 """edge-explainer's on-device runtime: class scores and exact Grad-CAM from a TFLite model, without TensorFlow."""
 
-from edge.bundle import Manifest
 from edge.errors import BundleError, EdgeError
-from edge.explainer import Explainer, Explanation
+from edge.explain.bundle import Manifest
+from edge.explain.explainer import Explainer, Explanation
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from edge.cli import main
+from edge.service.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,8 +21,8 @@ sys.path[:0] = [str(REPO / "tests" / "fakes"), str(REPO)]
 
 import picamera2  # noqa: E402 (the fake, from tests/fakes)
 
-from edge.explainer import Explainer  # noqa: E402
-from edge.render import RenderConfig  # noqa: E402
+from edge.explain.explainer import Explainer  # noqa: E402
+from edge.explain.render import RenderConfig  # noqa: E402
 from edge.sinks.base import Result  # noqa: E402
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink  # noqa: E402
 from edge.sources import Picamera2Source, SourceConfig  # noqa: E402

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 def _zoo_key() -> str:
     """The zoo depends on the exporter, the bundle format and the pinned workstation stack: rebuild when they change."""
     digest = hashlib.sha256()
-    edge_format = [REPO / "edge" / name for name in ("bundle.py", "head.py", "head_ops.py", "activations.py",
-                                                     "preprocess.py")]
+    edge_format = [REPO / "edge" / "explain" / name
+                   for name in ("bundle.py", "head.py", "head_ops.py", "activations.py", "preprocess.py")]
     for path in sorted([*REPO.glob("tools/**/*.py"), *edge_format, REPO / "requirements-tools.txt"]):
         digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -41,8 +41,8 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
 def build_zoo() -> Path:
     """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/.
 
-    $EDGE_TEST_ZOO names a zoo built beforehand: scripts/mutation sets it, so that a mutant of edge/head.py is tested
-    against bundles exported by the unmutated code instead of rebuilding the zoo for every mutant."""
+    $EDGE_TEST_ZOO names a zoo built beforehand: scripts/mutation sets it, so that a mutant of edge/explain/head.py is
+    tested against bundles exported by the unmutated code instead of rebuilding the zoo for every mutant."""
     if os.environ.get("EDGE_TEST_ZOO"):
         return Path(os.environ["EDGE_TEST_ZOO"])
     out = REPO / "build" / f"zoo-{_zoo_key()}"
@@ -112,7 +112,7 @@ def perturbed_copy(bundle: Path, dest: Path, factor: float = 1.01) -> Path:
 
     import numpy as np
 
-    from edge import bundle as bundle_format
+    from edge.explain import bundle as bundle_format
 
     shutil.copytree(bundle, dest)
     with np.load(dest / bundle_format.HEAD) as npz:

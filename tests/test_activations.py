@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge import activations
+from edge.explain import activations
 
 ELEMENTWISE = ["relu", "relu6", "sigmoid", "hardswish", "hardsigmoid", "silu", "gelu"]
 TORCH_NAMES = {"hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "silu": "silu", "gelu": "gelu",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_python
 
-from edge.cam import METHODS
+from edge.explain.cam import METHODS
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,7 @@ def test_medians_over_rounds_and_the_readme_block(tmp_path: Path) -> None:
 
 def test_bench_quick_writes_the_report_and_the_table(tmp_path: Path) -> None:
     """What CI runs of the benchmark: --quick end to end (figures are printed, never asserted on)."""
-    from edge.runtime import available_cpus
+    from edge.explain.runtime import available_cpus
     from tools.bench.bundles import HEAD_FORMS
     from tools.bench.report import HEAD_TARGETS, TARGETS
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from edge import Explainer
-from edge.bundle import load_head
-from edge.cam import METHODS, CamContext, get_method
 from edge.errors import MethodError
-from edge.head import Head
+from edge.explain.bundle import load_head
+from edge.explain.cam import METHODS, CamContext, get_method
+from edge.explain.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
          "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]

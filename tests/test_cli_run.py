@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from conftest import REPO, run_python
 
-from edge.explainer import Explainer
-from edge.loop import Loop, LoopConfig
-from edge.render import RenderConfig
+from edge.explain.explainer import Explainer
+from edge.explain.render import RenderConfig
+from edge.service.loop import Loop, LoopConfig
 from edge.sinks import read_jsonl
 from edge.sources import Frame, SourceError
 
@@ -247,7 +247,7 @@ def test_a_slow_disk_log_gets_every_record_at_the_end_of_a_file_source(tmp_path:
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The end of images: is a normal end: the sink's queue is drained however long that takes (the old 1 s wait
     closed the log under it and lost the queued records)."""
-    from edge import cli
+    from edge.service import cli
     from edge.sinks import DiskLogSink
 
     class SlowDiskLog(DiskLogSink):  # the real disk log, on a disk that takes 0.3 s per record
@@ -266,7 +266,7 @@ def test_a_slow_disk_log_gets_every_record_at_the_end_of_a_file_source(tmp_path:
 def test_a_signal_cuts_the_drain_of_a_slow_disk_log_short(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     """SIGTERM during an endless file-like source: the queued records get only the shutdown budget, then it stops."""
-    from edge import cli
+    from edge.service import cli
     from edge.sinks import DiskLogSink
 
     class SlowDiskLog(DiskLogSink):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.cli_args import FLAG_KEYS, build_parser, overrides_from
-from edge.config import SECTIONS, Config, ConfigError, as_dict, build_config, load_config, reference
+from edge.service.cli_args import FLAG_KEYS, build_parser, overrides_from
+from edge.service.config import SECTIONS, Config, ConfigError, as_dict, build_config, load_config, reference
 
 TOML = """
 [model]

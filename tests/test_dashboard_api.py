@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from http_client import ask
 
-from edge.explainer import Explanation
+from edge.explain.explainer import Explanation
+from edge.http.sink import MjpegConfig, MjpegSink
 from edge.live import LiveSettings, Settings
 from edge.sinks.base import Result
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
 from edge.sources.base import Frame
 
 TOKEN = "t0ken+/="

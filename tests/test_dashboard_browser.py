@@ -22,7 +22,7 @@ from browser import chromium_driver, wait_until
 from conftest import REPO
 from edge_process import EdgeProcess
 
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
+from edge.http.sink import MjpegConfig, MjpegSink
 
 pytestmark = pytest.mark.slow
 

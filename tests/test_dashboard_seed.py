@@ -12,8 +12,8 @@ from http_client import ask
 from test_dashboard_api import AUTH, CLASSES, TOKEN, _live, _result
 
 from edge.http import log_seed
+from edge.http.sink import MjpegConfig, MjpegSink
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
 
 
 def _log(directory: Path, frames: int) -> list[dict[str, object]]:

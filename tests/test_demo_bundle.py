@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import MINI_DATA, REPO, run_python
 
-from edge.explainer import Explainer
+from edge.explain.explainer import Explainer
 from tools.data.fruitset import IMAGE_SUFFIXES
 
 DEMO = REPO / "models" / "fruit"

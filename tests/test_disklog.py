@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.explainer import Explanation
+from edge.explain.explainer import Explanation
 from edge.sinks import DiskLogConfig, DiskLogSink, Result, SinkError, SinkWorker, read_jsonl
 from edge.sinks.disklog import IMAGES, JSONL
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record, peak_position

@@ -36,7 +36,7 @@ def test_the_default_calls_own_path_gives_the_general_paths_result(
     """explain(frame) with the defaults (Grad-CAM of the top class's logit) takes a path of its own, kept short for
     speed (issue 25); it must give exactly what the general path (explain_input, through GradCAM.raw and its context
     object) gives, on every head form, and must not build that context object."""
-    import edge.explainer as explainer_module
+    import edge.explain.explainer as explainer_module
 
     ex = Explainer.load(zoo / "bundles" / case, score="logit")
     rng = np.random.default_rng(11)

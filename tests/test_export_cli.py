@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import run_python
 
-from edge import bundle as bundle_format
-from edge.bundle import load_head
-from edge.head_ops import Dense
+from edge.explain import bundle as bundle_format
+from edge.explain.bundle import load_head
+from edge.explain.head_ops import Dense
 from tools.export.quiet import NOISE
 
 SYNSETS = "n07739125 apple\nn07747607 orange, Citrus sinensis\nn07739125 apple\n"
@@ -125,8 +125,8 @@ def test_squeezenet_classifier_is_named(tmp_path: Path) -> None:
 
 
 def test_calibration_warns_when_it_finds_fewer_images(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from edge.bundle import Preprocess
-    from edge.preprocess import Preprocessor
+    from edge.explain.bundle import Preprocess
+    from edge.explain.preprocess import Preprocessor
     from tools.export.keras.feature_export import calibration_inputs
 
     for i in range(3):

@@ -73,7 +73,7 @@ _CUT_MID_WRITE = """
 import resource, signal, sys
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
 signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-from edge.cli import main
+from edge.service.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, run_python
 
-from edge.explainer import Explainer
+from edge.explain.explainer import Explainer
 
 pytestmark = pytest.mark.slow
 

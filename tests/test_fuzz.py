@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from edge.bundle import read_manifest
 from edge.errors import BundleError
-from edge.explainer import Explainer
+from edge.explain.bundle import read_manifest
+from edge.explain.explainer import Explainer
 from edge.sources.base import SourceError, to_rgb8
 
 DEMO = REPO / "models" / "fruit"

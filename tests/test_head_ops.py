@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.cam import normalise
-from edge.head_ops import Affine, Pool2D, Reduce
+from edge.explain.cam import normalise
+from edge.explain.head_ops import Affine, Pool2D, Reduce
 
 
 def _numerical_vjp(op: Pool2D | Reduce, x: np.ndarray, g: np.ndarray, eps: float = 1e-2) -> np.ndarray:
@@ -100,7 +100,7 @@ def test_normalise_is_relu_then_the_plain_division_by_the_maximum(dtype: type) -
 
 
 def test_maps_of_many_shapes_keep_a_bounded_cache() -> None:
-    from edge.cam import base
+    from edge.explain.cam import base
 
     for side in range(1, 100):
         raw = np.arange(side * 2, dtype=np.float32).reshape(side, 2)

@@ -1,6 +1,6 @@
-"""The per-frame Grad-CAM weights of the load-time plan (edge/head.py) equal the spatial mean of the full gradient, on
-every head form of the zoo (Flatten with max-pooling, Flatten with several Dense layers, GAP -> Dense), for every class
-and both scores; and what the plan hands out cannot be changed by a caller."""
+"""The per-frame Grad-CAM weights of the load-time plan (edge/explain/head.py) equal the spatial mean of the full
+gradient, on every head form of the zoo (Flatten with max-pooling, Flatten with several Dense layers, GAP -> Dense), for
+every class and both scores; and what the plan hands out cannot be changed by a caller."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import head as head_module
-from edge.head import Head
+from edge.explain import head as head_module
+from edge.explain.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "dense_bn_dropout", "mobilenet_gap", "mobilenet_top"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import activations
-from edge.head import Head
-from edge.head_ops import Activation, Affine, Dense, Pool2D, Reduce
+from edge.explain import activations
+from edge.explain.head import Head
+from edge.explain.head_ops import Activation, Affine, Dense, Pool2D, Reduce
 
 
 def _flatten_dense(kernel: np.ndarray, bias: np.ndarray, positions: int) -> Dense:
@@ -111,7 +111,7 @@ def test_affine_and_dense_are_their_formulas() -> None:
 
 
 def test_every_op_takes_and_gives_float32() -> None:
-    """The module's contract (edge/head_ops.py): float32 in, float32 out, forward and backward."""
+    """The module's contract (edge/explain/head_ops.py): float32 in, float32 out, forward and backward."""
     rng = np.random.default_rng(2)
     x = rng.normal(size=(5, 4, 3)).astype(np.float32)
     ops = [Pool2D("max", (2, 2), (2, 2), "same"), Pool2D("avg", (3, 2), (2, 1), "same"), Reduce("avg"),

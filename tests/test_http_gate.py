@@ -11,9 +11,9 @@ from urllib.parse import quote
 import pytest
 from http_client import ask
 
-from edge.config import ConfigError, load_config
+from edge.http.sink import MjpegConfig, MjpegSink
+from edge.service.config import ConfigError, load_config
 from edge.sinks.base import SinkError
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
 
 TOKEN = "Zm9v+YmFy/&x#y%z="  # what `openssl rand -base64` and a careless owner produce: + / = & # %
 

@@ -16,7 +16,7 @@ import pytest
 from edge_process import EdgeProcess
 from http_client import ask, reset
 
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
+from edge.http.sink import MjpegConfig, MjpegSink
 
 CAP = 16  # [http] max_connections in these tests
 HEAD_TIMEOUT_S = 4.0  # long enough that, uncapped, every slow connection would still be open
@@ -149,7 +149,7 @@ def test_resets_are_one_debug_line_at_most(caplog: pytest.LogCaptureFixture,
         view.close()
     stderr = capfd.readouterr().err
     assert "Traceback" not in stderr and "Exception" not in stderr, stderr[-3000:]
-    ours = [r for r in caplog.records if r.name.startswith(("edge.http", "edge.sinks.mjpeg"))]
+    ours = [r for r in caplog.records if r.name.startswith(("edge.http", "edge.http.sink"))]
     loud = [r.getMessage() for r in ours if r.levelno > logging.DEBUG and "browser view at" not in r.getMessage()]
     assert loud == [] and not any(r.exc_info for r in ours)
     about_resets = [r.getMessage() for r in ours if '"' not in r.getMessage()]  # access lines quote the request

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from browser import chromium_driver, wait_until
 
+from edge.http.sink import MjpegConfig, MjpegSink
 from edge.live import LiveSettings, Settings
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import REPO
 
-from edge.config import load_config
 from edge.http import resolve_token
+from edge.service.config import load_config
 
 SCRIPT = REPO / "systemd" / "install-etc.sh"
 

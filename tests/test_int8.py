@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO, run_python
 
 from edge import Explainer
-from edge.bundle import sha256_file
-from edge.head import Head
-from edge.head_ops import Dense
+from edge.explain.bundle import sha256_file
+from edge.explain.head import Head
+from edge.explain.head_ops import Dense
 
 
 @pytest.mark.parametrize("runtime", ["tflite_runtime", "ai_edge_litert"])

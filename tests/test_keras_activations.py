@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge import activations
+from edge.explain import activations
 from tools.export.keras.head_builder import KERAS_ACTIVATIONS, HeadExportError, build_head
 
 # kinks of relu, relu6 and hard_silu, points beside them, and values where sigmoid saturates

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
+from edge.http.sink import MjpegConfig, MjpegSink, is_loopback
 from edge.sinks.base import SinkError
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink, is_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_chromium_screenshot_shows_the_overlay(server: tuple[str, np.ndarray], t
 
 def test_fixed_routes_only_and_stream_headers(server: tuple[str, np.ndarray]) -> None:
     url, _ = server
-    for path in ("../etc/passwd", "edge/cli.py", "stream.mjpg/../frame.jpg", "%2e%2e/etc/passwd"):
+    for path in ("../etc/passwd", "edge/service/cli.py", "stream.mjpg/../frame.jpg", "%2e%2e/etc/passwd"):
         with pytest.raises(urllib.error.HTTPError) as err:
             fetch(url + path)
         assert err.value.code == 404, path

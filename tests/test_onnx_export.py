@@ -20,7 +20,7 @@ from torch_support import assert_parity, cached_zoo, export_without
 from torch_support import references as _ref
 
 from edge import Explainer
-from edge.head_ops import Activation
+from edge.explain.head_ops import Activation
 
 CASES = ["resnet18", "shufflenet", "mobilenet_v3_small", "fruit", "activation_head_opset17", "activation_head_opset20"]
 ERROR_MODELS = ["elu_head", "gelu_tanh_opset17", "gelu_tanh_opset20"]

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from picamera2_fixture import connect_display, fake_picamera2
 
-from edge.explainer import Explainer
-from edge.loop import Loop, LoopConfig
-from edge.render import RenderConfig
+from edge.explain.explainer import Explainer
+from edge.explain.render import RenderConfig
+from edge.service.loop import Loop, LoopConfig
 from edge.sinks import Picamera2OverlaySink
 from edge.sources import Picamera2Source, SourceConfig, SourceError, picamera2_preview
 from edge.sources.base import SourceUnavailableError
@@ -130,7 +130,7 @@ def test_loop_rides_out_a_hung_camera(fake: ModuleType, fruit_bundle: Path, monk
     assert stats.frames == 3 and stats.read_errors >= 2 and not stats.failure
     first = fake.INSTANCES[0]
     assert first.closed and first.pending_jobs == 0 and len(fake.INSTANCES) >= 2  # flushed, closed, reopened
-    lines = [r.getMessage() for r in caplog.records if r.name == "edge.loop"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge.service.loop"]
     assert len([m for m in lines if "no frame within" in m]) == 1  # one line when lost...
     assert len([m for m in lines if "frames again after" in m]) == 1  # ...one when back, none per retry
 

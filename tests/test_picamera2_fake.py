@@ -15,9 +15,9 @@ import pytest
 from conftest import REPO, run_python
 from picamera2_fixture import FAKES, connect_display, fake_picamera2
 
-from edge.explainer import Explainer
-from edge.loop import Loop, LoopConfig
-from edge.render import RenderConfig
+from edge.explain.explainer import Explainer
+from edge.explain.render import RenderConfig
+from edge.service.loop import Loop, LoopConfig
 from edge.sinks import Picamera2OverlaySink, read_jsonl
 from edge.sources import Picamera2Source, SourceConfig, SourceError
 from edge.sources.base import SourceUnavailableError

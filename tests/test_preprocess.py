@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bundle import Preprocess
 from edge.errors import InputError
-from edge.preprocess import Preprocessor
+from edge.explain.bundle import Preprocess
+from edge.explain.preprocess import Preprocessor
 from tools.export import preprocess_spec
 
 SPECS = [

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from edge.explainer import Explainer
-from edge.render import RenderConfig, render, top_entries
+from edge.explain.explainer import Explainer
+from edge.explain.render import RenderConfig, render, top_entries
 from edge.sinks import OpenCVPreviewSink, PreviewConfig, SinkError
 from edge.sinks.preview import opencv_has_gui
 

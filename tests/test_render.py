@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.explainer import Explanation
-from edge.render import (
+from edge.explain.explainer import Explanation
+from edge.explain.render import (
     PALETTE,
     CamSmoother,
     RenderConfig,

@@ -14,7 +14,7 @@ from types import ModuleType
 import pytest
 from picamera2_fixture import fake_picamera2
 
-from edge.cli import main
+from edge.service.cli import main
 from edge.sources import SourceError
 from edge.sources.base import SourceBase, SourceUnavailableError
 from edge.sources.wait import open_when_available

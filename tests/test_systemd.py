@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from edge.systemd_notify import Notifier
+from edge.service.systemd_notify import Notifier
 
 UNIT = REPO / "systemd" / "edge-explainer.service"
 SYSTEM_UNITS = Path("/usr/lib/systemd/system")

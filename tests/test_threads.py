@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from edge import BundleError, Explainer
-from edge.cli_args import build_parser, overrides_from
-from edge.config import ConfigError, build_config, load_config
+from edge.service.cli_args import build_parser, overrides_from
+from edge.service.config import ConfigError, build_config, load_config
 
 DEMO = Path(__file__).resolve().parent.parent / "models" / "fruit"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from conftest import run_python, zoo_frames
 
-from edge import bundle as bundle_format
+from edge.explain import bundle as bundle_format
 from tools.export.quiet import NOISE
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edge import Explainer
-from edge.cam import normalise
+from edge.explain.cam import normalise
 from tools.verify import edge_side
 
 SCORES = ("logit", "probability")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bundle import FeatureModel, Manifest, Preprocess
+from edge.explain.bundle import FeatureModel, Manifest, Preprocess
 from tools.verify import report_text, tolerance, verifier
 
 N, C = 4, 3

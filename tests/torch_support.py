@@ -22,7 +22,7 @@ def zoo_key(*verify_globs: str) -> str:
     """A digest of the export code, the edge bundle format and the tools/verify files matching `verify_globs`."""
     digest = hashlib.sha256()
     files = [*REPO.glob("tools/export/**/*.py"), *(p for g in verify_globs for p in REPO.glob(f"tools/verify/{g}")),
-             *(REPO / "edge" / name for name in _EDGE_FORMAT)]
+             *(REPO / "edge" / "explain" / name for name in _EDGE_FORMAT)]
     for path in sorted(set(files)):
         digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
     return digest.hexdigest()[:16]

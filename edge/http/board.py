@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.explain.render import colorize
 from edge.jpeg import encode_rgb
-from edge.render import colorize
 from edge.sinks.base import Result
 from edge.sinks.record import LogPolicy, PolicyConfig
 

@@ -1,8 +1,8 @@
 """Outputs of the loop: preview window, picamera2 overlay, disk log, browser view, stdout (MQTT later, same seam)."""
 
+from edge.http.sink import MjpegConfig, MjpegSink
 from edge.sinks.base import Result, Sink, SinkError, SinkWorker
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
-from edge.sinks.mjpeg import MjpegConfig, MjpegSink
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink
 from edge.sinks.preview import OpenCVPreviewSink, PreviewConfig
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import EdgeError
-from edge.explainer import Explanation
+from edge.explain.explainer import Explanation
 from edge.sources.base import Frame
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class SinkWorker:
         self.blocking = blocking
         self.dropped = 0
         self.failed = 0
-        self.interrupted = threading.Event()  # the run's own event once it is shared (edge.cli sets it on a signal)
+        self.interrupted = threading.Event()  # the run's own event once shared (edge.service.cli sets it on a signal)
         self.interrupt_budget_s = interrupt_budget_s
         self._queue: queue.Queue[Result | None] = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.render import RenderConfig, heatmap_rgba
+from edge.explain.render import RenderConfig, heatmap_rgba
 from edge.sinks.base import Result
 
 _LOGGER = logging.getLogger(__name__)

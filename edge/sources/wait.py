@@ -21,7 +21,7 @@ MAX_BACKOFF_S = 10.0  # below half the unit's WatchdogSec=30, so the watchdog pi
 
 
 class Status(Protocol):
-    """What the wait reports to (edge.systemd_notify.Notifier)."""
+    """What the wait reports to (edge.service.systemd_notify.Notifier)."""
 
     def ready(self, status: str = "") -> None: ...
 

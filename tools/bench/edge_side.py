@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.cam import METHODS
-from edge.explainer import Explainer
+from edge.explain.cam import METHODS
+from edge.explain.explainer import Explainer
 from edge.jpeg import encode_rgb
 
 # Methods whose NumPy work (an SVD) runs on the BLAS thread pool: timed apart from the others.
@@ -50,7 +50,7 @@ def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: i
 def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
     """640x480 synthetic frames: preprocess -> explain -> overlay -> JPEG, per stage and frames per second."""
 
-    from edge.render import RenderConfig, render
+    from edge.explain.render import RenderConfig, render
     from edge.sources.base import SourceConfig
     from edge.sources.synthetic import SyntheticSource
 
@@ -102,8 +102,8 @@ def loop_path(ex: Explainer, frames: int) -> dict[str, float]:
     and encodes every frame (blocking: none dropped). Frames per second through the whole pipeline."""
     import threading
 
-    from edge.loop import Loop, LoopConfig
-    from edge.render import RenderConfig
+    from edge.explain.render import RenderConfig
+    from edge.service.loop import Loop, LoopConfig
     from edge.sinks.base import SinkWorker
     from edge.sources.base import SourceConfig
     from edge.sources.synthetic import SyntheticSource

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from edge.runtime import available_cpus
+from edge.explain.runtime import available_cpus
 from tools.bench.bundles import HEAD_FORMS, frame_sets, head_form_bundle, int8_bundle, mobilenet_bundle
 from tools.bench.processes import REPO, cold_start, cpu_name, machine_peak, run_json
 from tools.bench.report import README_BEGIN, median_of, table, targets, update_readme

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.explainer import Explainer
+from edge.explain.explainer import Explainer
 
 
 class Agreement:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.explainer import Explainer
+from edge.explain.explainer import Explainer
 from tools.common.contact_sheet import overlay_rgb, write_sheet
 from tools.data import compositing
 from tools.data.fruitset import load_split

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from edge.explainer import Explainer, Explanation
+from edge.explain.explainer import Explainer, Explanation
 from tools.common.agreement import Agreement
 from tools.common.cli_support import add_common, one_line_errors, setup_logging
 from tools.common.contact_sheet import overlay_rgb, write_sheet

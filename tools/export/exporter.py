@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge import bundle as bundle_format
-from edge.bundle import FeatureModel, Manifest, Preprocess
-from edge.preprocess import Preprocessor
+from edge.explain import bundle as bundle_format
+from edge.explain.bundle import FeatureModel, Manifest, Preprocess
+from edge.explain.preprocess import Preprocessor
 from tools.common import cli_support, edge_worker
 from tools.export import class_names, head_storage, layer_list, preprocess_spec, quiet
 from tools.export.front_end import FrontEndModel

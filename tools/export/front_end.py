@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.head import Head
+from edge.explain.head import Head
 
 
 @dataclass

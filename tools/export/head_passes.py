@@ -1,14 +1,15 @@
 """The passes every front end's head goes through once its layers are edge ops: the output activation split off, the
 shape checked (a reduction, then a Dense at the end), BatchNorms folded into Dense kernels, Flatten->Dense spatial sums
-precomputed. No cam_weights: for a head linear in A they follow from its kernels (edge.bundle.load_head derives them).
+precomputed. No cam_weights: for a head linear in A they follow from its kernels (edge.explain.bundle.load_head derives
+them).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge.head import Head
-from edge.head_ops import F32, Activation, Affine, Dense, Op, Reduce
+from edge.explain.head import Head
+from edge.explain.head_ops import F32, Activation, Affine, Dense, Op, Reduce
 
 
 class HeadShapeError(Exception):

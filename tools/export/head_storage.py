@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.head import Head
-from edge.head_ops import Dense
+from edge.explain.head import Head
+from edge.explain.head_ops import Dense
 
 
 def store_as(head: Head, dtype: str) -> Head:

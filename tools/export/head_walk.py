@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.head_ops import Affine, Dense, Op, Pool2D, Reduce
+from edge.explain.head_ops import Affine, Dense, Op, Pool2D, Reduce
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.bundle import Preprocess
+from edge.explain.bundle import Preprocess
 
 # name -> (channel order, mean in pixel units, std in pixel units)
 PRESETS: dict[str, tuple[str, tuple[float, ...], tuple[float, ...]]] = {

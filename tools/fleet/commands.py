@@ -119,8 +119,8 @@ def _explained_samples(model: Path, images: Path) -> list[Any]:
     import cv2
     import numpy as np
 
-    from edge.explainer import Explainer
-    from edge.render import RenderConfig, render, top_entries
+    from edge.explain.explainer import Explainer
+    from edge.explain.render import RenderConfig, render, top_entries
     from edge.sinks.base import Result
     from edge.sources.base import Frame
 

@@ -2,7 +2,7 @@
 
 A bundle's `--preprocess` preset claims to reproduce a convention (x / 255 of the tutorials, MobileNet's and ResNet's
 `preprocess_input`, a Keras Normalization or Rescaling layer, `cv2.imread`'s BGR order). If the reference input were
-made by edge.preprocess, a wrong preset would be compared with itself and pass; so each one is made here by the
+made by edge.explain.preprocess, a wrong preset would be compared with itself and pass; so each one is made here by the
 ecosystem's own function, and the parity tests feed the device the raw frame.
 """
 

@@ -46,7 +46,7 @@ def run(bundle: Path, frames: list[np.ndarray], tf_activations: np.ndarray, targ
 
 def _explain(bundle: Path, inputs: Path, method: str, scores: list[str]) -> dict[str, np.ndarray]:
     from edge import Explainer
-    from edge.cam import CamContext, get_method
+    from edge.explain.cam import CamContext, get_method
 
     with np.load(inputs) as npz:
         frames = [npz[f"frame_{i}"] for i in range(sum(name.startswith("frame_") for name in npz.files))]

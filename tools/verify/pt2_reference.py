@@ -13,7 +13,7 @@ from pathlib import Path
 
 from torch import fx, nn
 
-from edge import bundle as bundle_format
+from edge.explain import bundle as bundle_format
 from tools.export.torch import pt2_front_end, pt2_graph
 from tools.verify.tolerance import Tolerances
 from tools.verify.torch_reference import TorchGradCamReference

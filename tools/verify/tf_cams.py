@@ -1,5 +1,6 @@
 """The CAM family written with TensorFlow ops from the papers, on GradientTape's activations and gradient: the
-references that edge/cam's NumPy methods must equal. A (h, w, k) and grads = dScore/dA (h, w, k), both tf tensors.
+references that edge/explain/cam's NumPy methods must equal. A (h, w, k) and grads = dScore/dA (h, w, k), both tf
+tensors.
 """
 
 from __future__ import annotations

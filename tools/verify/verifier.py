@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from edge import bundle as bundle_format
-from edge.bundle import Preprocess
-from edge.cam import METHODS, normalise
+from edge.explain import bundle as bundle_format
+from edge.explain.bundle import Preprocess
+from edge.explain.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.keras.feature_export import IMAGE_SUFFIXES

@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from edge.bundle import Quantization
-from edge.preprocess import Preprocessor
+from edge.explain.bundle import Quantization
+from edge.explain.preprocess import Preprocessor
 
 _LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -77,7 +77,7 @@ def quantization_of(tflite_model: bytes) -> tuple[str, Quantization | None, Quan
     """dtype and input/output quantisation of a converted model, read back from it by the device's TFLite runtime
     (only the details, the model is not run). Not TensorFlow's interpreter: the PyTorch and ONNX front ends would import
     TensorFlow (~11 s) for nothing."""
-    from edge.runtime import interpreter_class
+    from edge.explain.runtime import interpreter_class
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation notices of the runtimes' interpreters

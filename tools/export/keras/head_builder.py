@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.head import Head
-from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain.head import Head
+from edge.explain.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
 from tools.export.head_passes import HeadShapeError, finish_head
 
 SUPPORTED = (
@@ -19,7 +19,7 @@ SUPPORTED = (
     "relu6, softmax, sigmoid, hard_silu, silu), Dropout, BatchNormalization, Activation / ReLU / Softmax"
 )
 _IDENTITY_LAYERS = {"Dropout", "SpatialDropout2D", "GaussianDropout", "GaussianNoise", "ActivityRegularization"}
-# Keras activation names -> the device's (edge/activations.py), where both compute the same function: Keras 3's
+# Keras activation names -> the device's (edge/explain/activations.py), where both compute the same function: Keras 3's
 # hard_silu (alias hard_swish) is x * relu6(x + 3) / 6, MobileNetV3's and torch's Hardswish; silu (alias swish) is
 # x * sigmoid(x). Not hard_sigmoid: Keras 2 defined it as clip(0.2 x + 0.5), Keras 3 as relu6(x + 3) / 6.
 KERAS_ACTIVATIONS = {"linear": "linear", "relu": "relu", "relu6": "relu6", "softmax": "softmax", "sigmoid": "sigmoid",

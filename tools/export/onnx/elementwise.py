@@ -4,7 +4,7 @@ torch.onnx.export writes GELU below opset 20 as Div/Erf/Add/Mul/Mul (x * (1 + er
 Mul(x, Sigmoid(x)), Hardswish at opset 13 as Mul(x, HardSigmoid(x)); other exporters order the nodes, the operands
 and the constants differently (0.5 * x first, Mul by 1/sqrt 2, ...). Matching each spelling would miss the next one, so
 a run of consecutive element-wise nodes that reads one tensor (and scalar constants) and gives one is evaluated on a
-grid of inputs with onnx's reference evaluator and compared with the device's activations (edge/activations.py).
+grid of inputs with onnx's reference evaluator and compared with the device's activations (edge/explain/activations.py).
 GELU's tanh approximation is recognised too, to be refused by name.
 """
 
@@ -19,7 +19,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx.reference import ReferenceEvaluator
 
-from edge import activations
+from edge.explain import activations
 from tools.export.onnx.graph import OnnxGraph, opset_of
 
 ELEMENTWISE = ("Add", "Sub", "Mul", "Div", "Pow", "Neg", "Reciprocal", "Sqrt", "Exp", "Erf", "Tanh", "Sigmoid",

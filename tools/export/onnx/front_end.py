@@ -14,8 +14,8 @@ import onnx2torch
 import torch
 from torch import fx
 
-from edge import bundle as bundle_format
-from edge.head import Head
+from edge.explain import bundle as bundle_format
+from edge.explain.head import Head
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.onnx import graph, head_ops, model_file, opset, static_torch

@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 from numpy.typing import NDArray
 
-from edge import activations
-from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain import activations
+from edge.explain.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
 from tools.export.head_walk import HeadWalk, batchnorm_affine, unsupported_message
 from tools.export.onnx import elementwise
 from tools.export.onnx.graph import SHAPE_OPS, OnnxGraph, attribute, is_reduction, reduced_axes
@@ -65,8 +65,8 @@ def _activation(name: str, shown: str, node: onnx.NodeProto, target: str) -> Act
     if name in elementwise.REFUSED:
         raise unsupported(shown, target, elementwise.REFUSED[name][0])
     if name not in activations.ACTIVATIONS:
-        raise unsupported(f"{_name(node)} ({shown})", target, f"the device's head has no {name}; edge/activations.py "
-                          f"runs {', '.join(activations.ACTIVATIONS)}")
+        raise unsupported(f"{_name(node)} ({shown})", target, f"the device's head has no {name}; "
+                          f"edge/explain/activations.py runs {', '.join(activations.ACTIVATIONS)}")
     return Activation(name)
 
 

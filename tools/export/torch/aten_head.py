@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import fx
 
-from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
 from tools.export.head_walk import HeadWalk
 from tools.export.torch.head_ops import HeadOpError, add_ops, gelu, node_arg, permuted, reduced_dims, unsupported
 from tools.export.torch.pt2_graph import module_paths, op_name, shape_of

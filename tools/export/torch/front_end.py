@@ -11,8 +11,8 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from edge import bundle as bundle_format
-from edge.head import Head
+from edge.explain import bundle as bundle_format
+from edge.explain.head import Head
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.torch import graph, head_ops, model_spec

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import NDArray
 from torch import fx, nn
 
-from edge.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
 from tools.export.head_walk import HeadWalk, batchnorm_affine, unsupported_message
 from tools.export.torch.graph import describe
 from tools.export.torch.model_spec import TorchExportError

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import fx
 
-from edge import bundle as bundle_format
-from edge.head import Head
+from edge.explain import bundle as bundle_format
+from edge.explain.head import Head
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.torch import aten_head, pt2_file, pt2_graph

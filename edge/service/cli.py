@@ -20,20 +20,20 @@ from types import FrameType
 from typing import Any
 
 from edge import __version__, shipped
-from edge.cam import METHODS
-from edge.cli_args import build_parser, overrides_from
-from edge.config import Config, ConfigError, as_dict, load_config
 from edge.errors import EdgeError
-from edge.explainer import Explainer
+from edge.explain.cam import METHODS
+from edge.explain.explainer import Explainer
 from edge.live import LiveSettings, Settings
-from edge.loop import Loop
+from edge.service.cli_args import build_parser, overrides_from
+from edge.service.config import Config, ConfigError, as_dict, load_config
+from edge.service.loop import Loop
+from edge.service.systemd_notify import Notifier
 from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_messages import read_password
 from edge.sinks.preview import has_display
 from edge.sources import Picamera2Source, create_source, parse_spec
 from edge.sources.wait import open_when_available
-from edge.systemd_notify import Notifier
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.head import Head, HeadPass
-from edge.head_ops import F32
+from edge.explain.head import Head, HeadPass
+from edge.explain.head_ops import F32
 
 # A map whose positive maximum is below this is "nothing positive": all zeros, never a division by ~0.
 _TINY = float(np.float32(1e-12))

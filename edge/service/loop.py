@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from edge.errors import InputError
-from edge.explainer import Explainer
+from edge.explain.explainer import Explainer
+from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
-from edge.render import CamSmoother, RenderConfig, render, top_entries
+from edge.service.systemd_notify import Notifier
 from edge.sinks.base import Result, Sink
 from edge.sources.base import Frame, FrameSource, SourceError
-from edge.systemd_notify import Notifier
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from edge import activations
+from edge.explain import activations
 
 F32 = NDArray[np.float32]
 

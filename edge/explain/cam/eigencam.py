@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.cam.base import CamContext
-from edge.head_ops import F32
+from edge.explain.cam.base import CamContext
+from edge.explain.head_ops import F32
 
 
 class EigenCAM:

@@ -1,8 +1,8 @@
 """One validated configuration for `edge run`: a TOML file, with command-line flags on top.
 
-Each component owns a frozen dataclass for its section (edge.render.RenderConfig is [render], ...). Field metadata
-carries what the validator checks ("choices", "range", "check": a function raising ValueError) and the one-line "doc"
-of the reference in docs/device.md.
+Each component owns a frozen dataclass for its section (edge.explain.render.RenderConfig is [render], ...). Field
+metadata carries what the validator checks ("choices", "range", "check": a function raising ValueError) and the
+one-line "doc" of the reference in docs/device.md.
 Unknown sections or keys and wrong types or values raise ConfigError naming the key and what is expected.
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from edge.cam import METHODS
 from edge.errors import EdgeError
-from edge.loop import LoopConfig
-from edge.render import RenderConfig
+from edge.explain.cam import METHODS
+from edge.explain.render import RenderConfig
+from edge.http.sink import MjpegConfig
+from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
-from edge.sinks.mjpeg import MjpegConfig
 from edge.sinks.mqtt import MqttConfig
 from edge.sinks.preview import PreviewConfig
 from edge.sources.base import SourceConfig

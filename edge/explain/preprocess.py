@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.bundle import Preprocess
 from edge.errors import InputError
-from edge.head_ops import F32
+from edge.explain.bundle import Preprocess
+from edge.explain.head_ops import F32
 
 _INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge import activations
 from edge.errors import BundleError
-from edge.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain import activations
+from edge.explain.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
 
 HEAD_FORMAT = 1
 # The largest (C x k x n1) the channel-weight plan precomputes per class (float32 elements: 16 MB).

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from edge.errors import BundleError
 
 if TYPE_CHECKING:
-    from edge.head import Head
+    from edge.explain.head import Head
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -182,7 +182,7 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
 def load_head(path: Path) -> Head:
     """head.npz as the device uses it: weights in float32 whatever they are stored as, and what head.npz leaves out
     because it follows from the weights (the constant Grad-CAM weights of a head linear in A) derived here."""
-    from edge.head import Head
+    from edge.explain.head import Head
 
     head = Head.load(path)
     if head.cam_weights is None:
@@ -194,7 +194,7 @@ def linear_cam_weights(head: Head) -> NDArray[np.float32] | None:
     """(k, C) Grad-CAM channel weights of every class for heads whose gradient does not depend on the frame
     (no activation anywhere: GAP -> Dense, with or without BatchNorm); None for the others. Milliseconds: C backward
     passes through vector-sized layers."""
-    from edge.head_ops import Activation
+    from edge.explain.head_ops import Activation
 
     if any(isinstance(op, Activation) for op in head.ops) or not head.fast_channel_weights:
         return None

@@ -1,7 +1,7 @@
 """The command line of `edge-explainer` / `python -m edge`: its parser, --version, and the flags as config keys.
 
 Every flag of `run` has a config key (FLAG_KEYS); flags given override the config file, flags not given override
-nothing (edge.cli merges them with load_config).
+nothing (edge.service.cli merges them with load_config).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from edge import __version__
-from edge.cam import METHODS
-from edge.config import ConfigError
 from edge.errors import RuntimeNotFoundError
-from edge.render import COLORMAPS
-from edge.runtime import interpreter_class
+from edge.explain.cam import METHODS
+from edge.explain.render import COLORMAPS
+from edge.explain.runtime import interpreter_class
+from edge.service.config import ConfigError
 from edge.sinks.preview import PREVIEW_KINDS
 from edge.sources import describe
 

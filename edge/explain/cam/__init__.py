@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from edge.cam.base import CamContext, CamMethod, normalise
-from edge.cam.cam import CAM
-from edge.cam.eigencam import EigenCAM
-from edge.cam.gradcam import GradCAM
-from edge.cam.gradcampp import GradCAMPlusPlus
-from edge.cam.hirescam import HiResCAM
-from edge.cam.layercam import LayerCAM
-from edge.cam.xgradcam import XGradCAM
 from edge.errors import MethodError
+from edge.explain.cam.base import CamContext, CamMethod, normalise
+from edge.explain.cam.cam import CAM
+from edge.explain.cam.eigencam import EigenCAM
+from edge.explain.cam.gradcam import GradCAM
+from edge.explain.cam.gradcampp import GradCAMPlusPlus
+from edge.explain.cam.hirescam import HiResCAM
+from edge.explain.cam.layercam import LayerCAM
+from edge.explain.cam.xgradcam import XGradCAM
 
 METHODS: dict[str, CamMethod] = {
     method.name: method

@@ -5,8 +5,8 @@ Grad-CAM it does not average the gradient over space first.
 
 from __future__ import annotations
 
-from edge.cam.base import CamContext
-from edge.head_ops import F32
+from edge.explain.cam.base import CamContext
+from edge.explain.head_ops import F32
 
 
 class HiResCAM:

@@ -11,15 +11,15 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
-from edge import bundle as bundle_format
-from edge.bundle import Manifest
-from edge.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
-from edge.cam.base import FLOAT32
 from edge.errors import BundleError, InputError, MethodError
-from edge.head import Head, HeadPass
-from edge.head_ops import F32
-from edge.preprocess import Preprocessor
-from edge.runtime import AUTO_THREADS, FeatureModel, resolve_threads
+from edge.explain import bundle as bundle_format
+from edge.explain.bundle import Manifest
+from edge.explain.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
+from edge.explain.cam.base import FLOAT32
+from edge.explain.head import Head, HeadPass
+from edge.explain.head_ops import F32
+from edge.explain.preprocess import Preprocessor
+from edge.explain.runtime import AUTO_THREADS, FeatureModel, resolve_threads
 
 _LOGGER = logging.getLogger(__name__)
 

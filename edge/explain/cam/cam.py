@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.cam.base import CamContext
 from edge.errors import MethodError
-from edge.head import Head
-from edge.head_ops import F32, Reduce
+from edge.explain.cam.base import CamContext
+from edge.explain.head import Head
+from edge.explain.head_ops import F32, Reduce
 
 
 def is_gap_linear(head: Head) -> bool:

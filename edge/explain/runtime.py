@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import Manifest
 from edge.errors import BundleError, RuntimeNotFoundError
-from edge.head_ops import F32
+from edge.explain.bundle import Manifest
+from edge.explain.head_ops import F32
 
 _LOGGER = logging.getLogger(__name__)
 

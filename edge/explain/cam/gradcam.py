@@ -4,8 +4,8 @@ arXiv 1610.02391, eq. 1-2): channel weights are the spatial mean of dScore/dA; t
 
 from __future__ import annotations
 
-from edge.cam.base import CamContext
-from edge.head_ops import F32
+from edge.explain.cam.base import CamContext
+from edge.explain.head_ops import F32
 
 
 class GradCAM:

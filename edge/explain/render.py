@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.explainer import Explanation
+from edge.explain.explainer import Explanation
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]

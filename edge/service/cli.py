@@ -23,12 +23,13 @@ from edge import __version__, shipped
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.explainer import Explainer
+from edge.http.sink import MjpegSink
 from edge.live import LiveSettings, Settings
 from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
 from edge.service.loop import Loop
 from edge.service.systemd_notify import Notifier
-from edge.sinks import DiskLogSink, MjpegSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
+from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_messages import read_password
 from edge.sinks.preview import has_display

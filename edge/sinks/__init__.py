@@ -1,6 +1,5 @@
-"""Outputs of the loop: preview window, picamera2 overlay, disk log, browser view, stdout (MQTT later, same seam)."""
+"""Outputs of the loop: preview window, picamera2 overlay, disk log, MQTT, stdout (the browser view's sink is edge.http.sink)."""
 
-from edge.http.sink import MjpegConfig, MjpegSink
 from edge.sinks.base import Result, Sink, SinkError, SinkWorker
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink
@@ -9,7 +8,7 @@ from edge.sinks.record import LogPolicy, PolicyConfig, make_record
 from edge.sinks.stdout import StdoutSink
 
 __all__ = [
-    "DiskLogConfig", "DiskLogSink", "LogPolicy", "MjpegConfig", "MjpegSink", "OpenCVPreviewSink",
+    "DiskLogConfig", "DiskLogSink", "LogPolicy", "OpenCVPreviewSink",
     "Picamera2OverlaySink", "PolicyConfig", "PreviewConfig", "Result", "Sink", "SinkError", "SinkWorker",
     "StdoutSink", "make_record", "read_jsonl",
 ]

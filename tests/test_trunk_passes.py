@@ -11,7 +11,7 @@ from conftest import REPO
 
 from edge import Explainer
 from edge.errors import InputError
-from edge.trunk_passes import TrunkPasses
+from edge.explain.trunk_passes import TrunkPasses
 
 RUNTIMES = [r for r, m in (("ai_edge_litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"))
             if importlib.util.find_spec(m) is not None]

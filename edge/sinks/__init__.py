@@ -1,4 +1,4 @@
-"""Outputs of the loop: preview window, picamera2 overlay, disk log, MQTT, stdout (the browser view's sink is edge.http.sink)."""
+"""Outputs of the loop: preview window, picamera2 overlay, disk log, MQTT, stdout (the browser view's: edge.http)."""
 
 from edge.sinks.base import Result, Sink, SinkError, SinkWorker
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl

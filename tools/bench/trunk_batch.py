@@ -1,7 +1,7 @@
 """python -m tools.bench.trunk_batch BUNDLE... : TrunkPasses batched against one by one, per runtime and thread count.
 
-Prints ms per input (the median of --rounds) for each batch size, so that edge/trunk_passes.py's default batch can be
-checked on the machine at hand. The CPU is printed first: figures mean nothing without it.
+Prints ms per input (the median of --rounds) for each batch size, so that edge/explain/trunk_passes.py's default
+batch can be checked on the machine at hand. The CPU is printed first: figures mean nothing without it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edge import Explainer
-from edge.trunk_passes import TrunkPasses
+from edge.explain.trunk_passes import TrunkPasses
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime")
 

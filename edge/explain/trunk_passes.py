@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge import bundle as bundle_format
-from edge.bundle import Manifest
 from edge.errors import BundleError, InputError
-from edge.head import Head
-from edge.head_ops import F32
-from edge.runtime import interpreter_class, resolve_threads
+from edge.explain import bundle as bundle_format
+from edge.explain.bundle import Manifest
+from edge.explain.head import Head
+from edge.explain.head_ops import F32
+from edge.explain.runtime import interpreter_class, resolve_threads
 
 if TYPE_CHECKING:
-    from edge.explainer import Explainer
+    from edge.explain.explainer import Explainer
 
 # The default batch per thread count: one by one at 1 thread (batching measured no faster on XNNPACK), 16 at more
 # (tflite-runtime's threads then synchronise once per batch instead of once per input).

@@ -2,8 +2,9 @@
 
 Written for an SD card that loses power: JPEGs go to a temporary file and are renamed into place, each JSONL record
 is flushed (and fsynced) on its own, so a cut leaves every earlier record readable and at most the last line partial.
-Old files are deleted oldest first to stay under a file count and a total size, and images are no longer saved
-while free space is below a floor (records still are).
+Old files are deleted oldest first to stay under a file count and a total size, and past an age ([log] keep_days,
+told by the UTC time in their names), and images are no longer saved while free space is below a floor (records still
+are).
 
 The quota only ever deletes files this sink wrote: names of its own pattern, in a directory that carries its marker
 file (edge.sinks.logdir). Nothing is written or deleted through a symbolic link: the log's files are opened relative
@@ -18,7 +19,9 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ from edge.sinks.record import LogPolicy, PolicyConfig, make_record
 _LOGGER = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
+_DAY_S = 86400.0
 _WARN_EVERY = 100  # after the first, every 100th failed record or image is logged
 
 
@@ -49,6 +53,8 @@ class DiskLogConfig(PolicyConfig):
     jpeg_quality: int = field(default=85, metadata={"range": (10, 100), "doc": "JPEG quality"})
     max_files: int = field(default=5000, metadata={"range": (0, 10_000_000), "doc": "keep at most N files; 0 = any"})
     max_mb: float = field(default=1024.0, metadata={"range": (0.0, 1e7), "doc": "keep at most N MB; 0 = any"})
+    keep_days: float = field(default=0.0, metadata={"range": (0.0, 36500.0), "doc": (
+        "delete files older than N days (and rotate the JSONL daily); 0 = any age")})
     min_free_mb: float = field(default=200.0, metadata={"range": (0.0, 1e7), "doc": "stop saving images below"})
     jsonl_max_mb: float = field(default=16.0, metadata={"range": (0.01, 1e5), "doc": "rotate the JSONL beyond"})
     fsync: bool = field(default=True, metadata={"doc": "fsync each record and image (power-cut safety)"})
@@ -75,7 +81,8 @@ class DiskLogSink:
 
     name = "disklog"
 
-    def __init__(self, config: DiskLogConfig, *, every_frame_default: bool = False) -> None:
+    def __init__(self, config: DiskLogConfig, *, every_frame_default: bool = False,
+                 clock: Callable[[], float] = time.time) -> None:
         if not config.dir:
             raise SinkError("[log] dir is empty: give a log directory (--log-dir DIR)")
         self.config = config
@@ -95,6 +102,8 @@ class DiskLogSink:
         self._old: deque[OwnFile] = deque()  # the log's own closed files, oldest first
         self._old_bytes = 0
         self._low_space = False
+        self._clock = clock  # wall time, for keep_days and rotated names (a fake one in tests)
+        self._opened_at = 0.0  # wall time the current JSONL was opened
 
     def check(self) -> None:
         """What open() would refuse, found without creating or writing anything (for --check-config)."""
@@ -111,6 +120,7 @@ class DiskLogSink:
         logdir.remove_stale_temps(self._images_fd)
         for own in sorted(logdir.own_files(self._dir_fd, self._images_fd), key=_age_key):
             self._remember(own)
+        self._expire()
         try:
             self._open_jsonl()
         except OSError as e:
@@ -127,6 +137,7 @@ class DiskLogSink:
         self._fd = os.open(JSONL, os.O_RDWR | os.O_APPEND | os.O_CREAT | logdir.FILE_FLAGS, 0o644,
                            dir_fd=self._dir_fd)
         self._size = os.fstat(self._fd).st_size
+        self._opened_at = self._clock()
         # After a power cut the last line may be partial: start on a fresh line so the next record stays readable.
         self._dangling = self._size > 0 and os.pread(self._fd, 1, self._size - 1) != b"\n"
 
@@ -218,18 +229,31 @@ class DiskLogSink:
 
     def _rotate(self) -> None:
         assert self._fd is not None and self._dir_fd is not None
-        if self._size > self.config.jsonl_max_mb * _MB:
+        daily = self.config.keep_days > 0 and self._size and self._clock() - self._opened_at > _DAY_S
+        if self._size > self.config.jsonl_max_mb * _MB or daily:
             os.close(self._fd)
-            rotated = f"predictions-{_stamp(datetime.now(UTC).timestamp())}.jsonl"
+            rotated = f"predictions-{_stamp(self._clock())}.jsonl"
             os.replace(JSONL, rotated, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
             self._remember(OwnFile(self._dir_fd, rotated, self._size))
             self._open_jsonl()
         # Only closed files of the log's own are in _old, so the file being written (or anyone's) is never deleted.
         while self._old and self._over_budget():
-            own = self._old.popleft()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(own.name, dir_fd=own.dir_fd)
-            self._old_bytes -= own.size
+            self._delete_oldest()
+        self._expire()
+
+    def _delete_oldest(self) -> None:
+        own = self._old.popleft()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(own.name, dir_fd=own.dir_fd)
+        self._old_bytes -= own.size
+
+    def _expire(self) -> None:
+        """Delete the log's own closed files whose name's UTC time is more than keep_days ago, oldest first."""
+        if self.config.keep_days <= 0:
+            return
+        cutoff = _stamp(self._clock() - self.config.keep_days * _DAY_S)
+        while self._old and _age_key(self._old[0]) < cutoff:  # stamps of one format order as strings do
+            self._delete_oldest()
 
     def _over_budget(self) -> bool:
         current = self._size if self._fd is not None else 0

@@ -25,8 +25,9 @@ JSONL = "predictions.jsonl"
 IMAGES = "images"
 MARKER = ".edge-explainer-log"
 MARKER_TEXT = (
-    "This folder is edge-explainer's disk log. To stay within [log] max_files and max_mb it deletes, oldest first,\n"
-    "only its own files: images/<UTC time>-<frame>-frame.jpg and -overlay.jpg, and predictions-<UTC time>.jsonl.\n"
+    "This folder is edge-explainer's disk log. To stay within [log] max_files, max_mb and keep_days it deletes,\n"
+    "oldest first, only its own files: images/<UTC time>-<frame>-frame.jpg and -overlay.jpg, and\n"
+    "predictions-<UTC time>.jsonl.\n"
     "Anything else here is never touched.\n"
 )
 

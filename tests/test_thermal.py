@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.thermal import TEMP_PATH, Heat, HeatGovernor, ThermalReader, parse_throttled
+from edge.service.thermal import TEMP_PATH, Heat, HeatGovernor, ThermalReader, parse_throttled
 
 
 class Clock:
@@ -76,7 +76,7 @@ def test_hot_backoff_with_hysteresis_logs_each_change_once(tmp_path: Path, caplo
     reader = ThermalReader(tmp_path, vcgencmd="", every_s=0)
     governor = HeatGovernor(80.0, hysteresis_c=5.0, hot_every_s=2.0)
     gaps = []
-    with caplog.at_level(logging.INFO, logger="edge.thermal"):
+    with caplog.at_level(logging.INFO, logger="edge.service.thermal"):
         for millidegrees in (60000, 80000, 80500, 83000, 78000, 75500, 75000, 74900, 79000, 80100):
             path.write_text(str(millidegrees))
             gaps.append(governor.min_gap_s(reader.read().temp_c))

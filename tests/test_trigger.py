@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from edge.config import ConfigError, build_section
-from edge.trigger import Trigger, TriggerConfig
+from edge.service.config import ConfigError, build_section
+from edge.service.trigger import Trigger, TriggerConfig
 
 H, W = 240, 320
 

@@ -71,12 +71,20 @@ def mobilenetv2_gap(
     image_size: int = 96,
     *,
     alpha: float = 0.35,
+    seed: int | None = None,
     name: str = "mobilenetv2_gap",
 ) -> Any:
-    """The CAM tutorial's head: MobileNetV2 trunk (no weights) -> GlobalAveragePooling2D -> Dense softmax."""
+    """The CAM tutorial's head: MobileNetV2 trunk (no weights) -> GlobalAveragePooling2D -> Dense softmax.
+
+    `seed`: keras.utils.set_random_seed(seed) first, since keras.applications takes no initializer seeds (its unseeded
+    initializers draw theirs from Python's global random state); None leaves the global state as it is.
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     base = keras.applications.MobileNetV2(
         input_shape=(image_size, image_size, 3), alpha=alpha, include_top=False, weights=None
     )
     x = keras.layers.GlobalAveragePooling2D(name="gap")(base.output)
-    out = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    init = keras.initializers.GlorotUniform(seed=seed)
+    out = keras.layers.Dense(num_classes, activation="softmax", kernel_initializer=init, name="predictions")(x)
     return keras.Model(base.input, out, name=name)

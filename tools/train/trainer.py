@@ -60,7 +60,7 @@ def build_model(arch: str, num_classes: int, image_size: int, seed: int) -> Any:
     if arch == "fruitcnn-gap":
         return architectures.fruit_cnn_gap(num_classes, image_size, seed=seed)
     if arch == "mobilenetv2":
-        return architectures.mobilenetv2_gap(num_classes, image_size)
+        return architectures.mobilenetv2_gap(num_classes, image_size, seed=seed)
     raise ValueError(f"unknown --arch {arch!r}: use one of {', '.join(ARCHS)}")
 
 

@@ -111,13 +111,15 @@ def _scale_logits(model: Any, x: np.ndarray) -> None:
     dense.kernel.assign(dense.kernel * (LOGIT_STD / max(float(np.std(logits)), 1e-12)))
 
 
-def build_model(spec: ImagenetModel, size: int, path: Path) -> Path:
-    """keras.applications.<spec.builder>(weights=None), calibrated on real photographs, saved to path."""
+SEED = 0  # the global seed each network is built under (keras.applications has no initializer seeds)
+
+
+def make_model(spec: ImagenetModel, size: int) -> Any:
+    """keras.applications.<spec.builder>(weights=None), seeded, calibrated on real photographs: the same weights in
+    every process on every clone."""
     import keras
 
-    if path.exists():
-        return path
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(SEED)
     model = getattr(keras.applications, spec.builder)(input_shape=(size, size, 3), weights=None, classes=1000)
     x = model_input(photos(CALIBRATION_IMAGES, size), spec.preprocess)
     if any(type(layer).__name__ == "BatchNormalization" for layer in model.layers):
@@ -125,8 +127,15 @@ def build_model(spec: ImagenetModel, size: int, path: Path) -> Path:
         _scale_logits(model, x)
     else:
         _lsuv(model, x)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
+    return model
+
+
+def build_model(spec: ImagenetModel, size: int, path: Path) -> Path:
+    """make_model's network saved to path, unless already there."""
+    if not path.exists():
+        model = make_model(spec, size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
     return path
 
 

@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tools.export.torch import model_spec
-from tools.verify import torch_models, torch_zoo
+from tools.verify import torch_zoo
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,7 @@ def write_onnx(net: nn.Module, input_size: int, path: Path, opset: int | None = 
 
 def build_case(name: str, onnx_case: OnnxCase, out: Path) -> None:
     case = torch_zoo.CASES[onnx_case.model]
-    torch.manual_seed(case.seed)  # the PyTorch zoo's model, initialised alike
-    net = model_spec.load(case.model, None)
-    torch_models.reestimate_batchnorm(net, (case.input_size, case.input_size))
+    net = torch_zoo.make_net(case)  # the PyTorch zoo's model, seeded alike
     path = out / "models" / f"{name}.onnx"
     write_onnx(net, case.input_size, path, onnx_case.opset)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

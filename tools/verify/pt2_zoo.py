@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tools.export.torch import model_spec
-from tools.verify import onnx_zoo, torch_models, torch_zoo
+from tools.verify import onnx_zoo, torch_zoo
 
 CASES = {
     "fruit": torch_zoo.CASES["fruit"],  # Flatten head over a (4, 4, 128) map: the NCHW -> NHWC row permutation
@@ -45,9 +44,7 @@ def write_pt2(net: nn.Module, input_size: int, path: Path, decompose: bool = Fal
 
 
 def build_case(name: str, case: torch_zoo.Case, out: Path) -> None:
-    torch.manual_seed(case.seed)  # the PyTorch zoo's model, initialised alike
-    net = model_spec.load(case.model, None)
-    torch_models.reestimate_batchnorm(net, (case.input_size, case.input_size))
+    net = torch_zoo.make_net(case)  # the PyTorch zoo's model, seeded alike
     path = out / "models" / f"{name}.pt2"
     write_pt2(net, case.input_size, path)
     start = time.perf_counter()

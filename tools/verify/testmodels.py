@@ -4,6 +4,7 @@ For each case it builds a small seeded Keras model in one of the forms users hav
 .h5, the fruit tutorial's architecture JSON + weights), exports it with tools.export, and records tf.GradientTape
 Grad-CAM for a few inputs and both scores. The tests then run the edge side in their own TensorFlow-free process
 and compare. Untrained weights are fine for parity; BatchNorm statistics are randomised so that folding them matters.
+Every model is seeded where it is built (Source.make): the same weights on every machine and clone.
 """
 
 from __future__ import annotations
@@ -28,10 +29,39 @@ SCORES = ("logit", "probability")
 N_INPUTS = 3
 
 
+KERAS_SEED = 0  # the global seed every Keras case is built under (keras.applications has no initializer seeds)
+BATCHNORM_SEED = 7  # the Keras 3 cases' BatchNorm statistics
+
+
+@dataclass(frozen=True)
+class Source:
+    """A case's model: `make` builds it in memory, seeded (the same weights in every process on every clone), and
+    write() saves it as `filename` says: NAME.keras (Keras 3), NAME.h5 (legacy tf.keras), NAME.json (tf.keras
+    architecture JSON, its weights in NAME.h5 beside it)."""
+
+    make: Callable[[], Any]
+    filename: str
+
+    def write(self, out: Path) -> tuple[Path, Path | None]:
+        """(model file, weights file or None) under out/, written unless already there."""
+        path = out / self.filename
+        weights = path.with_suffix(".h5") if path.suffix == ".json" else None
+        if not path.exists():
+            model = self.make()
+            if weights is not None:
+                path.write_text(model.to_json(), encoding="utf-8")
+                model.save_weights(str(weights))
+            elif path.suffix == ".h5":
+                model.save(str(path), save_format="h5")
+            else:
+                model.save(path)
+        return path, weights
+
+
 @dataclass
 class Case:
     name: str
-    build: Callable[[Path], tuple[Path, Path | None]]  # writes the model file(s), returns (model, weights)
+    source: Source
     target: str | None = None
     quantize: bool = False
     classes: list[str] | None = None
@@ -62,15 +92,15 @@ def _randomise_batchnorm(model: Any, seed: int) -> None:
             ])
 
 
-def _keras3(builder: Callable[[], Any], filename: str) -> Callable[[Path], tuple[Path, Path | None]]:
-    def build(out: Path) -> tuple[Path, Path | None]:
-        path = out / filename
-        if not path.exists():
-            model = builder()
-            _randomise_batchnorm(model, 7)
-            model.save(path)
-        return path, None
-    return build
+def _keras3(builder: Callable[[], Any], filename: str) -> Source:
+    def make() -> Any:
+        import keras
+
+        keras.utils.set_random_seed(KERAS_SEED)
+        model = builder()
+        _randomise_batchnorm(model, BATCHNORM_SEED)
+        return model
+    return Source(make, filename)
 
 
 def _dense_bn_dropout() -> Any:
@@ -97,35 +127,20 @@ def _dense_bn_dropout() -> Any:
 
 
 def _tf_keras_fruit() -> Any:
-    """The fruit CNN as the tutorial wrote it, in tf.keras 2 (the tf-keras package)."""
+    """The fruit CNN as the tutorial wrote it, in tf.keras 2 (the tf-keras package), its unseeded initializers
+    seeded globally before any layer exists."""
     import tf_keras
 
+    tf_keras.utils.set_random_seed(5)
     layers: list[Any] = [tf_keras.Input((100, 100, 3))]
     for filters in (32, 32, 64, 128):
         layers += [tf_keras.layers.Conv2D(filters, 3, activation="relu"), tf_keras.layers.BatchNormalization(),
                    tf_keras.layers.MaxPooling2D(2)]
     layers += [tf_keras.layers.Flatten(), tf_keras.layers.Dense(128, activation="relu"),
                tf_keras.layers.Dense(3, activation="softmax")]
-    tf_keras.utils.set_random_seed(5)
     model = tf_keras.Sequential(layers)
     _randomise_batchnorm(model, 11)
     return model
-
-
-def _legacy_h5(out: Path) -> tuple[Path, Path | None]:
-    path = out / "legacy_fruit.h5"
-    if not path.exists():
-        _tf_keras_fruit().save(str(path), save_format="h5")
-    return path, None
-
-
-def _json_weights(out: Path) -> tuple[Path, Path | None]:
-    arch, weights = out / "model_convnet.json", out / "model_convnet.h5"
-    if not arch.exists():
-        model = _tf_keras_fruit()
-        arch.write_text(model.to_json(), encoding="utf-8")
-        model.save_weights(str(weights))
-    return arch, weights
 
 
 def _mobilenet_top() -> Any:
@@ -147,15 +162,17 @@ CASES = [
     # another network of the same shape: what an int8 comparison must tell apart from the float model
     Case("fruit_other", _keras3(lambda: architectures.fruit_cnn(seed=2), "fruit_other.keras"), target="bn4",
          classes=FRUITS),
-    Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64), "mobilenet_gap.keras"),
+    Case("mobilenet_gap", _keras3(lambda: architectures.mobilenetv2_gap(4, 64, seed=KERAS_SEED),
+                                  "mobilenet_gap.keras"),
          preprocess="symmetric", inputs=ecosystem.mobilenet_v2),  # MobileNetV2's own preprocess_input
     Case("mobilenet_top", _keras3(_mobilenet_top, "mobilenet_top.keras"), preprocess="symmetric",
          inputs=ecosystem.mobilenet_v2),
     Case("dense_bn_dropout", _keras3(_dense_bn_dropout, "dense_bn_dropout.keras"),
          preprocess=ecosystem.PRESETS["mean_std"][0], inputs=ecosystem.PRESETS["mean_std"][2]),
-    Case("legacy_h5", _legacy_h5, target="batch_normalization_3"),
+    Case("legacy_h5", Source(_tf_keras_fruit, "legacy_fruit.h5"), target="batch_normalization_3"),
     # the tutorial that loads its images with cv2.imread: BGR
-    Case("json_weights", _json_weights, channel_order="BGR", inputs=ecosystem.cv2_imread_unit),
+    Case("json_weights", Source(_tf_keras_fruit, "model_convnet.json"), channel_order="BGR",
+         inputs=ecosystem.cv2_imread_unit),
     Case("sigmoid_same_max", _keras3(zoo_models.sigmoid_same_max, "sigmoid_same_max.keras"), target="conv2",
          inputs=ecosystem.raw_pixels),  # preprocess none: the model has a Rescaling layer
     Case("same_avg_gmp", _keras3(zoo_models.same_avg_gmp, "same_avg_gmp.keras"), target="conv2",
@@ -171,7 +188,7 @@ def build_case(case: Case, out: Path) -> None:
     """Model file(s), bundle and reference .npz for one case under out/."""
     models_dir, bundle = out / "models", out / "bundles" / case.name
     models_dir.mkdir(parents=True, exist_ok=True)
-    model_path, weights = case.build(models_dir)
+    model_path, weights = case.source.write(models_dir)
     model = model_io.load_model(model_path, weights)
     size = tuple(int(v) for v in model.inputs[0].shape[1:3])
     frames = smooth_images(N_INPUTS, size, seed=len(case.name))  # type: ignore[arg-type]

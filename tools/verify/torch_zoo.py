@@ -70,10 +70,16 @@ EXTRA_CASES = {
 }
 
 
-def build_case(name: str, case: Case, out: Path) -> None:
+def make_net(case: Case) -> torch.nn.Module:
+    """The case's model, seeded (torch's global seed before its random init, a seeded generator for the BatchNorm
+    re-estimation's images): the same weights in every process on every clone. In eval mode."""
     torch.manual_seed(case.seed)
     net = model_spec.load(case.model, None)
-    torch_models.reestimate_batchnorm(net, (case.input_size, case.input_size))
+    return torch_models.reestimate_batchnorm(net, (case.input_size, case.input_size))
+
+
+def build_case(name: str, case: Case, out: Path) -> None:
+    net = make_net(case)
     weights = out / "models" / f"{name}.pth"
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(net.state_dict(), weights)

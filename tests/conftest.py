@@ -6,6 +6,7 @@ tests/test_verify_inprocess.py runs tools.verify in-process, after loading tflit
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -18,13 +19,35 @@ from broker import auth_broker, broker, tls_broker  # noqa: F401 (fixtures: a re
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The distributions whose versions make the zoos' weights, bundles and references: initialisers, converters, image
+# decoding and resizing. keras, numpy and opencv are not pinned exactly, so two clones can hold different ones.
+WEIGHT_MAKERS = ("numpy", "opencv-python-headless", "pillow", "h5py", "ml-dtypes", "tensorflow", "keras", "tf-keras",
+                 "ai-edge-litert", "torch", "torchvision", "timm", "litert-torch", "onnx", "onnx2torch", "grad-cam",
+                 "torchcam")
+
+
+def stack_versions() -> bytes:
+    """Python's version and each WEIGHT_MAKERS distribution's, from the installed metadata: nothing is imported
+    (pytest's process must stay TensorFlow-free)."""
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "absent"
+
+    return ";".join([sys.version.split()[0], *(f"{name}=={version(name)}" for name in WEIGHT_MAKERS)]).encode()
+
+
 def _zoo_key() -> str:
-    """The zoo depends on the exporter, the bundle format and the pinned workstation stack: rebuild when they change."""
+    """What makes the zoo: the code that builds, seeds and exports its models (tools/, whose builders hold the seeds),
+    the bundle format, the pinned workstation stack and the installed versions of what makes the weights. A cached
+    zoo is then the zoo this checkout builds; any change rebuilds it."""
     digest = hashlib.sha256()
     edge_format = [REPO / "edge" / "explain" / name
                    for name in ("bundle.py", "head.py", "head_ops.py", "activations.py", "preprocess.py")]
     for path in sorted([*REPO.glob("tools/**/*.py"), *edge_format, REPO / "requirements-tools.txt"]):
         digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    digest.update(stack_versions())
     return digest.hexdigest()[:16]
 
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from conftest import REPO, run_python
+from conftest import REPO, run_python, stack_versions
 
 from edge import Explainer
 
@@ -19,12 +19,14 @@ _EDGE_FORMAT = ("bundle.py", "head.py", "head_ops.py", "activations.py")
 
 
 def zoo_key(*verify_globs: str) -> str:
-    """A digest of the export code, the edge bundle format and the tools/verify files matching `verify_globs`."""
+    """A digest of the export code, the edge bundle format, the tools/verify files matching `verify_globs` (the
+    builders, which hold the seeds) and the installed versions of what makes the weights."""
     digest = hashlib.sha256()
     files = [*REPO.glob("tools/export/**/*.py"), *(p for g in verify_globs for p in REPO.glob(f"tools/verify/{g}")),
              *(REPO / "edge" / "explain" / name for name in _EDGE_FORMAT)]
     for path in sorted(set(files)):
         digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    digest.update(stack_versions())
     return digest.hexdigest()[:16]
 
 

@@ -97,7 +97,10 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if config.mqtt.url:
         # Blocking for file sources only waits for this thread's JSON/JPEG work: the network is behind the sink's
         # own bounded outbox, so the loop never waits for the broker.
-        sinks.append(SinkWorker(MqttSink(config.mqtt, device, every_frame_default=not source.live), blocking=blocking))
+        mqtt = MqttSink(config.mqtt, device, every_frame_default=not source.live, notify=config.notify)
+        sinks.append(SinkWorker(mqtt, blocking=blocking))
+    elif config.notify.classes:
+        raise ConfigError("[notify] classes needs [mqtt] url: events are MQTT messages")
     return sinks
 
 

@@ -24,6 +24,7 @@ from edge.http.sink import MjpegConfig
 from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
 from edge.sinks.mqtt import MqttConfig
+from edge.sinks.mqtt_notify import NotifyConfig
 from edge.sinks.preview import PreviewConfig
 from edge.sources.base import SourceConfig
 
@@ -74,6 +75,7 @@ class Config:
     http: MjpegConfig = field(default_factory=MjpegConfig)
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)

@@ -1,19 +1,18 @@
 """MQTT: every selected explanation to a broker (Mosquitto, EMQX, HiveMQ), the way frigate and Home Assistant do it.
 
 Topics under `edge-explainer/<device-id>`: `status` (online/offline, retained, offline is the last will), `prediction`
-(JSON per logged frame), `overlay` (JPEG bytes), `stats` (retained, every few seconds), plus Home Assistant discovery
-configs (edge.sinks.mqtt_discovery). The messages are built in edge.sinks.mqtt_messages, the client and the outbox
-live in edge.sinks.mqtt_client; this module decides what to send when.
+(JSON per logged frame), `overlay` (JPEG bytes), `stats` (retained, every few seconds), `event` and `event/thumbnail`
+([notify], edge.sinks.mqtt_notify), Home Assistant discovery configs (edge.sinks.mqtt_discovery). The messages
+are built in edge.sinks.mqtt_messages, the client and outbox live in edge.sinks.mqtt_client; this module decides
+what to send when.
 
 The loop never waits for the network: this sink runs on a SinkWorker thread, and its messages go through a bounded
 outbox (oldest dropped and counted) that is handed to paho only while connected. paho reconnects with backoff on its
 own thread. A refused login at start-up is an error (retrying cannot fix a password); an unreachable broker is
 logged once and retried in the background while classifying and disk logging go on (unless [mqtt] required).
 
-Predictions are not retained, so Home Assistant, which subscribes to an entity's topics only once its discovery
-config has arrived, would show "unknown" until the next one (45 s with every_s = 45) after every restart of HA and
-after the first discovery: shortly after each discovery the last prediction and overlay are sent again, unless a
-newer prediction went out once HA had had time to subscribe (or every frame is published: the next one is near).
+Predictions are not retained: shortly after each discovery the last one is sent again for Home Assistant, which
+subscribes only then (edge.sinks.mqtt_discovery.HomeAssistant says when and why).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from edge.sinks.mqtt_messages import (
     prediction_payload,
     topic_safe,
 )
+from edge.sinks.mqtt_notify import EventNotifier, NotifyConfig
 from edge.sinks.record import LogPolicy, PolicyConfig
 
 _LOGGER = logging.getLogger(__name__)
@@ -86,11 +87,12 @@ class MqttConfig(PolicyConfig):
 
 
 class MqttSink:
-    """Publishes status, predictions, overlays, stats and discovery; run it in a SinkWorker."""
+    """Publishes status, predictions, overlays, stats, events and discovery; run it in a SinkWorker."""
 
     name = "mqtt"
 
-    def __init__(self, config: MqttConfig, device: DeviceInfo, *, every_frame_default: bool = False) -> None:
+    def __init__(self, config: MqttConfig, device: DeviceInfo, *, every_frame_default: bool = False,
+                 notify: NotifyConfig | None = None, extra_stats: Callable[[], dict[str, Any]] | None = None) -> None:
         if not config.url:
             raise SinkError("[mqtt] url is empty: give a broker (--mqtt mqtt://host)")
         for key in ("prefix", "discovery_prefix", "ha_status_topic"):  # configs built in code skip load_config
@@ -107,22 +109,22 @@ class MqttSink:
         self.policy = LogPolicy(config, every_frame_default=every_frame_default)
         self.counters = MqttCounters()
         self._outbox = Outbox(config.queue_size, self.counters)
-        self._connected = threading.Event()
-        self._connack = threading.Event()
+        self._connected, self._connack = threading.Event(), threading.Event()
         self._refused: str | None = None
         self._client: Any = None
         self._started = time.monotonic()
         self._next_stats = 0.0
         self._last: Result | None = None
+        self._extra_stats = extra_stats or (lambda: {"cpu_temp_c": cpu_temperature_c()})  # the service's heat, ...
+        self.events = EventNotifier(notify or NotifyConfig(), device.class_names, prefix=self.topics.prefix,
+                                    device_id=self.device_id)
         self.home_assistant = HomeAssistant(
             device_id=self.device_id, topics=self.topics, discovery_prefix=config.discovery_prefix,
             birth_topic=config.ha_status_topic, device=device, outbox=self._outbox, counters=self.counters,
             connected=self._connected, client=lambda: None if self._closing else self._client,
-            replay=not self.policy.every_frame)
+            replay=not self.policy.every_frame, events=self.events.thumbnail_topic if self.events.classes else None)
         self._closing = False  # our own disconnect at close() is not a lost connection
         self._announce = True  # publish status and discovery on connect (not when connecting only to forget)
-
-    # -- connection -------------------------------------------------------------------------------------------
 
     def _make_client(self, *, client_id: str, will: bool) -> Any:
         cfg = self.config
@@ -201,12 +203,11 @@ class MqttSink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    # -- messages ---------------------------------------------------------------------------------------------
-
     def handle(self, result: Result) -> None:
         self._last = result
         if self.policy.should_log(result):
             self._queue_prediction(result)
+        self.events.publish(result, self._outbox)
         now = time.monotonic()
         if now >= self._next_stats:
             self._next_stats = now + self.config.stats_every_s
@@ -245,8 +246,9 @@ class MqttSink:
             "published": c.published,
             "mqtt_dropped": c.dropped,
             "reconnects": max(0, c.connects - 1),
-            "cpu_temp_c": cpu_temperature_c(),
+            "events": self.events.events,
             "model_sha256": self.device.model_sha256,
+            **self._extra_stats(),
         }
 
     def close(self) -> None:
@@ -286,7 +288,7 @@ class MqttSink:
             client.loop_stop()
             raise SinkError(f"MQTT broker {self.address}: {self._refused or 'no answer'}")
         ha = self.home_assistant
-        topics = [*ha.configs, *ha.legacy_topics(), self.topics.status, self.topics.stats]
+        topics = [*ha.configs, *ha.legacy_topics(), self.topics.status, self.topics.stats, self.events.thumbnail_topic]
         infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
         for info in infos:
             info.wait_for_publish(timeout=5.0)

@@ -68,10 +68,11 @@ def _entity(component: str, key: str, name: str, device_id: str, **config: Any) 
     }
 
 
-def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str,
-                      device: DeviceInfo) -> dict[str, dict[str, Any]]:
+def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str, device: DeviceInfo,
+                      events: str | None = None) -> dict[str, dict[str, Any]]:
     """Discovery topic -> retained config: the label sensor (an enum of the class names, the probabilities as
-    attributes), the confidence sensor and the overlay camera, all under one device."""
+    attributes), the confidence sensor and the overlay camera, all under one device; with events (the [notify]
+    thumbnail topic), also the camera showing the last event's thumbnail."""
     node = ha_id(device_id)
     class_names = device.class_names
     block = {
@@ -96,6 +97,8 @@ def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str,
                               unit_of_measurement="%", state_class="measurement"),
         "overlay": _entity("camera", "overlay", "Overlay", device_id, topic=topics.overlay),
     }
+    if events:
+        entities["event"] = _entity("camera", "event", "Last event", device_id, topic=events)
     return {f"{discovery_prefix}/{component}/{node}/{key}/config": {**config, **common}
             for key, (component, config) in entities.items()}
 
@@ -114,11 +117,11 @@ class HomeAssistant:
 
     def __init__(self, *, device_id: str, topics: Topics, discovery_prefix: str, birth_topic: str,
                  device: DeviceInfo, outbox: Outbox, counters: MqttCounters, connected: threading.Event,
-                 client: Callable[[], Any], replay: bool = True) -> None:
+                 client: Callable[[], Any], replay: bool = True, events: str | None = None) -> None:
         self.device_id = device_id
         self.birth_topic = birth_topic
         self.configs = discovery_configs(device_id=device_id, topics=topics, discovery_prefix=discovery_prefix,
-                                         device=device)
+                                         device=device, events=events)
         self._outbox = outbox
         self._counters = counters
         self._connected = connected

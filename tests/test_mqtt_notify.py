@@ -1,0 +1,95 @@
+"""[notify]: an MQTT event with an overlay thumbnail on a chosen class, through a real Mosquitto, with a cooldown."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from broker import Broker, Collector, retained
+from test_disklog import NAMES, make_result
+
+from edge.service.config import ConfigError, build_config
+from edge.sinks.base import Result, SinkError
+from edge.sinks.mqtt import MqttConfig, MqttSink
+from edge.sinks.mqtt_discovery import DeviceInfo
+from edge.sinks.mqtt_notify import EventNotifier, NotifyConfig
+
+DEVICE = DeviceInfo(class_names=NAMES, model_name="fruit", model_sha256="ab" * 32, version="test")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _big_result(index: int, class_index: int, confidence: float) -> Result:
+    result = make_result(index, class_index=class_index, confidence=confidence)
+    result.drawn = np.full((480, 640, 3), 200, np.uint8)  # (H, W, 3) uint8: a camera-sized overlay
+    return result
+
+
+def test_event_and_thumbnail_reach_a_subscriber_and_home_assistant(broker: Broker) -> None:
+    listener = Collector(broker.port)
+    sink = MqttSink(MqttConfig(url=broker.url, device_id="pi-cam", every_s=3600, on_change=False),
+                    DEVICE, notify=NotifyConfig(classes="Orange", min_confidence=0.7, cooldown_s=60))
+    clock = Clock()
+    sink.events._clock = clock
+    sink.open()
+    try:
+        # Apfel (not chosen), Orange below min_confidence, then Orange for 3 frames 10 s apart (one event), then
+        # Orange again after 70 s unseen (a second event).
+        for i, (cls, p, dt) in enumerate([(0, 0.9, 0), (1, 0.6, 1), (1, 0.8, 1), (1, 0.9, 10), (1, 0.95, 10),
+                                          (1, 0.9, 70)]):
+            clock.now += dt
+            sink.handle(_big_result(i, cls, p))
+    finally:
+        sink.close()
+    events = listener.wait_for("/event", 2)
+    thumbs = listener.wait_for("/event/thumbnail", 2)
+    listener.close()
+    assert len(events) == 2 and len(thumbs) == 2
+    first = json.loads(events[0].payload)
+    assert first["class"] == "Orange" and first["frame"] == 2 and first["confidence"] == pytest.approx(0.8)
+    assert first["device"] == "pi-cam" and first["thumbnail_topic"] == "edge-explainer/pi-cam/event/thumbnail"
+    assert json.loads(events[1].payload)["frame"] == 5
+    assert not events[0].retain
+    thumb = cv2.imdecode(np.frombuffer(thumbs[0].payload, np.uint8), cv2.IMREAD_COLOR)
+    assert thumb.shape == (240, 320, 3)  # the overlay shrunk to 320 px on its longer side
+    assert thumbs[0].time <= events[0].time  # the picture is there before the automation fires
+    kept = retained(broker.port, "#")
+    assert "edge-explainer/pi-cam/event/thumbnail" in kept and "edge-explainer/pi-cam/event" not in kept
+    camera = json.loads(kept["homeassistant/camera/pi-cam/event/config"])
+    assert camera["topic"] == "edge-explainer/pi-cam/event/thumbnail"
+    assert camera["default_entity_id"] == "camera.pi_cam_event"
+    assert sink.events.events == 2 and sink.events.suppressed == 2
+
+
+def test_cooldown_counts_from_the_last_sighting() -> None:
+    clock = Clock()
+    notifier = EventNotifier(NotifyConfig(classes="Apfel, Tomate", cooldown_s=30, min_confidence=0.5), NAMES,
+                             prefix="p", device_id="d", clock=clock)
+    fired = []
+    for i, (cls, dt) in enumerate([(0, 0), (0, 20), (0, 20), (0, 20), (2, 1), (0, 31), (1, 1)]):
+        clock.now += dt
+        if notifier.check(make_result(i, class_index=cls, confidence=0.9)):
+            fired.append(i)
+    # Apfel seen every 20 s stays one event (a lingering object); Tomate is its own class; Apfel again after 31 s.
+    assert fired == [0, 4, 5]
+
+
+def test_unknown_classes_and_notify_without_mqtt_are_one_line_errors() -> None:
+    with pytest.raises(SinkError, match=r"'Banane' not among the model's classes \(Apfel, Orange, Tomate\)"):
+        EventNotifier(NotifyConfig(classes="Apfel,Banane"), NAMES, prefix="p", device_id="d")
+    from edge.service.cli import build_sinks
+
+    class Source:
+        live = True
+
+    with pytest.raises(ConfigError, match=r"\[notify\] classes needs \[mqtt\] url"):
+        build_sinks(build_config({"notify": {"classes": "Apfel"}, "preview": {"enabled": False}}), Source(),
+                    None, opencv_window=False, device=DEVICE)  # type: ignore[arg-type]

@@ -23,11 +23,10 @@ import picamera2  # noqa: E402 (the fake, from tests/fakes)
 
 from edge.explain.explainer import Explainer  # noqa: E402
 from edge.explain.render import RenderConfig  # noqa: E402
-from edge.sinks.base import Result  # noqa: E402
+from edge.records import Frame, Result  # noqa: E402
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink  # noqa: E402
 from edge.sources import Picamera2Source, SourceConfig  # noqa: E402
 from edge.sources import picamera2_preview as preview  # noqa: E402
-from edge.sources.base import Frame  # noqa: E402
 
 N = 300
 

@@ -22,9 +22,10 @@ from conftest import REPO, run_python
 
 from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig
+from edge.records import Frame
 from edge.service.loop import Loop, LoopConfig
 from edge.sinks import read_jsonl
-from edge.sources import Frame, SourceError
+from edge.sources import SourceError
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,9 @@ import pytest
 from http_client import ask
 
 from edge.explain.explainer import Explanation
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
 from edge.live import LiveSettings, Settings
-from edge.sinks.base import Result
-from edge.sources.base import Frame
+from edge.records import Frame, Result
 
 TOKEN = "t0ken+/="
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -45,9 +44,9 @@ def _live() -> LiveSettings:
 
 
 @pytest.fixture
-def view(request: pytest.FixtureRequest) -> Iterator[MjpegSink]:
+def view(request: pytest.FixtureRequest) -> Iterator[DashboardSink]:
     controls = getattr(request, "param", True)
-    sink = MjpegSink(MjpegConfig(enabled=True, port=0, token=TOKEN, controls=controls), live=_live(),
+    sink = DashboardSink(DashboardConfig(enabled=True, port=0, token=TOKEN, controls=controls), live=_live(),
                      about={"model": "fruit", "classes": list(CLASSES)})
     sink.open()
     for i in range(12):
@@ -58,12 +57,12 @@ def view(request: pytest.FixtureRequest) -> Iterator[MjpegSink]:
         sink.close()
 
 
-def _post(view: MjpegSink, body: object, headers: dict[str, str] | None = None) -> int:
+def _post(view: DashboardSink, body: object, headers: dict[str, str] | None = None) -> int:
     return ask(view.port, "/api/controls", "POST", headers=AUTH | JSON | (headers or {}),
                body=json.dumps(body).encode()).status
 
 
-def test_controls_change_the_live_settings(view: MjpegSink) -> None:
+def test_controls_change_the_live_settings(view: DashboardSink) -> None:
     origin = {"Origin": f"http://127.0.0.1:{view.port}", "Sec-Fetch-Site": "same-origin"}
     answer = ask(view.port, "/api/controls", "POST", headers=AUTH | JSON | origin,
                  body=b'{"method": "eigencam", "target": "Orange", "alpha": 0.7, "paused": true}',
@@ -76,7 +75,7 @@ def test_controls_change_the_live_settings(view: MjpegSink) -> None:
     assert view.board.live.get() == Settings("eigencam", None, 0.7, 0.2, False, False)
 
 
-def test_controls_refused_without_token_cross_origin_or_bad(view: MjpegSink) -> None:
+def test_controls_refused_without_token_cross_origin_or_bad(view: DashboardSink) -> None:
     assert view.board.live is not None
     before = view.board.live.get()
     body = json.dumps({"method": "eigencam"}).encode()
@@ -92,13 +91,13 @@ def test_controls_refused_without_token_cross_origin_or_bad(view: MjpegSink) -> 
 
 
 @pytest.mark.parametrize("view", [False], indirect=True)
-def test_read_only_mode(view: MjpegSink) -> None:
+def test_read_only_mode(view: DashboardSink) -> None:
     assert _post(view, {"method": "eigencam"}) == 403
     state = json.loads(ask(view.port, "/api/state", headers=AUTH).body)
     assert state["controls"] is False
 
 
-def test_frames_records_and_snapshots_by_sequence(view: MjpegSink) -> None:
+def test_frames_records_and_snapshots_by_sequence(view: DashboardSink) -> None:
     newest = json.loads(ask(view.port, "/prediction.json", headers=AUTH).body)
     seq = newest["seq"]
     assert seq == 12
@@ -114,7 +113,7 @@ def test_frames_records_and_snapshots_by_sequence(view: MjpegSink) -> None:
         assert archive.read("frame.jpg")[:2] == archive.read("overlay.jpg")[:2] == b"\xff\xd8"
 
 
-def test_events_and_heatmaps(view: MjpegSink) -> None:
+def test_events_and_heatmaps(view: DashboardSink) -> None:
     events = json.loads(ask(view.port, "/api/events", headers=AUTH).body)
     # The log policy: the first frame, then every class change (0,1,2,0,1,2, then 2 stays): 6 events, newest first.
     assert [e["frame"] for e in events] == [5, 4, 3, 2, 1, 0]

@@ -22,7 +22,7 @@ from browser import chromium_driver, wait_until
 from conftest import REPO
 from edge_process import EdgeProcess
 
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
 
 pytestmark = pytest.mark.slow
 
@@ -144,7 +144,7 @@ fetch("{target}", {{method: "POST", mode: "no-cors", credentials: "include", hea
         evil.server_close()
 
 
-def _feed(sink: MjpegSink, stop: threading.Event) -> None:
+def _feed(sink: DashboardSink, stop: threading.Event) -> None:
     index = 0
     while not stop.wait(0.1):
         _, data = cv2.imencode(".jpg", np.full((60, 80, 3), 90, np.uint8))
@@ -154,7 +154,7 @@ def _feed(sink: MjpegSink, stop: threading.Event) -> None:
 
 
 def test_page_says_disconnected_and_recovers_after_a_restart(driver: Any) -> None:
-    sink = MjpegSink(MjpegConfig(enabled=True, port=0, controls=False))
+    sink = DashboardSink(DashboardConfig(enabled=True, port=0, controls=False))
     sink.open()
     port, stop = sink.port, threading.Event()
     feeder = threading.Thread(target=_feed, args=(sink, stop), daemon=True)
@@ -169,7 +169,7 @@ def test_page_says_disconnected_and_recovers_after_a_restart(driver: Any) -> Non
         sink.close()
         wait_until(lambda: "reconnecting" in driver.find_element("id", "status").text)
         time.sleep(2.0)
-        sink = MjpegSink(MjpegConfig(enabled=True, port=port, controls=False))
+        sink = DashboardSink(DashboardConfig(enabled=True, port=port, controls=False))
         sink.open()
         stop = threading.Event()
         threading.Thread(target=_feed, args=(sink, stop), daemon=True).start()
@@ -178,7 +178,7 @@ def test_page_says_disconnected_and_recovers_after_a_restart(driver: Any) -> Non
         wait_until(lambda: driver.execute_script(SHOWN)["seq"] > seq)  # frames flow again
         stop.set()
         sink.close()
-        sink = MjpegSink(MjpegConfig(enabled=True, port=port, token="a-new-token"))  # back with a token: say so
+        sink = DashboardSink(DashboardConfig(enabled=True, port=port, token="a-new-token"))  # back with a token: say so
         sink.open()
         wait_until(lambda: "token required" in driver.find_element("id", "status").text)
     finally:

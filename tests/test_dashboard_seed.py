@@ -12,7 +12,7 @@ from http_client import ask
 from test_dashboard_api import AUTH, CLASSES, TOKEN, _live, _result
 
 from edge.http import log_seed
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
 
 
@@ -26,8 +26,8 @@ def _log(directory: Path, frames: int) -> list[dict[str, object]]:
     return read_jsonl(directory / "predictions.jsonl")
 
 
-def _events(log_dir: Path | str, size: int) -> tuple[list[dict[str, object]], MjpegSink]:
-    view = MjpegSink(MjpegConfig(enabled=True, port=0, token=TOKEN, events=size), live=_live(),
+def _events(log_dir: Path | str, size: int) -> tuple[list[dict[str, object]], DashboardSink]:
+    view = DashboardSink(DashboardConfig(enabled=True, port=0, token=TOKEN, events=size), live=_live(),
                      about={"model": "fruit", "classes": list(CLASSES)}, log_dir=str(log_dir))
     view.open()
     return json.loads(ask(view.port, "/api/events", headers=AUTH).body), view

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from edge.explain.explainer import Explanation
-from edge.sinks import DiskLogConfig, DiskLogSink, Result, SinkError, SinkWorker, read_jsonl
+from edge.records import Frame, Result, SinkError
+from edge.sinks import DiskLogConfig, DiskLogSink, SinkWorker, read_jsonl
 from edge.sinks.disklog import IMAGES, JSONL
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record, peak_position
-from edge.sources import Frame
 
 NAMES = ("Apfel", "Orange", "Tomate")
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from test_disklog import make_result
 
-from edge.sinks import DiskLogConfig, DiskLogSink, Result, SinkError, read_jsonl
+from edge.records import Result, SinkError
+from edge.sinks import DiskLogConfig, DiskLogSink, read_jsonl
 from edge.sinks.logdir import IMAGES, JSONL
 
 LOGGER = "edge.sinks.disklog"

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from test_disklog import make_result
 
-from edge.sinks import DiskLogConfig, DiskLogSink, SinkError, read_jsonl
+from edge.records import SinkError
+from edge.sinks import DiskLogConfig, DiskLogSink, read_jsonl
 from edge.sinks.logdir import IMAGES, JSONL, MARKER
 
 

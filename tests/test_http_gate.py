@@ -11,17 +11,17 @@ from urllib.parse import quote
 import pytest
 from http_client import ask
 
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
+from edge.records import SinkError
 from edge.service.config import ConfigError, load_config
-from edge.sinks.base import SinkError
 
 TOKEN = "Zm9v+YmFy/&x#y%z="  # what `openssl rand -base64` and a careless owner produce: + / = & # %
 
 
 @pytest.fixture
-def sink(request: pytest.FixtureRequest) -> Iterator[MjpegSink]:
+def sink(request: pytest.FixtureRequest) -> Iterator[DashboardSink]:
     config = getattr(request, "param", {"token": TOKEN})
-    view = MjpegSink(MjpegConfig(enabled=True, port=0, **config))
+    view = DashboardSink(DashboardConfig(enabled=True, port=0, **config))
     view.open()
     view.hub.publish(b"\xff\xd8 a jpeg", {"label": "Apfel", "frame": 1})
     try:
@@ -30,7 +30,7 @@ def sink(request: pytest.FixtureRequest) -> Iterator[MjpegSink]:
         view.close()
 
 
-def test_host_allow_list_against_dns_rebinding(sink: MjpegSink) -> None:
+def test_host_allow_list_against_dns_rebinding(sink: DashboardSink) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     for host in ("127.0.0.1", f"127.0.0.1:{sink.port}", f"localhost:{sink.port}", "[::1]:8080", "LOCALHOST"):
         assert ask(sink.port, "/prediction.json", headers=auth, host=host).status == 200, host
@@ -40,14 +40,14 @@ def test_host_allow_list_against_dns_rebinding(sink: MjpegSink) -> None:
 
 
 @pytest.mark.parametrize("sink", [{"allowed_hosts": "cam.lan, Pi-Kitchen.local"}], indirect=True)
-def test_configured_host_names(sink: MjpegSink) -> None:
+def test_configured_host_names(sink: DashboardSink) -> None:
     assert ask(sink.port, "/prediction.json", host="cam.lan:8080").status == 200
     assert ask(sink.port, "/prediction.json", host="pi-kitchen.local").status == 200
     assert ask(sink.port, "/prediction.json", host="cam.lan.evil.example").status == 403
 
 
 @pytest.mark.parametrize("path", ["/prediction.json", "/stream.mjpg", "/frame.jpg", "/"])
-def test_cross_origin_reads_refused(sink: MjpegSink, path: str) -> None:
+def test_cross_origin_reads_refused(sink: DashboardSink, path: str) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
                     {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors"}):
@@ -56,14 +56,14 @@ def test_cross_origin_reads_refused(sink: MjpegSink, path: str) -> None:
     assert ask(sink.port, path, method="HEAD", headers=auth | same, host=f"127.0.0.1:{sink.port}").status == 200
 
 
-def test_a_link_from_another_site_may_open_the_page_but_not_the_data(sink: MjpegSink) -> None:
+def test_a_link_from_another_site_may_open_the_page_but_not_the_data(sink: DashboardSink) -> None:
     navigate = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document",
                 "Authorization": f"Bearer {TOKEN}"}
     assert ask(sink.port, "/", headers=navigate).status == 200
     assert ask(sink.port, "/prediction.json", headers=navigate).status == 403
 
 
-def test_bearer_scheme_is_case_insensitive_and_head_works(sink: MjpegSink) -> None:
+def test_bearer_scheme_is_case_insensitive_and_head_works(sink: DashboardSink) -> None:
     for scheme in ("Bearer", "bearer", "BEARER", "bEaReR"):
         answer = ask(sink.port, "/prediction.json", headers={"Authorization": f"{scheme} {TOKEN}"})
         assert answer.status == 200 and b"Apfel" in answer.body, scheme
@@ -76,7 +76,7 @@ def test_bearer_scheme_is_case_insensitive_and_head_works(sink: MjpegSink) -> No
     assert ask(sink.port, "/", method="DELETE").status == 405
 
 
-def test_token_in_the_query_percent_encoded_or_raw_then_a_cookie(sink: MjpegSink) -> None:
+def test_token_in_the_query_percent_encoded_or_raw_then_a_cookie(sink: DashboardSink) -> None:
     assert ask(sink.port, "/prediction.json").status == 401
     encoded = quote(TOKEN, safe="")
     assert ask(sink.port, f"/prediction.json?token={encoded}").status == 200
@@ -93,7 +93,7 @@ def test_token_in_the_query_percent_encoded_or_raw_then_a_cookie(sink: MjpegSink
     assert ask(sink.port, "/prediction.json", headers={"Cookie": session[:-1] + "0"}).status == 401
 
 
-def test_the_token_is_never_logged(sink: MjpegSink, caplog: pytest.LogCaptureFixture,
+def test_the_token_is_never_logged(sink: DashboardSink, caplog: pytest.LogCaptureFixture,
                                    capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
     encoded = quote(TOKEN, safe="")
@@ -112,7 +112,7 @@ def test_token_file(tmp_path: Path) -> None:
     path = tmp_path / "http-token"
     path.write_text(TOKEN + "\n")
     path.chmod(0o640)
-    view = MjpegSink(MjpegConfig(enabled=True, port=0, token_file=str(path), host="0.0.0.0"))
+    view = DashboardSink(DashboardConfig(enabled=True, port=0, token_file=str(path), host="0.0.0.0"))
     view.open()
     try:
         assert ask(view.port, "/prediction.json").status == 401
@@ -120,12 +120,12 @@ def test_token_file(tmp_path: Path) -> None:
     finally:
         view.close()
     with pytest.raises(SinkError, match=r"^\[http\] token_file .*missing: cannot read it \(No such file"):
-        MjpegSink(MjpegConfig(token_file=str(tmp_path / "missing")))
+        DashboardSink(DashboardConfig(token_file=str(tmp_path / "missing")))
     with pytest.raises(SinkError, match=r"token and token_file are both set"):
-        MjpegSink(MjpegConfig(token="x", token_file=str(path)))
+        DashboardSink(DashboardConfig(token="x", token_file=str(path)))
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(SinkError, match=r"first line is empty"):
-        MjpegSink(MjpegConfig(token_file=str(tmp_path / "empty")))
+        DashboardSink(DashboardConfig(token_file=str(tmp_path / "empty")))
     config = tmp_path / "edge.toml"
     config.write_text(f'[http]\ntoken_file = "{path}"\nhost = "0.0.0.0"\nallowed_hosts = "cam.lan"\n')
     assert load_config(config).http.token_file == str(path)

@@ -16,7 +16,7 @@ import pytest
 from edge_process import EdgeProcess
 from http_client import ask, reset
 
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
 
 CAP = 16  # [http] max_connections in these tests
 HEAD_TIMEOUT_S = 4.0  # long enough that, uncapped, every slow connection would still be open
@@ -125,7 +125,7 @@ def test_resets_are_one_debug_line_at_most(caplog: pytest.LogCaptureFixture,
     """Clients that reset mid-head, mid-answer and mid-stream: no traceback anywhere, nothing above debug level,
     at most one line each."""
     caplog.set_level(logging.DEBUG)
-    view = MjpegSink(MjpegConfig(enabled=True, port=0))
+    view = DashboardSink(DashboardConfig(enabled=True, port=0))
     view.open()
     try:
         view.hub.publish(b"\xff\xd8" + bytes(200_000), {"frame": 0})

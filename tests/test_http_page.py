@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from browser import chromium_driver, wait_until
 
-from edge.http.sink import MjpegConfig, MjpegSink
+from edge.http.sink import DashboardConfig, DashboardSink
 from edge.live import LiveSettings, Settings
 
 pytestmark = pytest.mark.slow
@@ -30,11 +30,11 @@ def _jpeg(index: int) -> bytes:
 
 
 @pytest.fixture
-def view() -> Iterator[MjpegSink]:
+def view() -> Iterator[DashboardSink]:
     """The view with a token, fed 10 frames a second until the test ends."""
     live = LiveSettings(Settings(method="gradcam", target=None, alpha=0.5, threshold=0.2), ("gradcam", "eigencam"),
                         ("Apfel", "Orange"))
-    sink = MjpegSink(MjpegConfig(enabled=True, port=0, token=TOKEN), live=live)
+    sink = DashboardSink(DashboardConfig(enabled=True, port=0, token=TOKEN), live=live)
     sink.open()
     stop = threading.Event()
 
@@ -54,7 +54,7 @@ def view() -> Iterator[MjpegSink]:
         sink.close()
 
 
-def test_token_with_url_characters_then_only_a_cookie(view: MjpegSink, tmp_path: Path) -> None:
+def test_token_with_url_characters_then_only_a_cookie(view: DashboardSink, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     driver: Any = chromium_driver(tmp_path / "profile")
@@ -78,7 +78,7 @@ def test_markup_in_class_names_is_shown_as_text(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
     evil = '<img id="injected" src=x onerror="document.title=1">&amp;'
-    sink = MjpegSink(MjpegConfig(enabled=True, port=0))
+    sink = DashboardSink(DashboardConfig(enabled=True, port=0))
     sink.open()
     driver: Any = chromium_driver(tmp_path / "profile")
     try:

@@ -41,3 +41,37 @@ def test_shared_data_layer_needs_no_tensorflow() -> None:
     modules = (REPO / "tools" / "data").rglob("*.py")
     offenders = [str(m.relative_to(REPO)) for m in modules if heavy.search(m.read_text())]
     assert not offenders
+
+
+# edge/: the library (explain) at the bottom, above the few files everything shares; the records the loop hands around;
+# the inputs and outputs (sources, sinks); the browser view (http), which serves a sink's frames; the service on top.
+# A part may import parts of a lower rank only, so no arrow runs back up and no two parts import each other.
+EDGE_RANK = {"errors": 0, "jpeg": 0, "shipped": 0, "explain": 1, "live": 2, "records": 2, "sources": 3, "sinks": 3,
+             "http": 4, "service": 5, "__main__": 6}
+EDGE_IMPORT = re.compile(r"^\s*(?:from|import) edge\.(\w+)|^\s*from edge import ([\w, ]+)", re.M)
+
+
+def _edge_part(path: Path) -> str:
+    relative = path.relative_to(REPO / "edge")
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _edge_uses(module: Path) -> set[str]:
+    used: set[str] = set()
+    for submodule, names in EDGE_IMPORT.findall(module.read_text()):
+        used |= {submodule} if submodule else {n.strip() for n in names.split(",") if n.strip() in EDGE_RANK}
+    return used
+
+
+def test_every_edge_part_has_a_rank() -> None:
+    parts = {_edge_part(p) for p in (REPO / "edge").glob("*") if p.suffix == ".py" or (p / "__init__.py").exists()}
+    assert parts - {"__init__"} == set(EDGE_RANK)
+
+
+def test_edge_arrows_only_point_down() -> None:
+    """The library imports no source, sink, page, record or config; outputs know no camera; nothing imports the
+    service; the browser view uses the sinks' record helpers and is not used by them."""
+    upward = {(str(m.relative_to(REPO)), used) for m in (REPO / "edge").rglob("*.py") if m.name != "__init__.py"
+              or m.parent != REPO / "edge" for used in _edge_uses(m)
+              if used != _edge_part(m) and EDGE_RANK[used] >= EDGE_RANK[_edge_part(m)]}
+    assert not upward, f"edge/ modules importing a part of the same or a higher rank: {sorted(upward)}"

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from edge.http.sink import MjpegConfig, MjpegSink, is_loopback
-from edge.sinks.base import SinkError
+from edge.http.sink import DashboardConfig, DashboardSink, is_loopback
+from edge.records import SinkError
 
 pytestmark = pytest.mark.slow
 
@@ -128,8 +128,8 @@ def test_non_loopback_needs_a_token_and_checks_it() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0")
     with pytest.raises(SinkError, match=r"\[http\] host '0.0.0.0' is not loopback: set \[http\] token"):
-        MjpegSink(MjpegConfig(host="0.0.0.0"))
-    sink = MjpegSink(MjpegConfig(enabled=True, host="127.0.0.1", port=0, token="s3cret"))
+        DashboardSink(DashboardConfig(host="0.0.0.0"))
+    sink = DashboardSink(DashboardConfig(enabled=True, host="127.0.0.1", port=0, token="s3cret"))
     sink.open()
     try:
         with pytest.raises(urllib.error.HTTPError) as err:

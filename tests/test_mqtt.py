@@ -18,8 +18,8 @@ import pytest
 from broker import Broker, Collector, free_port, retained
 from conftest import REPO, run_python
 
+from edge.records import SinkError
 from edge.service.config import ConfigError, build_config
-from edge.sinks.base import SinkError
 from edge.sinks.disklog import read_jsonl
 from edge.sinks.mqtt_messages import overlay_jpeg, parse_broker_url, small_heatmap, topic_safe
 

@@ -230,8 +230,7 @@ class _Target:
 
 
 def _result(fruit_bundle: Path, value: float) -> object:
-    from edge.sinks.base import Result
-    from edge.sources.base import Frame
+    from edge.records import Frame, Result
 
     explainer = Explainer.load(fruit_bundle)
     image = np.full((48, 64, 3), 90, np.uint8)

@@ -18,7 +18,8 @@ from conftest import REPO
 
 from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig, render, top_entries
-from edge.sinks import OpenCVPreviewSink, PreviewConfig, SinkError
+from edge.records import SinkError
+from edge.sinks import OpenCVPreviewSink, PreviewConfig
 from edge.sinks.preview import opencv_has_gui
 
 pytestmark = pytest.mark.slow

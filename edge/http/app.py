@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from edge.http.board import EventRing, MeanHeatmaps
-from edge.http.config import MjpegConfig
+from edge.http.config import DashboardConfig
 from edge.http.gate import Gate
 from edge.http.handler import Handler
 from edge.http.hub import FrameHub
@@ -43,12 +43,11 @@ class Route:
 
 
 class App:
-    """What the handlers serve: config, gate, frames, board; edge.http.routes and edge.http.dashboard register the
-    routes."""
+    """What the handlers serve: config, gate, frames, board, and the route table (edge.http.table.ROUTES)."""
 
-    routes: ClassVar[dict[str, Route]] = {}
-
-    def __init__(self, config: MjpegConfig, gate: Gate, hub: FrameHub, board: Board) -> None:
+    def __init__(self, config: DashboardConfig, gate: Gate, hub: FrameHub, board: Board,
+                 routes: Mapping[str, Route]) -> None:
+        self.routes = routes
         self.config = config
         self.gate = gate
         self.hub = hub
@@ -81,12 +80,3 @@ class App:
             h.fail(HTTPStatus.SEE_OTHER, "see /", {"Location": url.path, "Set-Cookie": self.gate.set_cookie()})
             return
         route.run(self, h, url)
-
-
-def register(path: str, methods: tuple[str, ...] = ("GET", "HEAD"), *,
-             page: bool = False) -> Callable[[Callable[[App, Handler, SplitResult], None]],
-                                             Callable[[App, Handler, SplitResult], None]]:
-    def add(run: Callable[[App, Handler, SplitResult], None]) -> Callable[[App, Handler, SplitResult], None]:
-        App.routes[path] = Route(run, methods, page)
-        return run
-    return add

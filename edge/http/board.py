@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from edge.explain.render import colorize
 from edge.jpeg import encode_rgb
-from edge.sinks.base import Result
+from edge.records import Result
 from edge.sinks.record import LogPolicy, PolicyConfig
 
 HEATMAP_SIZE = 32  # cells of the per-class mean maps

@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.sinks.base import SinkError
+from edge.records import SinkError
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class MjpegConfig:
+class DashboardConfig:
     """[http]: the browser view."""
 
     enabled: bool = field(default=False, metadata={"doc": "serve the browser view"})
@@ -37,7 +37,7 @@ class MjpegConfig:
     client_timeout_s: float = field(default=10.0, metadata={"range": (0.5, 600.0), "doc": "drop stalled clients"})
 
 
-def resolve_token(config: MjpegConfig) -> str:
+def resolve_token(config: DashboardConfig) -> str:
     """The access token: [http] token, or the first line of [http] token_file (not both)."""
     if config.token and config.token_file:
         raise SinkError("[http] token and token_file are both set: keep one (token_file keeps it out of the config)")

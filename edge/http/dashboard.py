@@ -11,7 +11,7 @@ import zipfile
 from http import HTTPStatus
 from urllib.parse import SplitResult, parse_qs
 
-from edge.http.app import App, register
+from edge.http.app import App
 from edge.http.board import health
 from edge.http.handler import Handler
 from edge.http.routes import query_int
@@ -26,7 +26,6 @@ def _json(h: Handler, value: object, status: HTTPStatus = HTTPStatus.OK) -> None
     h.send_body("application/json", json.dumps(value).encode(), status)
 
 
-@register("/events")
 def events(app: App, h: Handler, url: SplitResult) -> None:
     """text/event-stream: one `frame` event per published frame, id = its sequence number, data = its record."""
     if not app.hub.join_stream(app.config.max_clients):
@@ -61,12 +60,10 @@ def _state(app: App) -> dict[str, object]:
             "model": app.board.about.get("model", "")}
 
 
-@register("/api/state")
 def state(app: App, h: Handler, url: SplitResult) -> None:
     _json(h, _state(app))
 
 
-@register("/api/controls", methods=("POST",))
 def controls(app: App, h: Handler, url: SplitResult) -> None:
     """Apply a JSON object of settings (method, target, alpha, threshold, overlay, paused); answer the new state."""
     if not app.board.controls or app.board.live is None:
@@ -88,18 +85,15 @@ def controls(app: App, h: Handler, url: SplitResult) -> None:
     _json(h, _state(app))
 
 
-@register("/api/health")
 def health_route(app: App, h: Handler, url: SplitResult) -> None:
     newest = app.hub.newest
     _json(h, health(newest.record if newest else {}, app.board.about, app.board.started, app.hub.streams))
 
 
-@register("/api/events")
 def event_list(app: App, h: Handler, url: SplitResult) -> None:
     _json(h, app.board.events.listing())
 
 
-@register("/event.jpg")
 def event_image(app: App, h: Handler, url: SplitResult) -> None:
     """?id=N&kind=overlay|frame: one kept event's JPEG."""
     event_id, kind = query_int(url, "id"), parse_qs(url.query).get("kind", ["overlay"])[0]
@@ -110,7 +104,6 @@ def event_image(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("image/jpeg", event.overlay_jpeg if kind == "overlay" else event.frame_jpeg)
 
 
-@register("/heatmap.png")
 def heatmap(app: App, h: Handler, url: SplitResult) -> None:
     """?class=I: the class's mean heatmap since start (404 before it was ever predicted)."""
     index = query_int(url, "class")
@@ -121,7 +114,6 @@ def heatmap(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("image/png", image)
 
 
-@register("/api/heatmaps")
 def heatmap_list(app: App, h: Handler, url: SplitResult) -> None:
     counts = app.board.heatmaps.listing()
     classes = list(app.board.about.get("classes", ())) or [str(i) for i in range(len(counts))]
@@ -129,7 +121,6 @@ def heatmap_list(app: App, h: Handler, url: SplitResult) -> None:
                                                                                         strict=False))])
 
 
-@register("/snapshot.zip")
 def snapshot(app: App, h: Handler, url: SplitResult) -> None:
     """?seq=N (or the newest): a ZIP of the plain frame, the overlay (JPEG) and the record (JSON)."""
     seq = query_int(url, "seq")

@@ -8,13 +8,11 @@ import logging
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from edge.http.config import DashboardConfig
 from edge.http.gate import redact
 from edge.http.server import HeadTimeoutError, HeadTooLargeError, read_head
-
-if TYPE_CHECKING:
-    from edge.http.app import App
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,8 +28,16 @@ SECURITY_HEADERS = {
 }
 
 
+class Dispatcher(Protocol):
+    """What a handler serves through (edge.http.app.App): the [http] limits, and the gate and routes in dispatch."""
+
+    config: DashboardConfig
+
+    def dispatch(self, h: Handler) -> None: ...
+
+
 class Handler(BaseHTTPRequestHandler):
-    app: App  # set on the subclass the sink builds
+    app: Dispatcher  # set on the subclass the sink builds
     server_version = "edge-explainer"
     sys_version = ""
     head_only = False

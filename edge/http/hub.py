@@ -7,7 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from edge.sinks.base import Result
+from edge.records import Result
 
 
 @dataclass(frozen=True)

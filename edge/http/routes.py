@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from urllib.parse import SplitResult, parse_qs
 
-from edge.http.app import App, register
+from edge.http.app import App
 from edge.http.handler import Handler
 
 _LOGGER = logging.getLogger(__name__)
@@ -17,7 +17,6 @@ PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src
                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 
 
-@register("/", page=True)
 def page(app: App, h: Handler, url: SplitResult) -> None:
     headers = {"Content-Security-Policy": PAGE_POLICY}
     if app.gate.token:
@@ -25,12 +24,10 @@ def page(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("text/html; charset=utf-8", app.assets["index.html"], headers=headers)
 
 
-@register("/app.js")
 def script(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("text/javascript; charset=utf-8", app.assets["app.js"])
 
 
-@register("/style.css")
 def style(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("text/css; charset=utf-8", app.assets["style.css"])
 
@@ -41,7 +38,6 @@ def query_int(url: SplitResult, name: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 12 else None
 
 
-@register("/frame.jpg")
 def frame(app: App, h: Handler, url: SplitResult) -> None:
     """The newest frame, or ?seq=N while it is among the last few; X-Frame-Seq says which one it is."""
     seq = query_int(url, "seq")
@@ -53,7 +49,6 @@ def frame(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("image/jpeg", item.jpeg, headers={"X-Frame-Seq": str(item.seq)})
 
 
-@register("/prediction.json")
 def prediction(app: App, h: Handler, url: SplitResult) -> None:
     """The newest record, or ?seq=N's while it is among the last few."""
     seq = query_int(url, "seq")
@@ -64,7 +59,6 @@ def prediction(app: App, h: Handler, url: SplitResult) -> None:
     h.send_body("application/json", json.dumps(item.record if item else {}).encode())
 
 
-@register("/stream.mjpg")
 def stream(app: App, h: Handler, url: SplitResult) -> None:
     if not app.hub.join_stream(app.config.max_clients):
         h.fail(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers")

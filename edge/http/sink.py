@@ -1,6 +1,6 @@
 """The browser view: a page with the live overlay and its record, an MJPEG stream, a frame, the record as JSON.
 
-Only fixed routes are served (edge.http.routes); nothing maps a request to a file. It listens on 127.0.0.1 unless
+Only the fixed routes of edge.http.table are served; nothing maps a request to a file. It listens on 127.0.0.1 unless
 configured otherwise, and then requires an access token. Every request passes the limits of edge.http.server and the
 gate of edge.http.gate first. Each viewer waits for the newest frame, so a slow one skips frames instead of slowing
 the loop, and a stalled one times out.
@@ -12,28 +12,29 @@ import logging
 import threading
 from typing import Any
 
-from edge.http import App, BoundedHTTPServer, FrameHub, Gate, MjpegConfig, default_hosts, is_loopback, resolve_token
+from edge.http import App, BoundedHTTPServer, DashboardConfig, FrameHub, Gate, default_hosts, is_loopback, resolve_token
 from edge.http.app import Board
 from edge.http.board import EventRing, MeanHeatmaps
 from edge.http.handler import Handler
 from edge.http.log_seed import seed_events
+from edge.http.table import ROUTES
 from edge.jpeg import encode_rgb
 from edge.live import LiveSettings
-from edge.sinks.base import Result, SinkError
+from edge.records import Result, SinkError
 from edge.sinks.record import PolicyConfig, make_record
 
-__all__ = ["MjpegConfig", "MjpegSink", "is_loopback"]
+__all__ = ["DashboardConfig", "DashboardSink", "is_loopback"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class MjpegSink:
+class DashboardSink:
     """The HTTP server; handle() encodes the overlay once and publishes it to every viewer."""
 
     name = "http"
 
-    def __init__(self, config: MjpegConfig, *, live: LiveSettings | None = None, about: dict[str, Any] | None = None,
-                 policy: PolicyConfig | None = None, log_dir: str = "") -> None:
+    def __init__(self, config: DashboardConfig, *, live: LiveSettings | None = None,
+                 about: dict[str, Any] | None = None, policy: PolicyConfig | None = None, log_dir: str = "") -> None:
         token = resolve_token(config)
         if not is_loopback(config.host) and not token:
             raise SinkError(f"[http] host {config.host!r} is not loopback: set [http] token_file (or token) "
@@ -63,7 +64,7 @@ class MjpegSink:
         return f"http://{host}:{self.port}/"
 
     def open(self) -> None:
-        app = App(self.config, self.gate, self.hub, self.board)
+        app = App(self.config, self.gate, self.hub, self.board, ROUTES)
         handler = type("BoundHandler", (Handler,), {"app": app})
         try:
             self._server = BoundedHTTPServer((self.config.host, self.config.port), handler,

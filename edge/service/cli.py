@@ -23,7 +23,7 @@ from edge import __version__, shipped
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.explainer import Explainer
-from edge.http.sink import MjpegSink
+from edge.http.sink import DashboardSink
 from edge.live import LiveSettings, Settings
 from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
@@ -89,7 +89,7 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if config.log.dir:
         sinks.append(SinkWorker(DiskLogSink(config.log, every_frame_default=not source.live), blocking=blocking))
     if config.http.enabled:
-        sinks.append(SinkWorker(MjpegSink(config.http, live=live, about=about, policy=config.log,
+        sinks.append(SinkWorker(DashboardSink(config.http, live=live, about=about, policy=config.log,
                                                   log_dir=config.log.dir), blocking=False,
                                 size=1))
     if config.stdout.enabled:

@@ -20,7 +20,7 @@ from typing import Any, Union
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
-from edge.http.sink import MjpegConfig
+from edge.http.sink import DashboardConfig
 from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
 from edge.sinks.mqtt import MqttConfig
@@ -72,7 +72,7 @@ class Config:
     loop: LoopConfig = field(default_factory=LoopConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     log: DiskLogConfig = field(default_factory=DiskLogConfig)
-    http: MjpegConfig = field(default_factory=MjpegConfig)
+    http: DashboardConfig = field(default_factory=DashboardConfig)
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)

@@ -20,9 +20,10 @@ from edge.errors import InputError
 from edge.explain.explainer import Explainer
 from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
+from edge.records import Frame, Result
 from edge.service.systemd_notify import Notifier
-from edge.sinks.base import Result, Sink
-from edge.sources.base import Frame, FrameSource, SourceError
+from edge.sinks.base import Sink
+from edge.sources.base import FrameSource, SourceError
 
 _LOGGER = logging.getLogger(__name__)
 

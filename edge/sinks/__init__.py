@@ -1,6 +1,7 @@
 """Outputs of the loop: preview window, picamera2 overlay, disk log, MQTT, stdout (the browser view's: edge.http)."""
 
-from edge.sinks.base import Result, Sink, SinkError, SinkWorker
+from edge.records import Result, SinkError
+from edge.sinks.base import Sink, SinkWorker
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink
 from edge.sinks.preview import OpenCVPreviewSink, PreviewConfig

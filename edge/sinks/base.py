@@ -7,62 +7,14 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-import numpy as np
-from numpy.typing import NDArray
-
-from edge.errors import EdgeError
-from edge.explain.explainer import Explanation
-from edge.sources.base import Frame
+from edge.records import Result
 
 _LOGGER = logging.getLogger(__name__)
 
 _POLL_S = 0.1  # how often close() looks at the stop signal while it waits for a sink
 _DRAIN_NOTE_S = 10.0  # how often a long drain at close() is logged
-
-
-class SinkError(EdgeError):
-    """A sink cannot start (no GUI, port taken, log directory not writable)."""
-
-
-@dataclass
-class Result:
-    """One explained frame, as every sink sees it. Sinks must not modify it: several share one Result.
-
-    The overlay is drawn on first use, by the first sink that needs it, on that sink's thread, and then shared: the
-    loop's thread only explains, and frames no sink draws (stdout, a disk log between its records, MQTT without
-    overlays) cost no drawing at all.
-    """
-
-    frame: Frame
-    explanation: Explanation
-    cam: NDArray[np.float32]  # (h, w) float32 in [0, 1]: the map drawn (smoothed if smoothing is on)
-    top: list[tuple[str, float]]  # (class name, probability), best first
-    source: str  # the source spec, e.g. "images:samples"
-    fps: float  # explained frames per second, smoothed
-    timings: dict[str, float] = field(default_factory=dict)  # ms per stage: capture, preprocess, ..., explain
-    dropped: int = 0  # frames the capture thread dropped so far because the loop was busy
-    model_sha256: str = ""
-    class_names: tuple[str, ...] = ()
-    draw: Callable[[], NDArray[np.uint8]] | None = field(default=None, repr=False, compare=False)
-    drawn: NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)  # set: no drawing needed
-    render_ms: float | None = None  # how long drawing took, once drawn
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
-
-    @property
-    def overlay(self) -> NDArray[np.uint8]:
-        """(H, W, 3) uint8 RGB: the frame with heatmap, label, top-k panel and fps (drawn once, on first use)."""
-        with self._lock:
-            if self.drawn is None:
-                if self.draw is None:
-                    raise ValueError("this Result has no overlay and no way to draw one")
-                t0 = time.perf_counter()
-                self.drawn = self.draw()
-                self.render_ms = (time.perf_counter() - t0) * 1e3
-            return self.drawn
 
 
 @runtime_checkable

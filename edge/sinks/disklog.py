@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.jpeg import encode_rgb
+from edge.records import Result, SinkError
 from edge.sinks import logdir
-from edge.sinks.base import Result, SinkError
 from edge.sinks.logdir import IMAGES, JSONL, OwnFile
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.sinks.base import SinkError
+from edge.records import SinkError
 
 JSONL = "predictions.jsonl"
 IMAGES = "images"

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge.sinks.base import Result, SinkError
+from edge.records import Result, SinkError
 from edge.sinks.mqtt_client import ClientSettings, MqttCounters, Outbox, make_client
 from edge.sinks.mqtt_discovery import HA_STATUS_TOPIC, DeviceInfo, HomeAssistant, entity_ids
 from edge.sinks.mqtt_messages import (

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from edge.sinks.base import SinkError
+from edge.records import SinkError
 from edge.sinks.mqtt_messages import BrokerAddress, read_password
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.jpeg import encode_bgr
-from edge.sinks.base import Result, SinkError
+from edge.records import Result, SinkError
 from edge.sinks.record import make_record
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.explain.render import RenderConfig, heatmap_rgba
-from edge.sinks.base import Result
+from edge.records import Result
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import cv2
 
-from edge.sinks.base import Result, SinkError
+from edge.records import Result, SinkError
 
 _LOGGER = logging.getLogger(__name__)
 

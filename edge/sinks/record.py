@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.sinks.base import Result
+from edge.records import Result
 
 
 def peak_position(cam: np.ndarray[Any, np.dtype[np.float32]]) -> tuple[float, float]:

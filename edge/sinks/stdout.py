@@ -7,7 +7,7 @@ import logging
 import sys
 from typing import TextIO
 
-from edge.sinks.base import Result
+from edge.records import Result
 from edge.sinks.record import make_record
 
 _LOGGER = logging.getLogger(__name__)

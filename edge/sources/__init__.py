@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from edge.records import Frame
 from edge.sources.base import (
-    Frame,
     FrameSource,
     ImageTooLargeError,
     SourceBase,

@@ -13,10 +13,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import EdgeError
+from edge.records import U8, Frame
 
 _LOGGER = logging.getLogger(__name__)
 
-U8 = NDArray[np.uint8]
 AnyArray = NDArray[Any]
 
 
@@ -27,22 +27,6 @@ class SourceError(EdgeError):
 class SourceUnavailableError(SourceError):
     """The device is absent or busy for now (a camera not yet up at boot, unplugged, held by another program):
     worth waiting for, unlike a configuration error."""
-
-
-@dataclass
-class Frame:
-    """One captured frame."""
-
-    image: U8  # (H, W, 3) uint8 RGB: what is displayed, logged and overlaid
-    index: int  # 0-based frame number from this source
-    timestamp: float  # time.time() when captured
-    name: str = ""  # file name for images:, empty otherwise
-    lores: U8 | None = None  # (h, w, 3) uint8 RGB near the model input (picamera2's lores stream), or None
-
-    @property
-    def model_image(self) -> U8:
-        """The image to run the model on: lores when the source gives one, else the full frame."""
-        return self.image if self.lores is None else self.lores
 
 
 @dataclass(frozen=True)

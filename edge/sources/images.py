@@ -9,17 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.sources.base import (
-    U8,
-    Frame,
-    ImageTooLargeError,
-    Pacer,
-    SourceBase,
-    SourceConfig,
-    SourceError,
-    check_pixels,
-    to_rgb8,
-)
+from edge.records import U8, Frame
+from edge.sources.base import ImageTooLargeError, Pacer, SourceBase, SourceConfig, SourceError, check_pixels, to_rgb8
 from edge.sources.header import image_size
 
 _LOGGER = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Any
 import cv2
 from numpy.typing import NDArray
 
+from edge.records import Frame
 from edge.sources.base import (
-    Frame,
     ImageTooLargeError,
     SourceBase,
     SourceConfig,

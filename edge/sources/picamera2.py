@@ -17,16 +17,8 @@ import logging
 import time
 from typing import Any
 
-from edge.sources.base import (
-    U8,
-    AnyArray,
-    Frame,
-    SourceBase,
-    SourceConfig,
-    SourceError,
-    SourceUnavailableError,
-    check_pixels,
-)
+from edge.records import U8, Frame
+from edge.sources.base import AnyArray, SourceBase, SourceConfig, SourceError, SourceUnavailableError, check_pixels
 from edge.sources.picamera2_frames import YUV_FORMATS, packed_to_rgb, yuv420_to_rgb
 from edge.sources.picamera2_preview import PREVIEWS, choose_preview
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.sources.base import U8, AnyArray
+from edge.records import U8
+from edge.sources.base import AnyArray
 
 # Memory order of each packed format's first three bytes, and how to reach RGB from there.
 _MEMORY_ORDER = {"XBGR8888": "RGB", "XRGB8888": "BGR", "RGB888": "BGR", "BGR888": "RGB"}

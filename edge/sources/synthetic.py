@@ -8,7 +8,8 @@ import time
 import cv2
 import numpy as np
 
-from edge.sources.base import Frame, Pacer, SourceBase, SourceConfig, check_pixels
+from edge.records import Frame
+from edge.sources.base import Pacer, SourceBase, SourceConfig, check_pixels
 
 
 class SyntheticSource(SourceBase):

@@ -121,8 +121,7 @@ def _explained_samples(model: Path, images: Path) -> list[Any]:
 
     from edge.explain.explainer import Explainer
     from edge.explain.render import RenderConfig, render, top_entries
-    from edge.sinks.base import Result
-    from edge.sources.base import Frame
+    from edge.records import Frame, Result
 
     explainer = Explainer.load(model)
     results = []

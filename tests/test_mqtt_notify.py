@@ -10,8 +10,8 @@ import pytest
 from broker import Broker, Collector, retained
 from test_disklog import NAMES, make_result
 
+from edge.records import Result, SinkError
 from edge.service.config import ConfigError, build_config
-from edge.sinks.base import Result, SinkError
 from edge.sinks.mqtt import MqttConfig, MqttSink
 from edge.sinks.mqtt_discovery import DeviceInfo
 from edge.sinks.mqtt_notify import EventNotifier, NotifyConfig

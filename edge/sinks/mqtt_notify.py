@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge.jpeg import encode_rgb
-from edge.sinks.base import Result, SinkError
+from edge.records import Result, SinkError
 from edge.sinks.record import peak_position
 
 Outgoing = tuple[str, bytes, int, bool]  # (topic, payload, qos, retain)

@@ -16,9 +16,9 @@ from edge.explain.cam import METHODS, CamContext, get_method
 from edge.explain.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
-         "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]
+         "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu", "gap_negative"]
 SCORES = ["logit", "probability"]
-GAP_CASES = {"mobilenet_gap", "mobilenet_top"}
+GAP_CASES = {"mobilenet_gap", "mobilenet_top", "gap_negative"}
 
 
 def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
@@ -79,9 +79,10 @@ def test_methods_on_tensorflows_own_activations(zoo: Path, case: str, score: str
             assert np.abs(get_method(method).raw(ctx) - expected).max() <= tolerance * np.abs(expected).max(), method
 
 
-def test_gradcam_equals_cam_up_to_scale_on_a_gap_head(zoo: Path) -> None:
-    ref = _ref(zoo, "mobilenet_gap")
-    ex = Explainer.load(zoo / "bundles" / "mobilenet_gap")
+@pytest.mark.parametrize("case", ["mobilenet_gap", "gap_negative"])  # gap_negative: maps negative, cam all zeros
+def test_gradcam_equals_cam_up_to_scale_on_a_gap_head(zoo: Path, case: str) -> None:
+    ref = _ref(zoo, case)
+    ex = Explainer.load(zoo / "bundles" / case)
     h, w, _ = ex.manifest.feature_shape
     for x in ref["x"]:
         grad = ex.explain_input(x, method="gradcam")

@@ -17,7 +17,8 @@ from edge.explain.bundle import load_head
 from edge.explain.head_ops import Activation, Pool2D
 
 FLOAT_CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
-               "legacy_h5", "json_weights", "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu"]
+               "legacy_h5", "json_weights", "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu",
+               "gap_negative"]
 SCORES = ["logit", "probability"]
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from comparisons import rel_diff, rel_diff_up_to_positive_scale
 
 from edge import Explainer
-from edge.explain.cam import normalise
 from tools.verify import edge_side
 
 SCORES = ("logit", "probability")
@@ -30,10 +30,6 @@ def _inputs(zoo: Path, path: Path, targets: dict[str, np.ndarray] | None = None,
     return ref
 
 
-def _rel(actual: np.ndarray, expected: np.ndarray) -> float:
-    return float(np.abs(actual - expected).max() / np.abs(expected).max())
-
-
 def test_main_writes_the_device_path_and_the_head_on_tensorflows_activations(fruit_bundle: Path, zoo: Path,
                                                                               tmp_path: Path) -> None:
     ref = _inputs(zoo, tmp_path / "in.npz")
@@ -43,13 +39,13 @@ def test_main_writes_the_device_path_and_the_head_on_tensorflows_activations(fru
         out = {name: npz[name] for name in npz.files}
     assert set(out) == {"features", *(f"{score}_{part}" for score in SCORES for part in (
         "probabilities", "cam_raw", "head_probabilities", "head_cam_raw"))}
-    assert out["features"].shape == (2, 8, 8, 128) and _rel(out["features"], ref["logit_activations"]) < 1e-4
+    assert out["features"].shape == (2, 8, 8, 128) and rel_diff(out["features"], ref["logit_activations"]) < 1e-4
     for score in SCORES:
         # the head alone, on TensorFlow's own activations: TensorFlow's Grad-CAM and probabilities
-        assert _rel(out[f"{score}_head_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-4
+        assert rel_diff(out[f"{score}_head_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-4
         np.testing.assert_allclose(out[f"{score}_head_probabilities"], ref[f"{score}_probabilities"], atol=1e-6)
         # the device path from the frames: the same within the features' drift
-        assert _rel(out[f"{score}_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-2
+        assert rel_diff(out[f"{score}_cam_raw"], ref[f"{score}_method_gradcam"]) < 1e-2
         np.testing.assert_allclose(out[f"{score}_probabilities"], ref[f"{score}_probabilities"], atol=1e-4)
     assert not np.allclose(out["logit_head_cam_raw"], out["probability_head_cam_raw"])  # each score its own
 
@@ -69,15 +65,20 @@ def test_the_given_classes_are_explained_with_the_given_method(fruit_bundle: Pat
             np.testing.assert_array_equal(out["probability_cam_raw"][i], expected)
 
 
-def test_cam_reads_the_class_from_the_context(zoo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", ["mobilenet_gap", "gap_negative"])
+def test_cam_reads_the_class_from_the_context(zoo: Path, tmp_path: Path, case: str) -> None:
     """CAM (Zhou et al., GAP heads) takes the class's Dense weights, not the score's gradient: on a GAP -> Dense head
-    its map is Grad-CAM's up to scale."""
-    ref = _inputs(zoo, tmp_path / "in.npz", case="mobilenet_gap")
-    assert edge_side.main([str(zoo / "bundles" / "mobilenet_gap"), str(tmp_path / "in.npz"), str(tmp_path / "c.npz"),
+    its raw map is Grad-CAM's times a positive scale (h * w for the logit). Raw maps, since a map negative in every
+    cell normalises to zeros (gap_negative: every map is so) and would compare nothing."""
+    ref = _inputs(zoo, tmp_path / "in.npz", case=case)
+    assert edge_side.main([str(zoo / "bundles" / case), str(tmp_path / "in.npz"), str(tmp_path / "c.npz"),
                            "--method", "cam", "--scores", "logit"]) == 0
     with np.load(tmp_path / "c.npz") as out:
-        for cam, expected in zip(out["logit_head_cam_raw"], ref["logit_method_gradcam"], strict=True):
-            assert _rel(normalise(cam), normalise(expected)) < 1e-4
+        cams = out["logit_head_cam_raw"]
+    if case == "gap_negative":
+        assert (ref["logit_method_gradcam"] < 0).all() and (cams < 0).all()
+    for cam, expected in zip(cams, ref["logit_method_gradcam"], strict=True):
+        assert rel_diff_up_to_positive_scale(cam, expected) < 1e-4
 
 
 def test_main_names_itself_in_its_usage(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,7 +14,7 @@ from conftest import run_python
 MODELS = {
     "keras": {"fruit.keras", "fruit_other.keras", "mobilenet_gap.keras", "mobilenet_top.keras",
               "dense_bn_dropout.keras", "legacy_fruit.h5", "model_convnet.json", "sigmoid_same_max.keras",
-              "same_avg_gmp.keras", "gmp_linear.keras", "gap_hardswish_silu.keras"},
+              "same_avg_gmp.keras", "gmp_linear.keras", "gap_hardswish_silu.keras", "gap_negative.keras"},
     "imagenet": {"xception-71", "vgg16-64", "mobilenetv2-64", "resnet50-64", "efficientnetb0-64"},
     "torch": {"resnet18", "shufflenet", "densenet_style", "mobilenet_v3_small", "activation_head", "softmax_end",
               "fruit", "timm_mobilenetv3", "elu_head", "gelu_tanh_head"},

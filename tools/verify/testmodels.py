@@ -181,6 +181,8 @@ CASES = [
     Case("gmp_linear", _keras3(zoo_models.gmp_linear, "gmp_linear.keras"), target="conv2", preprocess="caffe",
          inputs=ecosystem.resnet50_caffe),
     Case("gap_hardswish_silu", _keras3(zoo_models.gap_hardswish_silu, "gap_hardswish_silu.keras"), target="conv2"),
+    # CAM and Grad-CAM maps negative in every cell: normalised heatmaps all zeros, only the raw maps compare
+    Case("gap_negative", _keras3(zoo_models.gap_negative, "gap_negative.keras"), target="conv2"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Small seeded Keras models for the head forms the fruit and MobileNet models do not have (issue 26): a sigmoid
-output, SAME-padded max and average pooling after the target, global max pooling, a linear output, a Rescaling layer.
+output, SAME-padded max and average pooling after the target, global max pooling, a linear output, a Rescaling layer;
+and a GAP head whose CAM maps are all negative.
 
 The SAME poolings are sized so that TensorFlow pads an odd total (one more row and column at the bottom and right than
 at the top and left): a padding split the wrong way round then moves every window and cannot agree by accident.
@@ -92,4 +93,24 @@ def gap_hardswish_silu() -> Any:
         _dense(24, "hidden_hard_swish", 55, "hard_swish"),
         _dense(16, "hidden_silu", 57, "silu"),
         _dense(3, "predictions", 59, "softmax"),
+    ])
+
+
+def gap_negative() -> Any:
+    """GlobalAveragePooling2D -> Dense softmax whose kernel is negative everywhere, over a ReLU target kept positive
+    by its bias: every class's CAM and Grad-CAM map is negative in every cell, so that their normalised heatmaps are
+    all zeros and only the raw maps can show that the two agree (an untrained model can be like this by chance)."""
+    import keras
+
+    return keras.Sequential([
+        keras.Input((36, 40, 3)),
+        _conv(8, "conv1", 61),  # (34, 38, 8)
+        keras.layers.MaxPooling2D(2, name="pool1"),  # (17, 19, 8)
+        keras.layers.Conv2D(16, 3, activation="relu", name="conv2",  # (15, 17, 16): the target
+                            kernel_initializer=keras.initializers.GlorotUniform(seed=63),
+                            bias_initializer=keras.initializers.Constant(0.5)),
+        keras.layers.GlobalAveragePooling2D(name="gap"),
+        keras.layers.Dense(3, activation="softmax", name="predictions",
+                           kernel_initializer=keras.initializers.RandomUniform(-1.0, -0.1, seed=65),
+                           bias_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=66)),
     ])

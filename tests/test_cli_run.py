@@ -350,14 +350,16 @@ def test_check_config_refuses_a_log_dir_run_would_refuse(fruit_bundle: Path, tmp
 
 
 def test_check_config_has_no_side_effects(fruit_bundle: Path, tmp_path: Path) -> None:
-    """No log directory made, no port bound (it is busy here, as while the service runs), no camera opened (this
-    machine has no picamera2 to open), no broker contacted (a listener that must see no connection)."""
+    """No log directory made, no port bound (it is busy here, as while the service runs), no camera opened (the fake
+    picamera2 library is importable here, as on a Pi), no broker contacted (a listener
+    that must see no connection)."""
     busy, broker = socket.create_server(("127.0.0.1", 0)), socket.create_server(("127.0.0.1", 0))
     with busy, broker:
         broker.setblocking(False)
         proc = run_python("-m", "edge", "run", "--check-config", "--model", str(fruit_bundle), "--source", "picamera2",
                           "--log-dir", str(tmp_path / "state" / "log"), "--http", str(busy.getsockname()[1]),
-                          "--mqtt", f"mqtt://127.0.0.1:{broker.getsockname()[1]}", timeout=60)
+                          "--mqtt", f"mqtt://127.0.0.1:{broker.getsockname()[1]}", timeout=60,
+                          env={"PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "fakes"), str(REPO)])})
         assert proc.returncode == 0, proc.stderr
         assert "config OK" in proc.stderr and json.loads(proc.stdout)["source"]["spec"] == "picamera2"
         assert not (tmp_path / "state").exists()

@@ -16,6 +16,7 @@ from edge.explain import bundle as bundle_format
 from edge.explain.bundle import Manifest
 from edge.explain.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
 from edge.explain.cam.base import FLOAT32
+from edge.explain.class_names import summary as class_summary
 from edge.explain.head import Head, HeadPass
 from edge.explain.head_ops import F32
 from edge.explain.preprocess import Preprocessor
@@ -83,7 +84,7 @@ class Explainer:
         score = score or manifest.score
         if score not in bundle_format.SCORES:
             raise MethodError(f"unknown score {score!r}; choose one of {', '.join(bundle_format.SCORES)}")
-        _LOGGER.info("loaded %s (%s, %s features, %s runtime)", path, ", ".join(manifest.class_names),
+        _LOGGER.info("loaded %s (%s, %s features, %s runtime)", path, class_summary(manifest.class_names),
                      manifest.features.dtype, features.runtime)
         return cls(manifest, features, head, score=score, path=path)
 
@@ -202,7 +203,8 @@ class Explainer:
         if isinstance(target, str):
             if target in names:
                 return names.index(target)
-            raise MethodError(f"unknown class {target!r}; this model knows {', '.join(names)}")
+            raise MethodError(f"unknown class {target!r}; this model knows {class_summary(names, 20)}"
+                             + (" (all in its manifest.json)" if len(names) > 20 else ""))
         if not 0 <= int(target) < len(names):
             raise MethodError(f"class index {target} is out of range 0..{len(names) - 1}")
         return int(target)

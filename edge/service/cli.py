@@ -22,6 +22,7 @@ from typing import Any
 from edge import __version__, shipped
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
+from edge.explain.class_names import summary as class_summary
 from edge.explain.explainer import Explainer
 from edge.http.sink import DashboardSink
 from edge.live import LiveSettings, Settings
@@ -59,7 +60,8 @@ def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
     if kind == "auto":
         kind = "picamera2" if source_kind == "picamera2" else "opencv"
         if kind == "opencv" and not has_display():
-            _LOGGER.info("no display: no preview window (--no-display says so explicitly)")
+            _LOGGER.info("no display found ($DISPLAY is not set): running without a preview window "
+                         "(--no-display skips the window and this line)")
             return None, False
     if kind == "picamera2":
         if source_kind != "picamera2":
@@ -104,6 +106,13 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     return sinks
 
 
+def warn_if_silent(sinks: list[Sink]) -> None:
+    """A run nothing shows or records would explain every frame and end with no trace of it: say so once."""
+    if not sinks:
+        _LOGGER.warning("nothing will show or keep the explanations (no window, log, browser view, MQTT or stdout): "
+                        "add --log-dir DIR for overlays and a JSONL log, or --stdout for JSON lines")
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set stop (the loop then winds down) and interrupted (the sinks then get a bounded time to
@@ -137,7 +146,10 @@ def check_config(config: Config) -> int:
     if not source.live:
         with source:
             pass
+    elif (check_source := getattr(source, "check", None)) is not None:  # a camera: its library, not the device
+        check_source()
     sinks = build_sinks(config, source, threading.Event(), opencv_window=opencv_window, device=device_info(explainer))
+    warn_if_silent(sinks)
     for sink in sinks:  # their constructors validated the config; check() looks at what open() would need
         check = getattr(sink.sink if isinstance(sink, SinkWorker) else sink, "check", None)
         if check is not None:
@@ -145,7 +157,7 @@ def check_config(config: Config) -> int:
     if config.mqtt.url:  # the password source too (the broker itself is not contacted)
         read_password(config.mqtt.password_file, config.mqtt.password_env)
     print(json.dumps(as_dict(config), indent=2))
-    print(f"config OK: model {', '.join(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
+    print(f"config OK: model {class_summary(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
     return 0
 
 
@@ -186,6 +198,7 @@ def run(config: Config) -> int:
     live, about = live_controls(config, explainer)
     sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
                         about=about)
+    warn_if_silent(sinks)
     interrupted = threading.Event()
     for sink in sinks:
         if isinstance(sink, SinkWorker):

@@ -22,6 +22,7 @@ from edge.explain.runtime import interpreter_class
 from edge.service.config import ConfigError
 from edge.sinks.preview import PREVIEW_KINDS
 from edge.sources import describe
+from edge.sources.base import SLIDESHOW_FPS
 
 # flag destination -> (config section, key)
 FLAG_KEYS: dict[str, tuple[str, str]] = {
@@ -84,17 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Flags override the config file; every flag has a config key (docs/device.md).")
     add = run.add_argument
     add("--config", type=Path, help="TOML config file")
-    add("--check-config", action="store_true", help="validate config, bundle, source and log dir, print, exit")
+    add("--check-config", action="store_true", help="check everything run would need at start (bundle, source and "
+        "its camera library, outputs, log dir) without side effects, print the effective config, exit 0 or 2")
     add("--debug", action="store_true", help="debug logging and tracebacks")
     add("--model", help="bundle directory [model] path (default: models/fruit, the shipped bundle; relative paths "
         "not under the working directory are looked up among the shipped files)")
-    add("--source", help=f"[source] spec: {describe()}")
+    add("--source", help=f"[source] spec (default: picamera2): {describe()}")
     add("--method", choices=list(METHODS), help="[model] method")
     add("--target", help="[model] target: always explain this class")
     add("--top-k", type=int, help="[model] top_k")
     add("--threads", type=_threads, help="[model] threads for TFLite: N or auto (every CPU this process may use)")
     add("--runtime", choices=["auto", "ai_edge_litert", "tflite_runtime"], help="[model] runtime")
-    add("--fps", type=float, help="[source] fps for synthetic frames")
+    add("--fps", type=float, help="[source] fps: pace synthetic frames and images: folders (default: as fast as "
+        f"possible; images: with --repeat {SLIDESHOW_FPS:g}); 0 = as fast as possible")
     add("--repeat", action="store_const", const=True, help="[source] repeat: loop images:/video: sources")
     add("--size", help="[source] width x height of the capture, e.g. 640x480")
     add("--log-dir", help="[log] dir: write JSONL records and JPEGs here")

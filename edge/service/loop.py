@@ -169,7 +169,8 @@ class Loop:
                 self.notifier.status(f"explaining {self.source.name}")
                 lost_at = 0.0
             backoff = self.config.reopen_backoff_s
-            self.mailbox.put(frame, (time.perf_counter() - t0) * 1e3, wait=not self.source.live, stop=self.stop)
+            capture_ms = (time.perf_counter() - t0) * 1e3 - frame.paced_ms  # the pacing sleep is not capture
+            self.mailbox.put(frame, capture_ms, wait=not self.source.live, stop=self.stop)
         self.mailbox.end()
 
     def _reopen(self) -> None:

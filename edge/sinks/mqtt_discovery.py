@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from edge.explain.class_names import summary as class_summary
 from edge.sinks.mqtt_client import MqttCounters, Outbox
 from edge.sinks.mqtt_messages import STATUS_OFFLINE, STATUS_ONLINE, Topics
 
@@ -79,7 +80,7 @@ def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str, 
         "identifiers": [f"{PRODUCT}-{node}"],
         "name": f"{PRODUCT} {device_id}",
         "manufacturer": PRODUCT,
-        "model": f"{device.model_name} ({', '.join(class_names)})",
+        "model": f"{device.model_name} ({class_summary(class_names, 10)})",
         "sw_version": f"{device.version}, bundle {device.model_sha256[:12]}",
     }
     common = {"device": block, "origin": {"name": PRODUCT, "sw_version": device.version},

@@ -51,7 +51,7 @@ def create_source(config: SourceConfig, *, model_size: tuple[int, int] | None = 
 
 def describe() -> str:
     """One line per source kind, for --help."""
-    return "; ".join(f"{kind}: {text}" for kind, (_, text) in SOURCES.items())
+    return "; ".join(text if text.startswith(f"{kind}:") else f"{kind}: {text}" for kind, (_, text) in SOURCES.items())
 
 
 __all__ = [

@@ -29,6 +29,10 @@ class SourceUnavailableError(SourceError):
     worth waiting for, unlike a configuration error."""
 
 
+# images: with repeat and no fps: a looping folder run unpaced would spin a core at hundreds of frames per second
+SLIDESHOW_FPS = 5.0
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """[source]: which frames to read and how."""
@@ -37,8 +41,9 @@ class SourceConfig:
         "doc": "picamera2, camera:N, video:PATH_OR_URL, images:DIR or synthetic"})
     width: int = field(default=640, metadata={"range": (16, 8192), "doc": "capture width (camera, synthetic)"})
     height: int = field(default=480, metadata={"range": (16, 8192), "doc": "capture height (camera, synthetic)"})
-    fps: float = field(default=0.0, metadata={
-        "range": (0.0, 240.0), "doc": "frame rate of synthetic and images: (a slideshow); 0 = as fast as possible"})
+    fps: float | None = field(default=None, metadata={
+        "range": (0.0, 240.0), "doc": "frame rate of synthetic and images: (a slideshow); 0 = as fast as possible; "
+        f"unset = as fast as possible, except images: with repeat: {SLIDESHOW_FPS:g} (a looping slideshow)"})
     repeat: bool = field(default=False, metadata={"doc": "start again at the end of images: or video: (soak runs)"})
     camera_num: int = field(default=0, metadata={"range": (0, 16), "doc": "picamera2 camera index"})
     main_format: str = field(default="XBGR8888", metadata={
@@ -108,16 +113,20 @@ def check_pixels(width: int, height: int, config: SourceConfig | None, what: str
 class Pacer:
     """Sleeps so that successive calls to wait() are at least 1 / fps apart; fps 0 never sleeps."""
 
-    def __init__(self, fps: float) -> None:
-        self.period = 1.0 / fps if fps > 0 else 0.0
+    def __init__(self, fps: float | None) -> None:
+        self.period = 1.0 / fps if fps else 0.0
         self._next = 0.0
 
-    def wait(self) -> None:
-        if self.period:
-            now = time.monotonic()
-            if self._next > now:
-                time.sleep(self._next - now)
-            self._next = max(now, self._next) + self.period
+    def wait(self) -> float:
+        """Sleep until the next frame is due; returns the ms slept."""
+        if not self.period:
+            return 0.0
+        now = time.monotonic()
+        slept = max(0.0, self._next - now)
+        if slept:
+            time.sleep(slept)
+        self._next = max(now, self._next) + self.period
+        return slept * 1e3
 
 
 def to_rgb8(image: NDArray[Any], channel_order: str = "BGR") -> U8:

@@ -10,7 +10,16 @@ import cv2
 import numpy as np
 
 from edge.records import U8, Frame
-from edge.sources.base import ImageTooLargeError, Pacer, SourceBase, SourceConfig, SourceError, check_pixels, to_rgb8
+from edge.sources.base import (
+    SLIDESHOW_FPS,
+    ImageTooLargeError,
+    Pacer,
+    SourceBase,
+    SourceConfig,
+    SourceError,
+    check_pixels,
+    to_rgb8,
+)
 from edge.sources.header import image_size
 
 _LOGGER = logging.getLogger(__name__)
@@ -32,7 +41,9 @@ class ImageFolderSource(SourceBase):
         self.skipped = 0  # files with an image suffix that could not be decoded, or too large
         self._next = 0
         self._index = 0
-        self._pacer = Pacer(config.fps if config else 0.0)
+        fps = self.config.fps
+        self.fps = fps if fps is not None else (SLIDESHOW_FPS if self.repeat else 0.0)
+        self._pacer = Pacer(self.fps)
 
     def open(self) -> None:
         if not self.folder.is_dir():
@@ -42,6 +53,9 @@ class ImageFolderSource(SourceBase):
             raise SourceError(f"images:{self.folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self._next = 0
         _LOGGER.info("images:%s: %d files", self.folder, len(self.paths))
+        if self.config.fps is None and self.repeat:
+            _LOGGER.info("images:%s: repeating at %g fps (--fps sets the pace, --fps 0 runs as fast as it can)",
+                         self.folder, self.fps)
 
     def read(self) -> Frame | None:
         while True:
@@ -54,8 +68,9 @@ class ImageFolderSource(SourceBase):
             self._next += 1
             image = self._decode(path)
             if image is not None:
-                self._pacer.wait()
-                frame = Frame(image=image, index=self._index, timestamp=time.time(), name=path.name)
+                paced_ms = self._pacer.wait()
+                frame = Frame(image=image, index=self._index, timestamp=time.time(), name=path.name,
+                              paced_ms=paced_ms)
                 self._index += 1
                 return frame
 

@@ -52,6 +52,11 @@ class Picamera2Source(SourceBase):
         """Whether a preview runs that would show an overlay."""
         return self.camera is not None and self.active_preview is not None
 
+    def check(self) -> None:
+        """What open() needs before it touches the camera (--check-config): the size, the picamera2 library."""
+        check_pixels(self.config.width, self.config.height, self.config, "picamera2 main stream (--size)")
+        _import_picamera2()
+
     def open(self) -> None:
         check_pixels(self.config.width, self.config.height, self.config, "picamera2 main stream (--size)")
         picamera2 = _import_picamera2()

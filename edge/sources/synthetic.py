@@ -20,7 +20,7 @@ class SyntheticSource(SourceBase):
         self.name = "synthetic"
         check_pixels(self.config.width, self.config.height, self.config, "synthetic frames (--size)")
         # Paced frames behave like a camera (drop when behind); unpaced ones measure throughput (never drop).
-        self.live = self.config.fps > 0
+        self.live = bool(self.config.fps)
         height, width = self.config.height, self.config.width
         ramp = np.linspace(40, 200, width, dtype=np.float32)  # (W,) float32
         self._background = np.ascontiguousarray(
@@ -30,13 +30,13 @@ class SyntheticSource(SourceBase):
         self._pacer = Pacer(self.config.fps)
 
     def read(self) -> Frame | None:
-        self._pacer.wait()
+        paced_ms = self._pacer.wait()
         image = self._background.copy()
         height, width = image.shape[:2]
         phase = self._index * 0.05
         center = (int(width / 2 + width / 3 * math.cos(phase)), int(height / 2 + height / 3 * math.sin(phase)))
         color = (255, 80 + (self._index * 7) % 170, 20)
         cv2.circle(image, center, max(4, min(height, width) // 6), color, thickness=-1)
-        frame = Frame(image=image, index=self._index, timestamp=time.time())
+        frame = Frame(image=image, index=self._index, timestamp=time.time(), paced_ms=paced_ms)
         self._index += 1
         return frame

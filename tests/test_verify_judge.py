@@ -484,8 +484,8 @@ def test_with_debug_the_error_is_raised_with_its_traceback(fruit_bundle: Path, t
 
 
 def _readme_block(starting: str) -> str:
-    """The README's indented block whose first line starts with `starting`, dedented."""
-    lines = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    """docs/verify.md's indented block whose first line starts with `starting`, dedented."""
+    lines = (Path(__file__).resolve().parent.parent / "docs" / "verify.md").read_text(encoding="utf-8").splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("    " + starting))
     block = []
     for line in lines[first:]:
@@ -497,7 +497,7 @@ def _readme_block(starting: str) -> str:
 
 def test_the_readme_shows_what_help_prints(monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """Every option the command takes is in the README with its help, and nothing else: the README's block is
+    """Every option the command takes is in docs/verify.md with its help, and nothing else: the block is
     `python -m tools.verify --help`'s output (usage under the command's own name, the description, every option)."""
     monkeypatch.setenv("COLUMNS", "120")
     with pytest.raises(SystemExit) as done:

@@ -1,4 +1,4 @@
-"""The bench report: medians over rounds, the targets judged, the markdown table and the README block it fills."""
+"""The bench report: medians over rounds, the targets judged, the markdown table and the block it fills in a page."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def table(report: dict[str, Any]) -> str:
                   f"{fp['capture_ms']:.2f}, explain {fp['explain_ms']:.2f}, overlay {fp['overlay_ms']:.2f}, "
                   f"JPEG {fp['jpeg_ms']:.2f}."]
     lines += thread_views(report) + head_forms(report) + sweep(report)
-    lines += ["", "Targets (issues 6 and 25):", ""]
+    lines += ["", "Targets:", ""]
     for t in report["targets"]:
         lines.append(f"- {'met' if t['met'] else '**not met**'}: {t['target']}, {t['model']}: {t['value']:.2f}")
     return "\n".join(lines)
@@ -124,7 +124,7 @@ README_BEGIN, README_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 def update_readme(path: Path, text: str) -> None:
-    """Replace the block between the README's bench markers with the latest table."""
+    """Replace the block between the file's bench markers with the latest table."""
     readme = path.read_text()
     if README_BEGIN not in readme or README_END not in readme:
         raise RuntimeError(f"{path}: no {README_BEGIN} ... {README_END} block to put the table in")

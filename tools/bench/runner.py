@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the device's explain against its classify-only floor and TensorFlow Grad-CAM.
 
-    python -m tools.bench [--quick] [--rounds 3] [--head-form-rounds 5] [--json PATH] [--readme README.md]
+    python -m tools.bench [--quick] [--rounds 3] [--head-form-rounds 5] [--json PATH] [--readme docs/performance.md]
 
 Every contender runs in its own subprocess (TensorFlow and the TFLite runtimes do not share a process well), on the
 shipped fruit bundle and on a MobileNetV2-224 GAP-head bundle (random weights: timing only), at equal thread counts (1,

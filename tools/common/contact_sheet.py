@@ -31,6 +31,21 @@ def _tile(image: U8, caption: str, size: int) -> U8:
     return np.vstack([tile, bar])
 
 
+def _title_bar(title: str, width: int, scale: float = 0.6) -> U8:
+    """The title in as many lines as the sheet's width needs (a three-tile sheet is 480 px: too narrow for one)."""
+    lines: list[str] = []
+    for word in title.split(" "):
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= width - 12:
+            lines[-1] = line
+        else:
+            lines.append(word)
+    bar = np.full((8 + 22 * len(lines), width, 3), 255, np.uint8)  # (h, W, 3) uint8 RGB
+    for i, line in enumerate(lines):
+        cv2.putText(bar, line, (6, 21 + 22 * i), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
+
+
 def write_sheet(path: Path, rows: list[list[tuple[U8, str]]], tile: int = 160, title: str = "") -> None:
     """Write rows of (RGB image, caption) tiles as a PNG."""
     if not rows:
@@ -40,9 +55,7 @@ def write_sheet(path: Path, rows: list[list[tuple[U8, str]]], tile: int = 160, t
     lines = [np.hstack([_tile(img, cap, tile) for img, cap in row] + [blank] * (width - len(row))) for row in rows]
     sheet = np.vstack(lines)
     if title:
-        head = np.full((30, sheet.shape[1], 3), 255, np.uint8)
-        cv2.putText(head, title, (6, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-        sheet = np.vstack([head, sheet])
+        sheet = np.vstack([_title_bar(title, sheet.shape[1]), sheet])
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise OSError(f"{path}: could not write the contact sheet")

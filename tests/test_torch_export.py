@@ -217,7 +217,7 @@ def test_test_models_keep_their_residual_branches() -> None:
 
 
 def test_the_tutorials_resnet18_flow(torch_zoo: Path, tmp_path: Path) -> None:
-    """The README's PyTorch flow: a ResNet18 state_dict saved with torch.save, exported with ImageNet's synset names,
+    """docs/export.md's PyTorch flow: a ResNet18 state_dict saved with torch.save, exported with ImageNet's synset names,
     then `edge run --method cam --top-k 5` on images: every record names the 5 most probable classes, best first, and
     the overlay carries the top-5 panel (it differs from the --top-k 1 overlay, which has none)."""
     synsets = tmp_path / "synset_words.txt"

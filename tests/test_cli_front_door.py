@@ -77,7 +77,7 @@ def test_the_capture_time_leaves_out_the_pacing_sleep() -> None:
 def test_long_class_lists_are_summed_up(caplog: pytest.LogCaptureFixture) -> None:
     names = [f"class_{i}" for i in range(1000)]
     assert class_summary(names) == "1000 classes: class_0, class_1, class_2, class_3, class_4, ..."
-    with caplog.at_level(logging.INFO, logger="edge.explainer"):
+    with caplog.at_level(logging.INFO, logger="edge.explain.explainer"):
         explainer = Explainer.load(DEMO_MODEL)
     assert "(3 classes: Apfel, Orange, Tomate, " in caplog.text
     with pytest.raises(Exception, match=r"this model knows 3 classes: Apfel, Orange, Tomate$"):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.explain import imx500_record
 from edge.errors import BundleError
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Manifest:
     head_dtype: str = "float32"  # storage of the head's Dense kernels (see HEAD_DTYPES)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     source: dict[str, str] = field(default_factory=dict)  # model file, its sha256, TF/Keras versions, export time
+    imx500: imx500_record.Imx500Trunk | None = None  # the trunk for the AI Camera's sensor (edge/explain/imx500_record.py)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -101,7 +103,10 @@ class Manifest:
         return hashlib.sha256(joined.encode()).hexdigest()
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        raw = asdict(self)
+        if raw["imx500"] is None:
+            del raw["imx500"]  # bundles without a sensor trunk stay readable by readers older than the section
+        return json.dumps(raw, indent=2) + "\n"
 
 
 def sha256_file(path: Path) -> str:
@@ -169,6 +174,7 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
             head_dtype=str(raw.get("head_dtype", "float32")),
             files={str(k): str(v) for k, v in dict(raw.get("files", {})).items()},
             source={str(k): str(v) for k, v in dict(raw.get("source", {})).items()},
+            imx500=imx500_record.parse(raw.get("imx500")),
         )
     except KeyError as e:
         raise BundleError(path, f"missing key {e.args[0]!r}") from e

@@ -19,6 +19,8 @@ from edge.explain.preprocess import Preprocessor
 from tools.common import cli_support, edge_worker
 from tools.export import class_names, head_storage, layer_list, preprocess_spec, quiet
 from tools.export.front_end import FrontEndModel
+from tools.export.imx500 import trunk as imx500_trunk
+from tools.export.imx500.toolchain import ToolchainError
 from tools.export.keras import feature_export, feature_fold
 from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
 from tools.export.onnx import model_file as onnx_model_file
@@ -274,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-check", action="store_true", help="skip loading the bundle with both TFLite runtimes")
     p.add_argument("--no-fold", action="store_true", help="keep BatchNorms after ReLU convolutions as they are "
                    "(by default they are folded into the convolution: same features, less work per frame)")
+    imx500_trunk.add_arguments(p)
     cli_support.add_common(p)
     return p
 
@@ -284,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     with cli_support.one_line_errors(args.debug, ExportError, HeadExportError, model_io.ModelLoadError,
                                      keras_graph.GraphError, feature_export.FeatureExportError,
                                      edge_worker.WorkerError, preprocess_spec.PreprocessSpecError,
-                                     class_names.ClassNamesError, model_spec.TorchExportError) as status, \
+                                     class_names.ClassNamesError, model_spec.TorchExportError,
+                                     imx500_trunk.Imx500ExportError, ToolchainError) as status, \
             quiet.quiet_unless(args.debug):
         if args.list_layers:
             print("\n".join(_list_layers(args)))
@@ -293,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ExportError("--out BUNDLE_DIR is required (or use --list-layers)")
         if args.classes and args.classes_file:
             raise ExportError("give --classes or --classes-file, not both")
+        imx500_trunk.refuse_early(args)
         options = ExportOptions(
             out=args.out, target_layer=args.target_layer, score=args.score,
             classes=class_names.read_class_names(args.classes_file) if args.classes_file else args.classes,
@@ -305,4 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out}: {m.input_shape} -> {m.target_layer} {m.feature_shape} ({m.features.dtype}, "
               f"{m.features.flops / 1e6:.1f} MFLOPs) -> head {' > '.join(m.head_layers)} ({m.head_dtype}, "
               f"{head_mb:.1f} MB) -> {class_names.summary(m.class_names)}")
+        if args.trunk == "imx500":
+            m = imx500_trunk.add_trunk(args.model, args.weights, m, args.out, args.calibration,
+                                       args.calibration_count, args.imx500_venv)
+            print(imx500_trunk.summary(m.imx500))  # type: ignore[arg-type]
     return status.code

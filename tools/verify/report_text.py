@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tools.verify import imx500_fidelity
+
 HEAD_FAILED = (
     "FAIL head: fed TensorFlow's own target activations, the NumPy head does not reproduce tape.gradient and the "
     "probabilities: the head does not compute what the Keras layers after the target compute (an export bug, or a "
@@ -75,6 +77,8 @@ def _lines(report: dict[str, Any]) -> list[str]:
         out.append(f"  note: the bundle's preprocessing {mismatch['manifest']} is not the given {mismatch['given']}")
     if "contact_sheet" in report:
         out.append(f"  contact sheet: {report['contact_sheet']}")
+    if "imx500" in report:
+        out += imx500_fidelity.lines(report["imx500"])
     out += _conclusion(report)
     return out
 

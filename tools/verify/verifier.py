@@ -32,7 +32,7 @@ from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec, pt2_file
 from tools.keras_support import model_io
-from tools.verify import edge_side, report_text, tolerance
+from tools.verify import edge_side, imx500_fidelity, report_text, tolerance
 
 CORRELATION_FLOOR = 0.999  # a float16 head's maps against TensorFlow's
 
@@ -191,7 +191,11 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
     edge = edge_side.run(bundle, images, tf_A, targets, method)
-    return report(Checked(bundle, model_path, manifest, paths, images), refs, edge, method, tol, convention, sheet)
+    out = report(Checked(bundle, model_path, manifest, paths, images), refs, edge, method, tol, convention, sheet)
+    if manifest.imx500 is not None:  # the sensor trunk too: its simulation against these float activations
+        out["imx500"] = imx500_fidelity.report(bundle, manifest, images, tf_A)
+        out["passed"] = out["passed"] and out["imx500"]["passed"]
+    return out
 
 
 @dataclass(frozen=True)
@@ -348,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tolerance must be a positive factor, got {args.tolerance}", file=sys.stderr)
         return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
-                                     preprocess_spec.PreprocessSpecError, model_spec.TorchExportError) as s, \
+                                     preprocess_spec.PreprocessSpecError, model_spec.TorchExportError,
+                                     imx500_fidelity.toolchain.ToolchainError) as s, \
             quiet.quiet_unless(args.debug):
         manifest = bundle_format.read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,

@@ -28,6 +28,7 @@ from edge.explain.bundle import Preprocess
 from edge.explain.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
+from tools.export.imx500.toolchain import ToolchainError
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec, pt2_file
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
                                      preprocess_spec.PreprocessSpecError, model_spec.TorchExportError,
-                                     imx500_fidelity.toolchain.ToolchainError) as s, \
+                                     ToolchainError) as s, \
             quiet.quiet_unless(args.debug):
         manifest = bundle_format.read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,

@@ -27,6 +27,7 @@ class Frame:
     name: str = ""  # file name for images:, empty otherwise
     lores: U8 | None = None  # (h, w, 3) uint8 RGB near the model input (picamera2's lores stream), or None
     paced_ms: float = 0.0  # how long read() slept to keep --fps: not capture time
+    sensor: Any = None  # the AI Camera's output for this frame (edge/sources/imx500.py SensorOutput), or None
 
     @property
     def model_image(self) -> U8:

@@ -206,7 +206,10 @@ class Loop:
         method, target, config = self._settings()
         t0 = time.perf_counter()
         try:
-            ex = self.explainer.explain(frame.model_image, target=target, method=method)
+            if frame.sensor is None:
+                ex = self.explainer.explain(frame.model_image, target=target, method=method)
+            else:  # the AI Camera: the trunk ran on the sensor, A came with the frame
+                ex = frame.sensor.explain(self.explainer, target=target, method=method)
         except InputError as e:
             self.stats.bad_frames += 1
             _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)

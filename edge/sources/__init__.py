@@ -15,6 +15,7 @@ from edge.sources.base import (
     to_rgb8,
 )
 from edge.sources.images import ImageFolderSource
+from edge.sources.imx500 import Imx500Source
 from edge.sources.opencv import OpenCVSource, camera_source, video_source
 from edge.sources.picamera2 import Picamera2Source
 from edge.sources.synthetic import SyntheticSource
@@ -28,6 +29,8 @@ SOURCES: dict[str, tuple[Factory, str]] = {
     "video": (lambda a, c, _s, _p: video_source(a, c), "video:PATH_OR_URL, a file or RTSP/HTTP stream"),
     "images": (lambda a, c, _s, _p: ImageFolderSource(a, c), "images:DIR, every image in a folder, sorted"),
     "synthetic": (lambda _a, c, _s, _p: SyntheticSource(c), "generated frames for benchmarks"),
+    "imx500": (lambda a, c, _s, _p: Imx500Source(a, c),
+               "imx500:BUNDLE, the Raspberry Pi AI Camera running the bundle's trunk on its sensor"),
 }
 
 

@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 
 from ._pixels import ColorSpace, packed, scene, stride_of, yuv420
+from ._request import CompletedRequest, RequestMixin
 
-__all__ = ["ColorSpace", "Picamera2", "Preview", "scene"]
+__all__ = ["ColorSpace", "CompletedRequest", "Picamera2", "Preview", "scene"]
 
 PLATFORM = "VC4"
 CAMERAS = 1  # cameras attached; Picamera2(n) for n >= CAMERAS raises IndexError
@@ -101,7 +102,7 @@ class _Preview:
         self.rendered = True
 
 
-class Picamera2:
+class Picamera2(RequestMixin):
     def __init__(self, camera_num: int = 0, verbose_console: int | None = None, tuning: Any = None,
                  allocator: Any = None) -> None:
         self._preview: _Preview | None = None

@@ -1,0 +1,60 @@
+"""Sony's IMX500 venv (scripts/imx500-venv) and one fruit bundle exported with --trunk imx500, both cached in build/.
+
+The venv is keyed by requirements-imx500.txt, the bundle by the zoo's key (tools/ and the bundle format) and the
+venv's: a run installs and exports once (about 1.5 + 2 minutes on 2 cores), later runs reuse them. Tests skip, with the
+reason, only where the machine cannot run Sony's tools: no Python 3.9-3.11, or no `java` for imxconv-tf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import MINI_DATA, REPO, _zoo_key, run_python
+
+REQUIREMENTS = REPO / "requirements-imx500.txt"
+FRUIT_MODEL = REPO / "models" / "fruit.keras"
+HELD_OUT = MINI_DATA / "test"  # the project's held-out fruit frames (never seen in training or calibration)
+CALIBRATION = MINI_DATA / "train"
+
+
+def venv_key() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def imx500_venv() -> Path:
+    if shutil.which("java") is None:
+        pytest.skip("imxconv-tf needs `java` and this machine has none (apt install default-jre-headless)")
+    venv = REPO / "build" / f"imx500-venv-{venv_key()}"
+    proc = subprocess.run([str(REPO / "scripts" / "imx500-venv"), str(venv)], capture_output=True, text=True,
+                          timeout=1800, check=False)
+    if proc.returncode == 2 and "no Python 3.9-3.11" in proc.stderr:
+        pytest.skip(f"Sony's venv cannot be made here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, f"scripts/imx500-venv failed:\n{proc.stderr[-3000:]}"
+    return venv
+
+
+def export_fruit(out: Path, venv: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "tools.export", str(FRUIT_MODEL), "--out", str(out), "--target-layer", "bn4",
+                      "--classes", "Apfel,Orange,Tomate", "--trunk", "imx500", "--calibration", str(CALIBRATION),
+                      "--imx500-venv", str(venv), *extra, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def imx500_fruit(imx500_venv: Path) -> Path:
+    """The trained fruit CNN (models/fruit.keras) cut at bn4, with its IMX500 trunk calibrated on the mini train set."""
+    out = REPO / "build" / f"imx500-fruit-{_zoo_key()}-{venv_key()}"
+    if not out.exists():
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        proc = export_fruit(partial, imx500_venv)
+        assert proc.returncode == 0, f"tools.export --trunk imx500 failed:\n{proc.stderr[-3000:]}"
+        try:
+            partial.rename(out)
+        except OSError:  # another run finished first
+            shutil.rmtree(partial, ignore_errors=True)
+    return out

@@ -12,8 +12,9 @@ import pytest
 from conftest import run_python
 from imx500_fixture import FRUIT_MODEL, HELD_OUT, imx500_fruit, imx500_venv  # noqa: F401 (fixtures)
 
-from edge import BundleError, Explainer, imx500_record
-from edge.bundle import read_manifest, verify_files
+from edge import BundleError, Explainer
+from edge.explain import imx500_record
+from edge.explain.bundle import read_manifest, verify_files
 
 
 def _error_line(proc: object) -> str:

@@ -20,14 +20,14 @@ import pytest
 from imx500_fixture import HELD_OUT, imx500_fruit, imx500_venv  # noqa: F401 (fixtures)
 from picamera2_fixture import FAKES, fake_picamera2
 
-from edge import cam as cam_registry
-from edge.bundle import load_head, read_manifest
-from edge.cam import CamContext, get_method, normalise
 from edge.errors import MethodError
-from edge.explainer import Explainer
-from edge.loop import Loop, LoopConfig
-from edge.render import RenderConfig
-from edge.sinks.base import Result
+from edge.explain import cam as cam_registry
+from edge.explain.bundle import load_head, read_manifest
+from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.explainer import Explainer
+from edge.explain.render import RenderConfig
+from edge.records import Result
+from edge.service.loop import Loop, LoopConfig
 from edge.sources import SourceConfig, SourceError, create_source
 from edge.sources.base import SourceUnavailableError
 from edge.sources.imx500 import Imx500Source

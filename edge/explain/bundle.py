@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.explain import imx500_record
 from edge.errors import BundleError
+from edge.explain import imx500_record
 
 if TYPE_CHECKING:
     from edge.explain.head import Head
@@ -77,7 +77,7 @@ class Manifest:
     head_dtype: str = "float32"  # storage of the head's Dense kernels (see HEAD_DTYPES)
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     source: dict[str, str] = field(default_factory=dict)  # model file, its sha256, TF/Keras versions, export time
-    imx500: imx500_record.Imx500Trunk | None = None  # the trunk for the AI Camera's sensor (edge/explain/imx500_record.py)
+    imx500: imx500_record.Imx500Trunk | None = None  # the trunk on the AI Camera (edge/explain/imx500_record.py)
     format_version: int = FORMAT_VERSION
 
     @property

@@ -23,13 +23,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge import bundle as bundle_format
-from edge import imx500_record
-from edge.cam import CamContext, get_method, normalise
 from edge.errors import BundleError, MethodError
-from edge.head_ops import F32
-from edge.imx500_record import Imx500Trunk
-from edge.sources.base import Frame, SourceBase, SourceConfig, SourceError, SourceUnavailableError
+from edge.explain import bundle as bundle_format
+from edge.explain import imx500_record
+from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.head_ops import F32
+from edge.explain.imx500_record import Imx500Trunk
+from edge.records import Frame
+from edge.sources.base import SourceBase, SourceConfig, SourceError, SourceUnavailableError
 from edge.sources.picamera2 import _import_picamera2
 from edge.sources.picamera2_frames import packed_to_rgb
 
@@ -49,7 +50,7 @@ class SensorOutput:
 
     def explain(self, explainer: Any, *, target: int | str | None = None, method: str = "gradcam") -> Any:
         """explainer's Explanation for this tensor: its head on A, the map placed at the crop in a frame-shaped map."""
-        from edge.explainer import Explanation
+        from edge.explain.explainer import Explanation
 
         cam_method = get_method(method)
         if getattr(cam_method, "needs_trunk", False):

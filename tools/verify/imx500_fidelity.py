@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge import bundle as bundle_format
-from edge import imx500_record
-from edge.bundle import Manifest
-from edge.cam import CamContext, get_method, normalise
+from edge.explain import bundle as bundle_format
+from edge.explain import imx500_record
+from edge.explain.bundle import Manifest
+from edge.explain.cam import CamContext, get_method, normalise
 from tools.export.imx500 import toolchain
 
 TOP1_FLOOR = 0.99  # the fidelity asked of the simulated sensor trunk (docs/ai-camera.md)

@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge import bundle as bundle_format
+from edge.explain import bundle as bundle_format
 from edge.explain import imx500_record
-from edge.bundle import Manifest
-from edge.preprocess import Preprocessor
+from edge.explain.bundle import Manifest
+from edge.explain.preprocess import Preprocessor
 from tools.export.imx500 import carry, toolchain
 
 _LOGGER = logging.getLogger("tools.export")

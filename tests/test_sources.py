@@ -134,13 +134,15 @@ def test_synthetic_is_deterministic_sized_and_paced() -> None:
 
 
 def test_registry_parses_and_rejects() -> None:
-    assert set(SOURCES) == {"picamera2", "camera", "video", "images", "synthetic"}
+    assert set(SOURCES) == {"picamera2", "camera", "video", "images", "synthetic", "imx500"}
     assert parse_spec("images:a:b") == ("images", "a:b")
     assert parse_spec("camera:1") == ("camera", "1")
     with pytest.raises(SourceError, match="unknown source"):
         parse_spec("webcam")
     with pytest.raises(SourceError, match="needs an argument"):
         parse_spec("images:")
+    with pytest.raises(SourceError, match="source imx500: needs an argument, e.g. imx500:BUNDLE"):
+        parse_spec("imx500")
 
 
 def test_absent_camera_is_unavailable_but_a_missing_file_is_an_error(tmp_path: Path) -> None:

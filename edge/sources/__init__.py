@@ -39,8 +39,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     if kind not in SOURCES:
         raise SourceError(f"unknown source {spec!r}; choose one of {', '.join(SOURCES)} (e.g. images:DIR, camera:0)")
-    if kind in ("images", "video") and not arg:
-        raise SourceError(f"source {kind}: needs an argument, e.g. {kind}:{'DIR' if kind == 'images' else 'PATH'}")
+    if kind in ("images", "video", "imx500") and not arg:
+        example = {"images": "DIR", "video": "PATH", "imx500": "BUNDLE"}[kind]
+        raise SourceError(f"source {kind}: needs an argument, e.g. {kind}:{example}")
     return kind, arg
 
 

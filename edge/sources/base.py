@@ -38,7 +38,7 @@ class SourceConfig:
     """[source]: which frames to read and how."""
 
     spec: str = field(default="picamera2", metadata={
-        "doc": "picamera2, camera:N, video:PATH_OR_URL, images:DIR or synthetic"})
+        "doc": "picamera2, camera:N, video:PATH_OR_URL, images:DIR, synthetic or imx500:BUNDLE"})
     width: int = field(default=640, metadata={"range": (16, 8192), "doc": "capture width (camera, synthetic)"})
     height: int = field(default=480, metadata={"range": (16, 8192), "doc": "capture height (camera, synthetic)"})
     fps: float | None = field(default=None, metadata={

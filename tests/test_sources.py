@@ -141,7 +141,7 @@ def test_registry_parses_and_rejects() -> None:
         parse_spec("webcam")
     with pytest.raises(SourceError, match="needs an argument"):
         parse_spec("images:")
-    with pytest.raises(SourceError, match="source imx500: needs an argument, e.g. imx500:BUNDLE"):
+    with pytest.raises(SourceError, match=r"source imx500: needs an argument, e\.g\. imx500:BUNDLE"):
         parse_spec("imx500")
 
 

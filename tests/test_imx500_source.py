@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -17,6 +18,7 @@ from types import ModuleType
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO, run_python
 from imx500_fixture import HELD_OUT, imx500_fruit, imx500_venv  # noqa: F401 (fixtures)
 from picamera2_fixture import FAKES, fake_picamera2
 
@@ -28,6 +30,7 @@ from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig
 from edge.records import Result
 from edge.service.loop import Loop, LoopConfig
+from edge.sinks import read_jsonl
 from edge.sources import SourceConfig, SourceError, create_source
 from edge.sources.base import SourceUnavailableError
 from edge.sources.imx500 import Imx500Source
@@ -138,6 +141,24 @@ def test_the_loop_draws_sensor_cams_inside_the_crop(fake: ModuleType, bundle: Pa
         assert changed[60:380, 80:560].mean() > 0.1  # the heatmap where the map passes the threshold in the crop
         # nothing beside the crop, between the label (top left), the fps (top right) and the top-k panel (bottom)
         assert not changed[60:380, :76].any() and not changed[60:380, 564:].any()
+
+
+def test_edge_run_explains_the_ai_camera(bundle: Path, sensor_tensors: np.ndarray, tmp_path: Path) -> None:
+    """`edge run --source imx500:BUNDLE` in a process of its own: every other frame has a tensor."""
+    np.savez(tmp_path / "tensors.npz", a=sensor_tensors)
+    env = {"PYTHONPATH": f"{FAKES}{os.pathsep}{REPO}", "PATH": f"{FAKES / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "FAKE_IMX500_TENSORS": str(tmp_path / "tensors.npz"), "FAKE_IMX500_EVERY": "2", "DISPLAY": ""}
+    proc = run_python("-m", "edge", "run", "--model", str(bundle), "--source", f"imx500:{bundle}", "--size",
+                      "640x480", "--max-frames", "4", "--log-dir", str(tmp_path / "log"), "--log-every-frame",
+                      env=env, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"imx500: \d+ frame\(s\) came without a tensor and were skipped", proc.stderr), proc.stderr
+    records = read_jsonl(tmp_path / "log" / "predictions.jsonl")
+    assert len(records) == 4 and all(r["source"] == f"imx500:{bundle}" for r in records)
+    names = read_manifest(bundle).class_names
+    # a live source may drop frames while the loop is busy: each record's class is its own tensor's
+    for r in records:
+        assert r["label"] in [names[_expected(bundle, a)[0]] for a in sensor_tensors], r
 
 
 def test_methods_needing_trunk_passes_are_refused(fake: ModuleType, bundle: Path, sensor_tensors: np.ndarray,

@@ -16,8 +16,10 @@ The network file: the real one parses an .rpk (firmware blocks, then a cpio arch
 reads the JSON its tests' stand-in for imx500-package writes ({"inputTensorWidth", "inputTensorHeight"}).
 
 Test hooks: DEVICE, TENSORS (frame index -> the sensor's output arrays, each (h, w, k) float32 as the network lays it
-out, or None for a frame without tensors), INSTANCES. How the sensor orders the dimensions it reports in
-CnnOutputTensorInfo is an assumption here: (h, w, k) data laid out h fastest, so order='F' gives (h, w, k) back.
+out, or None for a frame without tensors), INSTANCES; for tests that run edge in a subprocess, $FAKE_IMX500_TENSORS
+names an .npz whose array `a` (n, h, w, k) the sensor cycles through, on every $FAKE_IMX500_EVERY-th frame (default
+1). How the sensor orders the dimensions it reports in CnnOutputTensorInfo is an assumption here: (h, w, k) data laid
+out h fastest, so order='F' gives (h, w, k) back.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ... import _request
 from ..._request import METADATA_HOOKS
 from ._geometry import Rectangle, Size
 
@@ -38,7 +41,6 @@ NETWORK_NAME_LEN = 64
 MAX_NUM_TENSORS = 16
 MAX_NUM_DIMENSIONS = 16
 DEVICE = True
-TENSORS: Callable[[int], list[np.ndarray] | None] | None = None
 INSTANCES: list[IMX500] = []
 
 
@@ -72,6 +74,18 @@ def tensor_metadata(arrays: list[np.ndarray], frame: int) -> dict[str, Any]:
     return {"CnnOutputTensor": flat.tolist(), "CnnOutputTensorInfo": bytes(info)}
 
 
+def _tensors_from_env() -> Callable[[int], list[np.ndarray] | None] | None:
+    path = os.environ.get("FAKE_IMX500_TENSORS")
+    if not path:
+        return None
+    a = np.load(path)["a"]
+    every = int(os.environ.get("FAKE_IMX500_EVERY", "1"))
+    return lambda i: [a[(i // every) % len(a)]] if i % every == 0 else None
+
+
+TENSORS: Callable[[int], list[np.ndarray] | None] | None = _tensors_from_env()
+
+
 def _sensor_hook(index: int) -> dict[str, Any]:
     arrays = TENSORS(index) if TENSORS is not None else None
     return {} if arrays is None else tensor_metadata(arrays, index)
@@ -94,6 +108,8 @@ class IMX500:
             self.__cfg["input_tensor_size"] = (width, height)
             if _sensor_hook not in METADATA_HOOKS:
                 METADATA_HOOKS.append(_sensor_hook)
+            _request.SENSOR_SIZE = _request.SENSOR_SIZE or (4056, 3040)  # the IMX500's pixel array
+            _request.RAW_SIZE = _request.RAW_SIZE or (2028, 1520)  # its 2x2 binned mode
         self.set_inference_roi_abs(self.__get_full_sensor_resolution().to_tuple())
         INSTANCES.append(self)
 

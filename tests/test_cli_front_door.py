@@ -79,6 +79,6 @@ def test_long_class_lists_are_summed_up(caplog: pytest.LogCaptureFixture) -> Non
     assert class_summary(names) == "1000 classes: class_0, class_1, class_2, class_3, class_4, ..."
     with caplog.at_level(logging.INFO, logger="edge.explain.explainer"):
         explainer = Explainer.load(DEMO_MODEL)
-    assert "(3 classes: Apfel, Orange, Tomate, " in caplog.text
+    assert "(3 classes: Apfel, Orange, Tomate; " in caplog.text
     with pytest.raises(Exception, match=r"this model knows 3 classes: Apfel, Orange, Tomate$"):
         explainer.class_index("Banane")

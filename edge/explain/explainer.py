@@ -84,7 +84,7 @@ class Explainer:
         score = score or manifest.score
         if score not in bundle_format.SCORES:
             raise MethodError(f"unknown score {score!r}; choose one of {', '.join(bundle_format.SCORES)}")
-        _LOGGER.info("loaded %s (%s, %s features, %s runtime)", path, class_summary(manifest.class_names),
+        _LOGGER.info("loaded %s (%s; %s features, %s runtime)", path, class_summary(manifest.class_names),
                      manifest.features.dtype, features.runtime)
         return cls(manifest, features, head, score=score, path=path)
 

@@ -1,6 +1,7 @@
 """Evaluate a bundle on the held-out split: is it right, and is it right for the right reasons?
 
     python -m tools.evaluate BUNDLE DATA_DIR [--composite] [--json] [--out DIR] [--reference FLOAT_BUNDLE]
+    python -m tools.evaluate BUNDLE IMAGES --faithfulness [--methods M,...] [--json] [--out DIR]
 
 Runs on the device's own code (edge.Explainer, no TensorFlow). Reports accuracy and the confusion matrix on the plain
 white-background test images; with --composite also, on the same fruits pasted on backgrounds that training never used:
@@ -198,9 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-pair", type=int, default=20, help="two-fruit frames per ordered pair of classes")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--reference", type=Path, help="with --composite: a bundle to compare with (e.g. the float one)")
+    p.add_argument("--faithfulness", action="store_true",
+                   help="score every CAM method's faithfulness instead (docs/faithfulness.md); DATA_DIR may then be a "
+                        "plain folder of images")
+    p.add_argument("--score", choices=("probability", "logit"), default="probability",
+                   help="with --faithfulness: the class score the perturbations move (default: probability)")
+    p.add_argument("--methods", help="with --faithfulness: comma-separated CAM methods (default: all and 'random')")
     add_common(p)
     args = p.parse_args(argv)
     setup_logging(args.debug)
+    if args.faithfulness:
+        from tools.evaluate import faithfulness
+
+        with one_line_errors(args.debug, DatasetError) as status:
+            methods = args.methods.split(",") if args.methods else None
+            report = faithfulness.evaluate_faithfulness(args.bundle, args.data_dir, args.out, methods, args.split,
+                                                        args.limit, args.seed, args.score)
+            print(json.dumps({k: report[k] for k in ("bundle", "ranking", "summary")}, indent=2) if args.json
+                  else faithfulness.table(report))
+        return status.code
     with one_line_errors(args.debug, DatasetError) as status:
         report = evaluate(args.bundle, args.data_dir, args.composite, args.out, args.split, args.limit,
                           args.per_image, args.per_pair, args.seed, args.reference)

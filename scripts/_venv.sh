@@ -8,8 +8,10 @@ make_venv() {
   local venv="$1" requirements="$2" what="$3"
   PY="$venv/bin/python"
   local stamp="$venv/.requirements.sha256" want
-  # requirements-tools.txt includes the other two (-r): hash all three so a change to any re-installs
-  want="$(cat "$requirements" "$ROOT/requirements-pi.txt" "$ROOT/requirements-torch.txt" | sha256sum | cut -d' ' -f1)"
+  # requirements-tools.txt includes the other two (-r): a change to any of them re-installs the workstation's venv
+  local hashed=("$ROOT/requirements-pi.txt")
+  [ "$(basename "$requirements")" = requirements-pi.txt ] || hashed+=("$ROOT/requirements-tools.txt" "$ROOT/requirements-torch.txt")
+  want="$(cat "${hashed[@]}" | sha256sum | cut -d' ' -f1)"
   if [ -x "$PY" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return
   fi

@@ -77,3 +77,31 @@ def test_verify_reports_the_simulated_sensor_fidelity(imx500_fruit: Path, imx500
     assert section["images"] == len(list(HELD_OUT.rglob("*.jpg"))) == 15 and section["passed"], section
     assert section["top1_agreement"] >= 0.99 and section["mean_cam_correlation"] >= 0.99, section
     assert section["memory"]["Fit In Chip"] == "true"
+
+
+CARRY = """
+import sys
+from pathlib import Path
+import keras, numpy as np
+from tools.export.imx500 import carry
+keras.utils.set_random_seed(0)
+x = keras.Input((16, 16, 3))
+y = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(8, 3, activation="relu", name="conv")(x))
+model = keras.Model(x, y)
+carry.write(model, Path(sys.argv[1]), [np.random.default_rng(0).random((16, 16, 3), np.float32) for _ in range(4)])
+"""
+
+
+def test_a_trunk_that_does_not_carry_over_is_refused(imx500_venv: Path, tmp_path: Path) -> None:  # noqa: F811
+    """The rebuilt trunk is checked against the Keras 3 outputs before MCT runs: a config lost on the way fails."""
+    from tools.export.imx500 import toolchain
+
+    proc = run_python("-c", CARRY, str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    spec = json.loads((tmp_path / "spec.json").read_text())
+    conv = next(layer for layer in spec["layers"] if layer["name"] == "conv")
+    conv["config"]["activation"] = "linear"  # what a config that does not carry over does
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(toolchain.ToolchainError, match=r"rebuilt in TensorFlow 2\.15 disagrees with the Keras 3 model"):
+        toolchain.run(imx500_venv, ["convert", str(tmp_path)])
+    assert not (tmp_path / "out").exists()  # refused before quantising

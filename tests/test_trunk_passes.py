@@ -19,22 +19,22 @@ RUNTIMES = [r for r, m in (("ai_edge_litert", "ai_edge_litert"), ("tflite_runtim
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("bundle", ["fruit", "fruit-int8"])
-@pytest.mark.parametrize("batch", [1, 4])
-def test_batch_equals_the_explainer(runtime: str, bundle: str, batch: int) -> None:
+@pytest.mark.parametrize(("batch", "n"), [(1, 6), (4, 6), (8, 10)])  # remainders of 2: padded to 4, one by one for 8
+def test_batch_equals_the_explainer(runtime: str, bundle: str, batch: int, n: int) -> None:
     explainer = Explainer.load(REPO / "models" / bundle, runtime=runtime, num_threads=1)
     passes = TrunkPasses.for_explainer(explainer, batch=batch)
     assert passes.batch == batch and passes.runtime == runtime
     rng = np.random.default_rng(0)
-    xs = rng.random((6, *explainer.manifest.input_shape), dtype=np.float32)  # (6, 100, 100, 3): a short last batch
+    xs = rng.random((n, *explainer.manifest.input_shape), dtype=np.float32)  # (n, 100, 100, 3): short last batches
     out = passes(xs)
-    assert passes.passes == 6
+    assert passes.passes == n
     for i, x in enumerate(xs):
         A = explainer.features(x)
         np.testing.assert_array_equal(passes.features(xs[i:i + 1])[0], A)
         hp = explainer.head.forward(A)
         np.testing.assert_array_equal(out.logits[i], hp.logits)
         np.testing.assert_array_equal(out.probabilities[i], hp.probabilities)
-    chunked = passes.in_chunks(6, lambda a, b: xs[a:b], chunk=4)
+    chunked = passes.in_chunks(n, lambda a, b: xs[a:b], chunk=4)
     np.testing.assert_array_equal(chunked.logits, out.logits)
 
 

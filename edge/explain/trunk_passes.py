@@ -67,6 +67,11 @@ class TrunkPasses:
             raise BundleError(features_path, f"not a loadable TFLite model ({e})") from e
         wanted = batch or (SINGLE_THREAD_BATCH if (threads or 1) == 1 else MULTI_THREAD_BATCH)
         self.batch = self._allocate(wanted)
+        # A short remainder (fewer than half a batch) runs one by one on a batch-1 interpreter, not padded.
+        self._single = self._interpreter
+        if self.batch > 1:
+            self._single = interpreter_cls(model_path=str(features_path), num_threads=threads)
+            self._single.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         self._in_quant = _quantization(self._input)
@@ -108,23 +113,28 @@ class TrunkPasses:
         for start in range(0, n, self.batch):
             chunk = xs[start:start + self.batch]
             m = chunk.shape[0]
-            if m < self.batch:  # the last, short batch: padded, its padding's outputs dropped
-                chunk = np.concatenate([chunk, np.zeros((self.batch - m, *chunk.shape[1:]), np.float32)])
-            out[start:start + m] = self._invoke(chunk)[:m]
+            if m == self.batch:
+                out[start:start + m] = self._invoke(self._interpreter, chunk)
+            elif 2 * m >= self.batch:  # a long remainder: padded, its padding's outputs dropped
+                pad = np.zeros((self.batch - m, *chunk.shape[1:]), np.float32)
+                out[start:start + m] = self._invoke(self._interpreter, np.concatenate([chunk, pad]))[:m]
+            else:
+                for i in range(m):
+                    out[start + i] = self._invoke(self._single, chunk[i:i + 1])[0]
         self.passes += n
         return out
 
-    def _invoke(self, chunk: F32) -> F32:
-        """One invoke on (batch, h_in, w_in, c) float32 -> (batch, h, w, k) float32."""
+    def _invoke(self, interpreter: Any, chunk: F32) -> F32:
+        """One invoke on (b, h_in, w_in, c) float32 -> (b, h, w, k) float32 (b: the interpreter's batch)."""
         if self._in_quant is not None:
             scale, zero_point = self._in_quant
             info = np.iinfo(self._input["dtype"])
             q = np.clip(np.round(chunk / scale) + zero_point, info.min, info.max).astype(self._input["dtype"])
-            self._interpreter.set_tensor(self._input["index"], q)
+            interpreter.set_tensor(self._input["index"], q)
         else:
-            self._interpreter.set_tensor(self._input["index"], np.ascontiguousarray(chunk))
-        self._interpreter.invoke()
-        out = self._interpreter.get_tensor(self._output["index"])
+            interpreter.set_tensor(self._input["index"], np.ascontiguousarray(chunk))
+        interpreter.invoke()
+        out = interpreter.get_tensor(self._output["index"])
         if self._out_quant is not None:
             scale, zero_point = self._out_quant
             return ((out.astype(np.float32) - zero_point) * scale).astype(np.float32)

@@ -28,6 +28,7 @@ from edge.http.sink import DashboardSink
 from edge.live import LiveSettings, Settings
 from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
+from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Loop
 from edge.service.systemd_notify import Notifier
 from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
@@ -211,9 +212,12 @@ def run(config: Config) -> int:
         for sink in sinks:
             sink.open()
             stack.callback(sink.close)
+        scoring = FaithfulnessWorker(explainer, config.faithfulness) if config.faithfulness.enabled else None
+        if scoring is not None:
+            stack.callback(scoring.close)
         loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
                     notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k, live=live)
+                    top_k=config.model.top_k, live=live, faithfulness=scoring)
         stats = loop.run()
     return 1 if stats.failure else 0
 

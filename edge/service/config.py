@@ -21,6 +21,7 @@ from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
 from edge.http.sink import DashboardConfig
+from edge.service.faithfulness_worker import FaithfulnessConfig
 from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
 from edge.sinks.mqtt import MqttConfig
@@ -76,6 +77,7 @@ class Config:
     stdout: StdoutConfig = field(default_factory=StdoutConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    faithfulness: FaithfulnessConfig = field(default_factory=FaithfulnessConfig)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)

@@ -21,6 +21,7 @@ from edge.explain.explainer import Explainer
 from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
 from edge.records import Frame, Result
+from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.systemd_notify import Notifier
 from edge.sinks.base import Sink
 from edge.sources.base import FrameSource, SourceError
@@ -96,7 +97,7 @@ class Loop:
     def __init__(self, explainer: Explainer, source: FrameSource, sinks: Sequence[Sink], *, config: LoopConfig,
                  render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
                  method: str = "gradcam", target: str | None = None, top_k: int = 3,
-                 live: LiveSettings | None = None) -> None:
+                 live: LiveSettings | None = None, faithfulness: FaithfulnessWorker | None = None) -> None:
         self.explainer = explainer
         self.source = source
         self.sinks = list(sinks)
@@ -115,6 +116,7 @@ class Loop:
         self._sha256 = explainer.manifest.sha256
         self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
         self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
+        self.faithfulness = faithfulness  # [faithfulness]: offered every frame, never waited for
 
     def run(self) -> LoopStats:
         """Capture and explain until done; the source must be open, and is read on a capture thread."""
@@ -215,6 +217,10 @@ class Loop:
             _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)
             return
         cam = self._smoother.update(ex.cam, ex.class_index)
+        scores = None
+        if self.faithfulness is not None and frame.sensor is None:
+            self.faithfulness.offer(frame.index, frame.model_image, ex)
+            scores = self.faithfulness.take_new()
         top = top_entries(ex.probabilities, self.explainer.class_names, self.top_k)
         self._tick_fps()
         t2 = time.perf_counter()
@@ -223,7 +229,7 @@ class Loop:
         # Drawn by the first sink that needs it, on that sink's thread: this thread goes back to explaining.
         result = Result(frame=frame, explanation=ex, cam=cam, top=top, source=self.source.name, fps=fps,
                         timings=timings, dropped=self.mailbox.dropped, model_sha256=self._sha256,
-                        class_names=tuple(self.explainer.class_names),
+                        class_names=tuple(self.explainer.class_names), faithfulness=scores,
                         draw=lambda: render(frame.image, ex, config, top=top, cam=cam, fps=fps))
         for sink in self.sinks:
             sink.handle(result)

@@ -45,6 +45,8 @@ def make_record(result: Result) -> dict[str, Any]:
         record["file"] = result.frame.name
     if result.model_sha256:
         record["model_sha256"] = result.model_sha256
+    if result.faithfulness is not None:
+        record["faithfulness"] = result.faithfulness
     return record
 
 

@@ -3,7 +3,8 @@
 For each bundle (default: models/fruit and the bench's MobileNetV2-224 bundle), at 1 thread and at every CPU: the
 median ms of classify-only and of a Grad-CAM explain call, then each score's feature-model passes and median ms on one
 frame: the confidence scores (confidence change, drop, increase: 2 passes), deletion + insertion (39 more), and ROAD
-most- and least-relevant-first (3 passes and two sparse solves; workstation only). Prints the CPU first.
+most- and least-relevant-first (3 passes and two sparse solves; workstation only). First, the service loop's frame
+rate with the default [faithfulness] worker on against off, on the first bundle. Prints the CPU first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,12 @@ import numpy as np
 
 from edge import Explainer
 from edge.explain.faithfulness import FaithfulnessScorer, anchor_map
+from edge.explain.render import RenderConfig
 from edge.explain.trunk_passes import TrunkPasses
+from edge.service.faithfulness_worker import FaithfulnessConfig, FaithfulnessWorker
+from edge.service.loop import Loop, LoopConfig
+from edge.sources.base import SourceConfig
+from edge.sources.synthetic import SyntheticSource
 from tools.bench.trunk_batch import cpu_name
 from tools.evaluate.road import road_scores
 
@@ -59,10 +66,58 @@ def bench_bundle(bundle: Path, threads: int | str, rounds: int) -> list[tuple[st
     return rows
 
 
+class _NoSink:
+    name = "none"
+
+    def open(self) -> None: ...
+
+    def handle(self, result: object) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def loop_fps(bundle: Path, frames: int, scoring: FaithfulnessConfig | None) -> tuple[float, dict[str, int]]:
+    """The service loop's explained frames per second on unpaced synthetic 640x480 frames, no outputs, with or without
+    the [faithfulness] worker; and the worker's scored / skipped counts."""
+    explainer = Explainer.load(bundle)
+    source = SyntheticSource(SourceConfig())
+    source.open()
+    worker = FaithfulnessWorker(explainer, scoring) if scoring is not None else None
+    loop = Loop(explainer, source, [_NoSink()], config=LoopConfig(max_frames=frames), render_config=RenderConfig(),
+                stop=threading.Event(), faithfulness=worker)
+    t0 = time.perf_counter()
+    stats = loop.run()
+    fps = stats.frames / (time.perf_counter() - t0)
+    counts = {"scored": worker.scored, "skipped": worker.skipped} if worker is not None else {}
+    if worker is not None:
+        worker.close()
+    source.close()
+    return fps, counts
+
+
+def print_loop_fps(bundle: Path, frames: int, rounds: int) -> None:
+    """Alternating rounds off / on (default [faithfulness] rate), the median fps of each and their ratio."""
+    off: list[float] = []
+    on: list[float] = []
+    counts: dict[str, int] = {}
+    for _ in range(rounds):
+        off.append(loop_fps(bundle, frames, None)[0])
+        fps, counts = loop_fps(bundle, frames, FaithfulnessConfig(enabled=True))
+        on.append(fps)
+    off_fps, on_fps = statistics.median(off), statistics.median(on)
+    print(f"\nloop fps, {bundle.name}, {frames} unpaced synthetic frames x {rounds} rounds: scoring off "
+          f"{off_fps:.1f}, on (every_n={FaithfulnessConfig().every_n}, curves) {on_fps:.1f}: "
+          f"{100 * (1 - on_fps / off_fps):+.1f}% cost; last round {counts}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.faithfulness_cost", description=__doc__)
     parser.add_argument("bundles", nargs="*", type=Path)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--loop-frames", type=int, default=3000,
+                        help="frames per loop-fps round (scoring off against on; 0 = skip)")
+    parser.add_argument("--loop-rounds", type=int, default=3)
+    parser.add_argument("--skip-scores", action="store_true", help="only the loop fps")
     args = parser.parse_args(argv)
     bundles = args.bundles
     if not bundles:
@@ -70,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
 
         bundles = [REPO / "models" / "fruit", mobilenet_bundle(REPO / "build" / "bench")[0]]
     print(f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} CPUs")
-    for bundle in bundles:
+    if args.loop_frames:
+        print_loop_fps(bundles[0], args.loop_frames, args.loop_rounds)
+    for bundle in bundles if not args.skip_scores else []:
         for threads in (1, "auto"):
             print(f"\n{bundle.name}, threads={threads}")
             print(f"  {'what':<34}{'passes':>7}{'ms':>10}")

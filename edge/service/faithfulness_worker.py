@@ -1,0 +1,126 @@
+"""[faithfulness]: live frames scored in a background worker that never delays the loop.
+
+Every `every_n`-th explained frame is offered to one worker thread with its own interpreter (edge.explain.trunk_passes)
+through a one-slot handover: when the worker is still scoring the previous frame, the new one is skipped and counted,
+never queued. Finished scores go into the next result the loop hands to its outputs (its JSONL record's `faithfulness`,
+with the number of the frame they belong to), and a running mean per class is kept for the dashboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.explain.explainer import Explainer, Explanation
+from edge.explain.faithfulness import FaithfulnessScorer
+from edge.explain.trunk_passes import TrunkPasses
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaithfulnessConfig:
+    """[faithfulness]: score live frames' heatmaps in the background (docs/faithfulness.md)."""
+
+    enabled: bool = field(default=False, metadata={"doc": "score every N-th frame's heatmap in a background worker"})
+    every_n: int = field(default=1000, metadata={
+        "range": (1, 2**31), "doc": "score every N-th explained frame (skipped while the worker is busy)"})
+    curves: bool = field(default=True, metadata={
+        "doc": "also deletion and insertion AUC (41 feature-model passes a frame; off: 2, the confidence scores)"})
+    score: str = field(default="probability", metadata={
+        "choices": ("probability", "logit"), "doc": "the class score the perturbations move"})
+    threads: int = field(default=1, metadata={"range": (1, 64), "doc": "TFLite threads of the worker's interpreter"})
+
+
+@dataclass
+class _Job:
+    frame: int
+    image: NDArray[np.uint8]  # (H, W, 3) uint8, a copy: the source may reuse its buffer
+    cam_raw: NDArray[np.float32]  # (h, w) float32
+    class_index: int
+    label: str
+    method: str
+
+
+class FaithfulnessWorker:
+    """One scoring thread; offer() never blocks (a busy worker skips the frame and counts it)."""
+
+    def __init__(self, explainer: Explainer, config: FaithfulnessConfig) -> None:
+        self.config = config
+        self._explainer = explainer
+        self._scorer = FaithfulnessScorer(TrunkPasses.for_explainer(explainer, num_threads=config.threads),
+                                          score=config.score, curves=config.curves)
+        self._cond = threading.Condition()
+        self._job: _Job | None = None
+        self._busy = False
+        self._stop = False
+        self._new: dict[str, Any] | None = None  # finished, not yet handed to a result
+        self.latest: dict[str, Any] | None = None
+        self.means: dict[str, dict[str, float]] = {}  # class -> score -> running mean, plus "n"
+        self.scored = 0
+        self.skipped = 0
+        self.offered = 0
+        self._thread = threading.Thread(target=self._run, name="faithfulness", daemon=True)
+        self._thread.start()
+
+    def offer(self, frame_index: int, image: NDArray[np.uint8], ex: Explanation) -> None:
+        """Called by the loop for every frame: every every_n-th is handed over, if the worker is free."""
+        self.offered += 1
+        if (self.offered - 1) % self.config.every_n:
+            return
+        with self._cond:
+            if self._busy or self._job is not None:
+                self.skipped += 1
+                return
+            self._job = _Job(frame_index, image.copy(), ex.cam_raw, ex.class_index, ex.label, ex.method)
+            self._cond.notify()
+
+    def take_new(self) -> dict[str, Any] | None:
+        """The scores finished since the last call (for the next result's record), else None."""
+        with self._cond:
+            new, self._new = self._new, None
+            return new
+
+    def stats(self) -> dict[str, Any]:
+        return {"scored": self.scored, "skipped": self.skipped, "latest": self.latest, "per_class": self.means}
+
+    def close(self, timeout: float = 1.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._job is not None or self._stop)
+                if self._stop:
+                    return
+                job, self._job, self._busy = self._job, None, True
+            assert job is not None  # woken with a job, not a stop
+            try:
+                record = self._score(job)
+            except Exception:  # the worker's boundary: a failed score is logged, the loop goes on
+                _LOGGER.exception("faithfulness scoring of frame %d failed", job.frame)
+                record = None
+            with self._cond:
+                self._busy = False
+                if record is not None:
+                    self._new = self.latest = record
+
+    def _score(self, job: _Job) -> dict[str, Any]:
+        x = self._explainer.preprocess(job.image)
+        result = self._scorer(x, job.cam_raw, job.class_index)
+        scores = {name: round(value, 6) for name, value in result.scores.items()}
+        mean = self.means.setdefault(job.label, {"n": 0.0})
+        mean["n"] += 1
+        for name, value in scores.items():
+            mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
+        self.scored += 1
+        return {"frame": job.frame, "class": job.label, "method": job.method, **scores,
+                "passes": result.passes, **({"note": result.note} if result.note else {})}

@@ -1,0 +1,63 @@
+"""[faithfulness] on the camera: frames scored by a background worker that never makes the loop wait (a busy worker
+skips the frame and counts it), the scores in the next JSONL record with their frame number, running means per class."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, run_python
+
+from edge import Explainer
+from edge.service.config import ConfigError, build_config
+from edge.service.faithfulness_worker import FaithfulnessConfig, FaithfulnessWorker
+
+FRUIT = REPO / "models" / "fruit"
+
+
+def test_worker_skips_while_busy_and_keeps_means() -> None:
+    explainer = Explainer.load(FRUIT, num_threads=1)
+    worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=2))
+    frame = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
+    ex = explainer.explain(frame)
+    try:
+        for i in range(40):  # far faster than 41 passes a score: most offers find the worker busy
+            worker.offer(i, frame, ex)
+        deadline = time.monotonic() + 60
+        while worker.scored == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        new = worker.take_new()
+    finally:
+        worker.close()
+    assert worker.offered == 40 and worker.skipped >= 1 and worker.scored >= 1
+    assert worker.scored + worker.skipped <= 20  # only every 2nd frame is offered to the worker
+    assert new is not None and new["frame"] % 2 == 0 and new["class"] == ex.label and new["passes"] == 41
+    assert {"confidence_change", "deletion_auc", "insertion_auc"} <= set(new)
+    assert worker.take_new() is None  # handed out once
+    assert worker.means[ex.label]["n"] == worker.scored
+
+
+def test_config_is_checked() -> None:
+    assert not build_config({}).faithfulness.enabled  # off by default
+    with pytest.raises(ConfigError, match="every_n"):
+        build_config({"faithfulness": {"every_n": 0}})
+    with pytest.raises(ConfigError, match="score"):
+        build_config({"faithfulness": {"score": "margin"}})
+
+
+def test_live_run_records_scores(tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text("[faithfulness]\nenabled = true\nevery_n = 5\ncurves = false\n")
+    proc = run_python("-m", "edge", "run", "--config", str(config), "--model", str(FRUIT), "--source", "synthetic",
+                      "--max-frames", "200", "--no-display", "--stdout", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    scored = [r for r in records if "faithfulness" in r]
+    assert scored, "no record carried faithfulness scores"
+    for r in scored:
+        f = r["faithfulness"]
+        assert f["frame"] % 5 == 0 and f["frame"] <= r["frame"] and f["passes"] == 2
+        assert set(f) >= {"confidence_change", "drop_in_confidence", "increase_in_confidence", "class", "method"}

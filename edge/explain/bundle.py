@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from edge.errors import BundleError
 from edge.explain import imx500_record
+from edge.explain.bundle_check import check_file_names, manifest_json, trial
 
 if TYPE_CHECKING:
     from edge.explain.head import Head
@@ -123,10 +124,10 @@ def read_manifest(bundle: Path) -> Manifest:
     if not bundle.is_dir():
         raise BundleError(bundle, "is not a bundle directory (expected manifest.json, features.tflite, head.npz)")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = manifest_json(path)
     except FileNotFoundError as e:
         raise BundleError(path, "missing; export the model with `python -m tools.export`") from e
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: bad UTF-8 or JSON, nested too deeply
         raise BundleError(path, f"unreadable JSON ({e})") from e
     if not isinstance(raw, dict):
         raise BundleError(path, "must hold a JSON object")
@@ -138,6 +139,7 @@ def verify_files(bundle: Path, manifest: Manifest) -> None:
     for name in (FEATURES, HEAD):
         if name not in manifest.files:
             raise BundleError(bundle / MANIFEST, f"lists no sha256 for {name}")
+    check_file_names(bundle / MANIFEST, list(manifest.files))
     for name, expected in manifest.files.items():
         path = bundle / name
         if not path.is_file():
@@ -191,8 +193,10 @@ def load_head(path: Path) -> Head:
     from edge.explain.head import Head
 
     head = Head.load(path)
-    if head.cam_weights is None:
-        head.cam_weights = linear_cam_weights(head)
+    with trial(path):  # a spec whose shapes disagree fails here, as a BundleError, not in the first frame
+        head.forward(np.zeros(head.input_shape, np.float32))
+        if head.cam_weights is None:
+            head.cam_weights = linear_cam_weights(head)
     return head
 
 

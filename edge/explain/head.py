@@ -9,7 +9,6 @@ that are linear in A the channel weights of every class).
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from numpy.typing import NDArray
 
 from edge.errors import BundleError
 from edge.explain import activations
+from edge.explain.bundle_check import read_head_archive
 from edge.explain.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
 
 HEAD_FORMAT = 1
@@ -278,22 +278,17 @@ class Head:
 
     @classmethod
     def load(cls, path: Path) -> Head:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-            header = json.loads(str(arrays.pop("spec")))
-        except FileNotFoundError as e:
-            raise BundleError(path, "missing from the bundle") from e
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as e:
-            raise BundleError(path, f"not a readable head file ({e})") from e
+        header, arrays = read_head_archive(path)  # only the arrays the spec names, sizes checked first
         if header.get("head_format") != HEAD_FORMAT:
             raise BundleError(path, f"head format {header.get('head_format')!r} is not supported ({HEAD_FORMAT})")
         try:
             ops = [_op_from_spec(spec, i, arrays) for i, spec in enumerate(header["ops"])]
             h, w, k = (int(v) for v in header["input_shape"])
             return cls(ops, (h, w, k), str(header["output_activation"]), arrays.get("cam_weights"))
-        except (KeyError, TypeError, ValueError) as e:
-            raise BundleError(path, f"malformed head ({e})") from e
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, ZeroDivisionError,
+                AssertionError) as e:  # AssertionError: the plan's shape invariants, on arrays that break them
+            reason = str(e)[:200] or "arrays whose shapes do not fit together"
+            raise BundleError(path, f"malformed head ({reason})") from e
 
 
 def _softmax(logits: F32) -> F32:

@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.errors import BundleError, RuntimeNotFoundError
 from edge.explain.bundle import Manifest
+from edge.explain.bundle_check import check_features
 from edge.explain.head_ops import F32
 
 _LOGGER = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class FeatureModel:
     ) -> None:
         self.num_threads = resolve_threads(num_threads)  # before the file: an argument error is not a bundle error
         self.runtime, interpreter_cls = interpreter_class(runtime)
+        check_features(path)  # tflite-runtime maps the file unverified: a malformed one would crash the process
         try:
             self._interpreter = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
             self._interpreter.allocate_tensors()

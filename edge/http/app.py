@@ -15,6 +15,7 @@ from edge.http.config import DashboardConfig
 from edge.http.gate import Gate
 from edge.http.handler import Handler
 from edge.http.hub import FrameHub
+from edge.http.imaging import ImageWorker, ImageWorkError
 from edge.live import LiveSettings
 
 WEB = Path(__file__).resolve().parent.parent / "web"  # the page's files, shipped in edge/web
@@ -52,6 +53,7 @@ class App:
         self.gate = gate
         self.hub = hub
         self.board = board
+        self.images = ImageWorker()  # OpenCV work off the short-lived connection threads
         self.assets = {name: (WEB / name).read_bytes() for name in ASSETS}
 
     def dispatch(self, h: Handler) -> None:
@@ -79,4 +81,7 @@ class App:
             # Swap the token in the address bar for the session cookie, so it stays out of history and Referer.
             h.fail(HTTPStatus.SEE_OTHER, "see /", {"Location": url.path, "Set-Cookie": self.gate.set_cookie()})
             return
-        route.run(self, h, url)
+        try:
+            route.run(self, h, url)
+        except ImageWorkError:
+            h.fail(HTTPStatus.SERVICE_UNAVAILABLE, "busy: try again", {"Retry-After": "1"})

@@ -79,6 +79,7 @@ class MeanHeatmaps:
     def __init__(self, classes: int) -> None:
         self.sums = np.zeros((classes, HEATMAP_SIZE, HEATMAP_SIZE), np.float64)  # (C, S, S) float64
         self.counts = np.zeros(classes, np.int64)  # (C,) int64
+        self._png: dict[int, tuple[int, bytes]] = {}  # class -> (count it was drawn at, PNG)
         self._lock = threading.Lock()
 
     def add(self, class_index: int, cam: NDArray[np.float32]) -> None:
@@ -93,10 +94,18 @@ class MeanHeatmaps:
         with self._lock:
             if not 0 <= class_index < len(self.counts) or self.counts[class_index] == 0:
                 return None
-            mean = (self.sums[class_index] / self.counts[class_index]).astype(np.float32)  # (S, S) float32
+            count = int(self.counts[class_index])
+            cached = self._png.get(class_index)
+            if cached is not None and cached[0] == count:
+                return cached[1]
+            mean = (self.sums[class_index] / count).astype(np.float32)  # (S, S) float32
         big = cv2.resize(mean, (size, size), interpolation=cv2.INTER_LINEAR)
         ok, data = cv2.imencode(".png", cv2.cvtColor(colorize(big, "jet"), cv2.COLOR_RGB2BGR))
-        return data.tobytes() if ok else None
+        if not ok:
+            return None
+        with self._lock:
+            self._png[class_index] = (count, data.tobytes())
+        return data.tobytes()
 
     def listing(self) -> list[int]:
         with self._lock:

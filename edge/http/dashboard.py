@@ -14,6 +14,7 @@ from urllib.parse import SplitResult, parse_qs
 from edge.http.app import App
 from edge.http.board import health
 from edge.http.handler import Handler
+from edge.http.hub import Published
 from edge.http.routes import query_int
 from edge.jpeg import encode_rgb
 
@@ -107,7 +108,8 @@ def event_image(app: App, h: Handler, url: SplitResult) -> None:
 def heatmap(app: App, h: Handler, url: SplitResult) -> None:
     """?class=I: the class's mean heatmap since start (404 before it was ever predicted)."""
     index = query_int(url, "class")
-    image = app.board.heatmaps.image(index) if index is not None else None
+    heatmaps = app.board.heatmaps
+    image = app.images.run(lambda: heatmaps.image(index), app.config.client_timeout_s) if index is not None else None
     if image is None:
         h.fail(HTTPStatus.NOT_FOUND, "no heatmap for that class yet")
         return
@@ -128,11 +130,17 @@ def snapshot(app: App, h: Handler, url: SplitResult) -> None:
     if item is None or item.result is None:
         h.fail(HTTPStatus.NOT_FOUND, "that frame is gone; take the snapshot of a newer one")
         return
-    quality = app.config.jpeg_quality
+    body = app.images.run(lambda: _snapshot_zip(item, app.config.jpeg_quality), app.config.client_timeout_s)
+    name = f"edge-frame-{item.record.get('frame', item.seq)}.zip"
+    h.send_body("application/zip", body, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _snapshot_zip(item: Published, quality: int) -> bytes:
+    """The ZIP of one frame (on the image worker: it encodes two JPEGs)."""
+    assert item.result is not None
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("frame.jpg", encode_rgb(item.result.frame.image, quality) or b"")
         archive.writestr("overlay.jpg", encode_rgb(item.result.overlay, quality) or b"")
         archive.writestr("record.json", json.dumps(item.record, indent=1))
-    name = f"edge-frame-{item.record.get('frame', item.seq)}.zip"
-    h.send_body("application/zip", buffer.getvalue(), headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return buffer.getvalue()

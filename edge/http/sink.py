@@ -53,6 +53,7 @@ class DashboardSink:
         self.log_dir = log_dir  # the disk log's folder: recent events are read back from it at open()
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._app: App | None = None
 
     @property
     def port(self) -> int:
@@ -64,7 +65,7 @@ class DashboardSink:
         return f"http://{host}:{self.port}/"
 
     def open(self) -> None:
-        app = App(self.config, self.gate, self.hub, self.board, ROUTES)
+        self._app = app = App(self.config, self.gate, self.hub, self.board, ROUTES)
         handler = type("BoundHandler", (Handler,), {"app": app})
         try:
             self._server = BoundedHTTPServer((self.config.host, self.config.port), handler,
@@ -102,3 +103,5 @@ class DashboardSink:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._app is not None:
+            self._app.images.close()

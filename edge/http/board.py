@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,9 @@ class EventRing:
     def __init__(self, size: int, policy: PolicyConfig, quality: int) -> None:
         self.events: deque[Event] = deque(maxlen=max(size, 1))
         self.size = size
+        # Events a listing named, kept a while after they leave the ring: a page fetches their JPEGs after the
+        # listing, and when frames are kept many times a second the ring has moved on by then.
+        self.listed: OrderedDict[int, Event] = OrderedDict()
         self.policy = LogPolicy(policy, every_frame_default=False)
         self.quality = quality
         self._next = 1
@@ -65,12 +68,17 @@ class EventRing:
         """Newest first: id, time, label, confidence, frame number, method."""
         with self._lock:
             events = list(self.events)
+            for e in events:
+                self.listed[e.id] = e
+                self.listed.move_to_end(e.id)
+            while len(self.listed) > 3 * self.size:
+                self.listed.popitem(last=False)
         keys = ("time", "label", "confidence", "frame", "method")
         return [{"id": e.id, **{k: e.record.get(k) for k in keys}} for e in reversed(events)]
 
     def get(self, event_id: int) -> Event | None:
         with self._lock:
-            return next((e for e in self.events if e.id == event_id), None)
+            return next((e for e in self.events if e.id == event_id), None) or self.listed.get(event_id)
 
 
 class MeanHeatmaps:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +24,13 @@ class FrameHub:
     """A short ring of published frames: the stream takes the newest, the page fetches a frame by its number so the
     text it shows is always the shown frame's."""
 
-    def __init__(self, keep: int = 6) -> None:
+    def __init__(self, keep: int = 6, served: int = 8) -> None:
         self.cond = threading.Condition()
         self.ring: deque[Published] = deque(maxlen=keep)
+        # Frames a page was given, kept a little longer: it asks for their record and snapshot next, and at an
+        # unpaced rate the ring has moved on by then.
+        self.served: OrderedDict[int, Published] = OrderedDict()
+        self.served_keep = served
         self.seq = 0
         self.closed = False
         self.streams = 0  # long-lived viewers (MJPEG, events), capped by [http] max_clients
@@ -46,7 +50,16 @@ class FrameHub:
 
     def get(self, seq: int) -> Published | None:
         with self.cond:
-            return next((item for item in self.ring if item.seq == seq), None)
+            return next((item for item in self.ring if item.seq == seq), None) or self.served.get(seq)
+
+    def serve(self, item: Published) -> Published:
+        """Keep item among the last frames handed to a page (so its record and snapshot stay reachable)."""
+        with self.cond:
+            self.served[item.seq] = item
+            self.served.move_to_end(item.seq)
+            while len(self.served) > self.served_keep:
+                self.served.popitem(last=False)
+            return item
 
     def wait_newer(self, seq: int, timeout: float) -> Published | None:
         """The newest frame once it is newer than seq, or None on timeout or close."""

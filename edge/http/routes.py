@@ -39,13 +39,15 @@ def query_int(url: SplitResult, name: str) -> int | None:
 
 
 def frame(app: App, h: Handler, url: SplitResult) -> None:
-    """The newest frame, or ?seq=N while it is among the last few; X-Frame-Seq says which one it is."""
+    """The newest frame, or ?seq=N while it is among the last few or the last served; X-Frame-Seq says which one it
+    is."""
     seq = query_int(url, "seq")
     item = app.hub.get(seq) if seq is not None else (app.hub.newest or
                                                      app.hub.wait_newer(0, app.config.client_timeout_s))
     if item is None:
         h.fail(HTTPStatus.NOT_FOUND if seq is not None else HTTPStatus.SERVICE_UNAVAILABLE, "no such frame")
         return
+    app.hub.serve(item)
     h.send_body("image/jpeg", item.jpeg, headers={"X-Frame-Seq": str(item.seq)})
 
 

@@ -1,5 +1,6 @@
-// The dashboard: records arrive as server-sent events (id = the frame's sequence number); the picture is fetched by
-// that number and its text is always the record of the picture shown (X-Frame-Seq says which one came back).
+// The dashboard: records arrive as server-sent events (id = the frame's sequence number); each one prompts a fetch of
+// the newest picture, and its text is always the record of the picture shown (X-Frame-Seq says which one came back;
+// the server keeps the frames it served, so that record and its snapshot can still be asked for by number).
 "use strict";
 const $ = (id) => document.getElementById(id);
 const records = new Map(); // seq -> record, the last 64
@@ -48,8 +49,7 @@ async function pump() {
   loading = true;
   const seq = wanted;
   try {
-    let answer = await fetch(`frame.jpg?seq=${seq}`);
-    if (answer.status === 404) answer = await fetch("frame.jpg"); // gone from the ring: the newest instead
+    const answer = await fetch("frame.jpg"); // the newest: at an unpaced rate frame `seq` is gone by now
     if (answer.ok) {
       const got = Number(answer.headers.get("X-Frame-Seq"));
       let record = records.get(got);

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 import zipfile
 from http import HTTPStatus
 from urllib.parse import SplitResult, parse_qs
@@ -21,6 +22,7 @@ from edge.jpeg import encode_rgb
 _LOGGER = logging.getLogger(__name__)
 
 KEEPALIVE_S = 5.0  # an idle (paused) event stream still writes this often, so a dead viewer is noticed
+EVENT_STREAM_SPANS = 2  # an event stream lasts this many [http] client_timeout_s
 
 
 def _json(h: Handler, value: object, status: HTTPStatus = HTTPStatus.OK) -> None:
@@ -28,19 +30,24 @@ def _json(h: Handler, value: object, status: HTTPStatus = HTTPStatus.OK) -> None
 
 
 def events(app: App, h: Handler, url: SplitResult) -> None:
-    """text/event-stream: one `frame` event per published frame, id = its sequence number, data = its record."""
+    """text/event-stream: one `frame` event per published frame, id = its sequence number, data = its record; it
+    ends after EVENT_STREAM_SPANS x client_timeout_s and the page reconnects."""
     if not app.hub.join_stream(app.config.max_clients):
         h.fail(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers")
         return
     try:
+        h.start_stream()
         h.send_response(HTTPStatus.OK)
         h.send_header("Content-Type", "text/event-stream")
         h.end_headers()
         if h.head_only:
             return
-        h.wfile.write(b"retry: 1000\n\n")
+        h.wfile.write(b"retry: 200\n\n")
         seq = 0
-        while not app.hub.closed:
+        # Small records fill no buffer for minutes, so a viewer that never reads is never blocked: each stream ends
+        # after a while instead, and a page's EventSource reconnects at once (the retry above).
+        ends = time.monotonic() + EVENT_STREAM_SPANS * app.config.client_timeout_s
+        while not app.hub.closed and time.monotonic() < ends:
             item = app.hub.wait_newer(seq, min(KEEPALIVE_S, app.config.client_timeout_s))
             if item is None:
                 h.wfile.write(b": idle\n\n")

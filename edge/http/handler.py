@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -17,6 +18,7 @@ from edge.http.server import HeadTimeoutError, HeadTooLargeError, read_head
 _LOGGER = logging.getLogger(__name__)
 
 MAX_BODY = 4096  # the only bodies are the controls' small JSON objects
+STREAM_SEND_BUFFER = 16 * 1024  # bytes; the kernel doubles it
 
 # Sent with every response: nothing is cached, sniffed, framed, embedded cross-origin or leaks a URL as Referer.
 SECURITY_HEADERS = {
@@ -83,6 +85,12 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(1.0)
         self.connection.sendall(f"HTTP/1.0 {status.value} {status.phrase}\r\nContent-Length: 0\r\n"
                                 "Connection: close\r\n\r\n".encode())
+
+    def start_stream(self) -> None:
+        """A long-lived answer: a small send buffer, so a viewer that stops reading blocks the next write within a
+        few frames (the kernel's autotuned buffer held minutes of events), and each write's deadline drops it."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER)
+        self.connection.settimeout(self.app.config.client_timeout_s)  # sendall: the deadline of a whole write
 
     def read_body(self) -> bytes:
         """The request body (at most MAX_BODY bytes), read within the head deadline again."""

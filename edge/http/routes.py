@@ -66,6 +66,7 @@ def stream(app: App, h: Handler, url: SplitResult) -> None:
         h.fail(HTTPStatus.SERVICE_UNAVAILABLE, "too many viewers")
         return
     try:
+        h.start_stream()
         h.send_response(HTTPStatus.OK)
         h.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         h.end_headers()

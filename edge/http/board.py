@@ -21,6 +21,7 @@ from edge.records import Result
 from edge.sinks.record import LogPolicy, PolicyConfig
 
 HEATMAP_SIZE = 32  # cells of the per-class mean maps
+MAX_FIELD = 200  # characters of a string in the events listing
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,19 @@ class EventRing:
             while len(self.listed) > 3 * self.size:
                 self.listed.popitem(last=False)
         keys = ("time", "label", "confidence", "frame", "method")
-        return [{"id": e.id, **{k: e.record.get(k) for k in keys}} for e in reversed(events)]
+        return [{"id": e.id, **{k: _scalar(e.record.get(k)) for k in keys}} for e in reversed(events)]
 
     def get(self, event_id: int) -> Event | None:
         with self._lock:
             return next((e for e in self.events if e.id == event_id), None) or self.listed.get(event_id)
+
+
+def _scalar(value: object) -> object:
+    """A listing's field: a number, or a string cut to MAX_FIELD characters (a record read back from a log may hold
+    anything: the listing stays small whatever it holds)."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return str(value)[:MAX_FIELD] if isinstance(value, str) else None
 
 
 class MeanHeatmaps:

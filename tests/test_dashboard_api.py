@@ -18,7 +18,7 @@ from edge.http.sink import DashboardConfig, DashboardSink
 from edge.live import LiveSettings, Settings
 from edge.records import Frame, Result
 
-TOKEN = "t0ken+/="
+TOKEN = "t0ken+/=-0123456789abc"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CLASSES = ("Apfel", "Orange", "Tomate")
 JSON = {"Content-Type": "application/json"}

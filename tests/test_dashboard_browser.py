@@ -178,7 +178,7 @@ def test_page_says_disconnected_and_recovers_after_a_restart(driver: Any) -> Non
         wait_until(lambda: driver.execute_script(SHOWN)["seq"] > seq)  # frames flow again
         stop.set()
         sink.close()
-        sink = DashboardSink(DashboardConfig(enabled=True, port=port, token="a-new-token"))  # back with a token: say so
+        sink = DashboardSink(DashboardConfig(enabled=True, port=port, token="a-new-token-012345"))  # back with a token
         sink.open()
         wait_until(lambda: "token required" in driver.find_element("id", "status").text)
     finally:

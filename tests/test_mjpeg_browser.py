@@ -129,15 +129,15 @@ def test_non_loopback_needs_a_token_and_checks_it() -> None:
     assert not is_loopback("0.0.0.0")
     with pytest.raises(SinkError, match=r"\[http\] host '0.0.0.0' is not loopback: set \[http\] token"):
         DashboardSink(DashboardConfig(host="0.0.0.0"))
-    sink = DashboardSink(DashboardConfig(enabled=True, host="127.0.0.1", port=0, token="s3cret"))
+    sink = DashboardSink(DashboardConfig(enabled=True, host="127.0.0.1", port=0, token="s3cret-0123456789abcd"))
     sink.open()
     try:
         with pytest.raises(urllib.error.HTTPError) as err:
             fetch(sink.url + "prediction.json")
         assert err.value.code == 401
-        assert fetch(sink.url + "prediction.json?token=s3cret") == b"{}"
+        assert fetch(sink.url + "prediction.json?token=s3cret-0123456789abcd") == b"{}"
         with pytest.raises(urllib.error.HTTPError) as err:  # the redirect to / sets a cookie urllib does not keep
-            fetch(sink.url + "?token=s3cret")
+            fetch(sink.url + "?token=s3cret-0123456789abcd")
         assert err.value.code == 401
     finally:
         sink.close()

@@ -6,9 +6,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.http.gate import MIN_TOKEN
 from edge.records import SinkError
+from edge.safe_io import read_regular
 
 _LOGGER = logging.getLogger(__name__)
+
+MAX_SECRET_FILE = 4096  # bytes of a token file read at most
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,18 @@ def resolve_token(config: DashboardConfig) -> str:
     """The access token: [http] token, or the first line of [http] token_file (not both)."""
     if config.token and config.token_file:
         raise SinkError("[http] token and token_file are both set: keep one (token_file keeps it out of the config)")
-    if not config.token_file:
-        return config.token
+    token = _read_token(config) if config.token_file else config.token
+    if token and len(token.strip()) < MIN_TOKEN:
+        where = f"token_file {config.token_file}" if config.token_file else "token"
+        raise SinkError(f"[http] {where}: the token has {len(token)} characters, fewer than {MIN_TOKEN}; make one "
+                        "with `head -c 24 /dev/urandom | base64` (systemd/install.sh makes 32)")
+    return token
+
+
+def _read_token(config: MjpegConfig) -> str:
+    """The first line of token_file, read only if it is a small regular file (not a FIFO, a device, a huge file)."""
     try:
-        lines = Path(config.token_file).read_text(encoding="utf-8").splitlines()
+        lines = read_regular(config.token_file, MAX_SECRET_FILE).decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise SinkError(f"[http] token_file {config.token_file}: cannot read it ({reason})") from e

@@ -1,8 +1,9 @@
 """Who may talk to the browser view: Host allow-list (DNS rebinding), same-origin only, token, session cookie.
 
 The token reaches the server once (as ?token=, percent-encoded, or an `Authorization: Bearer` header); the answer sets
-an HttpOnly, SameSite=Strict cookie holding an HMAC of the token, not the token, and the page never puts the token into
-its own URLs. Every comparison is constant-time.
+an HttpOnly, SameSite=Strict cookie holding its issue time and an HMAC of it under a key drawn at start (not the
+token), valid for SESSION_S and in this process only, and the page never puts the token into its own URLs. Every
+comparison is constant-time.
 """
 
 from __future__ import annotations
@@ -10,12 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
 import socket
+import time
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Protocol
 from urllib.parse import unquote, unquote_plus, urlsplit
+
+SESSION_S = 30 * 86400  # a session cookie's life, checked by the server as well as the browser
+MIN_TOKEN = 16  # characters; install-etc.sh makes 32
 
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']*", re.IGNORECASE)
 _BEARER_IN_TEXT = re.compile(r"(bearer\s+)\S+", re.IGNORECASE)
@@ -63,7 +69,15 @@ class Gate:
         self.token = token
         self.allowed = {h.strip().lower().rstrip(".") for h in allowed_hosts if h.strip()}
         self.cookie_name = cookie_name
-        self.cookie_value = hmac.new(token.encode(), b"edge-explainer session", hashlib.sha256).hexdigest()
+        # A secret drawn at each start: a cookie is good for this process only (not after a restart, nor on another
+        # device or port sharing the token), and it carries its issue time, so it also expires on the server.
+        self._key = hmac.new(os.urandom(32), token.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        self.clock = time.time
+
+    def cookie_value(self) -> str:
+        """`<issue time>.<HMAC of it under this start's key>`."""
+        issued = str(int(self.clock()))
+        return f"{issued}.{hmac.new(self._key, issued.encode(), hashlib.sha256).hexdigest()}"
 
     def host_allowed(self, host_header: str | None) -> bool:
         if not host_header:
@@ -116,11 +130,18 @@ class Gate:
         except CookieError:
             return False
         morsel = cookies.get(self.cookie_name)
-        return morsel is not None and _same(morsel.value, self.cookie_value)
+        if morsel is None:
+            return False
+        issued, _, mac = morsel.value.partition(".")
+        if not issued.isdigit() or len(issued) > 12:
+            return False
+        age = self.clock() - int(issued)
+        expected = hmac.new(self._key, issued.encode(), hashlib.sha256).hexdigest()
+        return -60 <= age <= SESSION_S and _same(mac, expected)
 
     def set_cookie(self) -> str:
-        return (f"{self.cookie_name}={self.cookie_value}; Path=/; HttpOnly; SameSite=Strict; "
-                f"Max-Age={30 * 86400}")
+        return (f"{self.cookie_name}={self.cookie_value()}; Path=/; HttpOnly; SameSite=Strict; "
+                f"Max-Age={SESSION_S}")
 
 
 def _same(given: str, expected: str) -> bool:

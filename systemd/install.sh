@@ -51,10 +51,13 @@ sh "$SRC/systemd/install-etc.sh" "$SRC/systemd/config.toml" /etc/edge-explainer 
 install -m 0644 "$SRC/systemd/edge-explainer.service" /etc/systemd/system/edge-explainer.service
 
 # Fail here, with the reason, rather than in a restart loop.
+# A fresh private folder (mktemp -d): a fixed /tmp name could be pre-created by another local user.
 cd "$PREFIX"
+check_dir=$(mktemp -d)
+chown edge-explainer "$check_dir"
 runuser -u edge-explainer -- "$PREFIX/.venv/bin/edge-explainer" run --config /etc/edge-explainer/config.toml \
-    --check-config --log-dir /tmp/edge-explainer-check >/dev/null
-rm -rf /tmp/edge-explainer-check
+    --check-config --log-dir "$check_dir/log" >/dev/null || { rm -rf "$check_dir"; exit 1; }
+rm -rf "$check_dir"
 
 systemctl daemon-reload
 if [ "$START" = yes ]; then

@@ -53,7 +53,7 @@ def resolve_token(config: DashboardConfig) -> str:
     return token
 
 
-def _read_token(config: MjpegConfig) -> str:
+def _read_token(config: DashboardConfig) -> str:
     """The first line of token_file, read only if it is a small regular file (not a FIFO, a device, a huge file)."""
     try:
         lines = read_regular(config.token_file, MAX_SECRET_FILE).decode("utf-8").splitlines()

@@ -18,6 +18,7 @@ from edge.http.handler import Handler
 from edge.http.hub import Published
 from edge.http.routes import query_int
 from edge.jpeg import encode_rgb
+from edge.safe_io import loads_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def controls(app: App, h: Handler, url: SplitResult) -> None:
         h.fail(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send application/json")
         return
     try:
-        changes = json.loads(h.read_body())
+        changes = loads_json(h.read_body())
         if not isinstance(changes, dict):
             raise ValueError("expected a JSON object")
         app.board.live.update(changes)

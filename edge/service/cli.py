@@ -33,7 +33,8 @@ from edge.service.loop import Loop
 from edge.service.systemd_notify import Notifier
 from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
-from edge.sinks.mqtt_messages import read_password
+from edge.sinks.mqtt_client import check_tls_files
+from edge.sinks.mqtt_messages import parse_broker_url, read_password
 from edge.sinks.preview import has_display
 from edge.sources import Picamera2Source, create_source, parse_spec
 from edge.sources.wait import open_when_available
@@ -50,6 +51,8 @@ def with_shipped_files(config: Config) -> Config:
     if kind == "images" and arg and (folder := shipped.find(arg)) != Path(arg):
         source = dataclasses.replace(source, spec=f"images:{folder}")
     return dataclasses.replace(config, model=model, source=source)
+
+SECRET_KEYS = {"token", "password"}  # config keys whose values --check-config never prints
 
 
 def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
@@ -131,6 +134,12 @@ def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iter
             signal.signal(sig, old)
 
 
+def redacted(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The settings with every secret value (an inline token or password) replaced by ***."""
+    return {section: {k: "***" if k in SECRET_KEYS and v else v for k, v in values.items()}
+            for section, values in settings.items()}
+
+
 def check_config(config: Config) -> int:
     """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
     effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
@@ -157,7 +166,9 @@ def check_config(config: Config) -> int:
             check()
     if config.mqtt.url:  # the password source too (the broker itself is not contacted)
         read_password(config.mqtt.password_file, config.mqtt.password_env)
-    print(json.dumps(as_dict(config), indent=2))
+        if parse_broker_url(config.mqtt.url).tls:  # the TLS files as run loads them
+            check_tls_files(config.mqtt.ca_file, config.mqtt.cert_file, config.mqtt.key_file)
+    print(json.dumps(redacted(as_dict(config)), indent=2))
     print(f"config OK: model {class_summary(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
     return 0
 

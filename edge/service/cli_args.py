@@ -129,12 +129,12 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             out.setdefault(section, {})[key] = getattr(args, dest)
     if args.size is not None:
         width, sep, height = args.size.lower().partition("x")
-        if not (sep and width.isdigit() and height.isdigit()):
+        if not (sep and width.isascii() and width.isdigit() and height.isascii() and height.isdigit()):
             raise ConfigError(f"--size {args.size!r}: expected WIDTHxHEIGHT, e.g. 640x480")
         out.setdefault("source", {}).update(width=int(width), height=int(height))
     if args.http is not None:
         host, _, port = args.http.rpartition(":")
-        if not port.isdigit():
+        if not (port.isascii() and port.isdigit()):
             raise ConfigError(f"--http {args.http!r}: expected [HOST:]PORT, e.g. 8080 or 0.0.0.0:8080")
         out.setdefault("http", {}).update(enabled=True, port=int(port), **({"host": host} if host else {}))
     return out

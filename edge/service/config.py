@@ -21,6 +21,7 @@ from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
 from edge.http.sink import DashboardConfig
+from edge.safe_io import read_regular
 from edge.service.faithfulness_worker import FaithfulnessConfig
 from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
@@ -102,12 +103,9 @@ def parse_file(path: str | Path) -> dict[str, Any]:
     """The TOML document at path; every way a file can fail to be one (unreadable, too big, not UTF-8, not TOML,
     nested too deeply for the parser) is a ConfigError naming the file."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)  # bounded: --config /dev/zero must not read without end
+        data = read_regular(path, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config must not block or read forever
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from e
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a config file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -181,6 +179,8 @@ def _convert(name: str, value: Any, wanted: list[Any]) -> Any:
         if t is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if t is str and isinstance(value, str):
+            if "\0" in value:  # every str key is a path, a name or a topic: none can hold one
+                raise ConfigError(f"{name}: contains a NUL byte")
             return value
     expected = " or ".join({bool: "true/false", int: "an integer", float: "a number", str: "a string"}[t]
                            for t in wanted)

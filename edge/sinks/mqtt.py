@@ -37,10 +37,11 @@ from edge.sinks.mqtt_messages import (
     Topics,
     cpu_temperature_c,
     default_device_id,
-    no_wildcards,
     overlay_jpeg,
     parse_broker_url,
     prediction_payload,
+    short_mqtt_text,
+    topic_part,
     topic_safe,
 )
 from edge.sinks.mqtt_notify import EventNotifier, NotifyConfig
@@ -61,10 +62,12 @@ class MqttConfig(PolicyConfig):
     ca_file: str = field(default="", metadata={"doc": "mqtts: CA certificate file; empty = system CAs"})
     cert_file: str = field(default="", metadata={"doc": "mqtts: client certificate (PEM), optional"})
     key_file: str = field(default="", metadata={"doc": "mqtts: client key (PEM), with cert_file"})
-    device_id: str = field(default="", metadata={"doc": "this camera's name; empty = the host name"})
-    client_id: str = field(default="", metadata={"doc": "MQTT client id; empty = edge-explainer-<device_id>"})
+    device_id: str = field(default="", metadata={"doc": "this camera's name; empty = the host name",
+                                                 "check": short_mqtt_text})
+    client_id: str = field(default="", metadata={"doc": "MQTT client id; empty = edge-explainer-<device_id>",
+                                                 "check": short_mqtt_text})
     prefix: str = field(default="", metadata={"doc": "topic prefix; empty = edge-explainer/<device_id>",
-                                              "check": no_wildcards})
+                                              "check": topic_part})
     qos: int = field(default=0, metadata={"range": (0, 2), "doc": "QoS of prediction/overlay messages"})
     keepalive: int = field(default=30, metadata={"range": (5, 3600), "doc": "keepalive seconds"})
     overlay: bool = field(default=True, metadata={"doc": "publish the overlay JPEG with each prediction"})
@@ -75,10 +78,10 @@ class MqttConfig(PolicyConfig):
     stats_every_s: float = field(default=5.0, metadata={"range": (0.5, 3600.0), "doc": "stats message period"})
     discovery: bool = field(default=True, metadata={"doc": "publish Home Assistant discovery configs"})
     discovery_prefix: str = field(default="homeassistant", metadata={"doc": "Home Assistant discovery prefix",
-                                                                     "check": no_wildcards})
+                                                                     "check": topic_part})
     ha_status_topic: str = field(default=HA_STATUS_TOPIC, metadata={
         "doc": "Home Assistant's birth topic (discovery and the last state are re-sent when it says online)",
-        "check": no_wildcards})
+        "check": topic_part})
     queue_size: int = field(default=256, metadata={"range": (1, 1_000_000), "doc": "outgoing messages kept while "
                                                                                      "the broker is away"})
     connect_timeout_s: float = field(default=5.0, metadata={"range": (0.1, 120.0), "doc": "start-up wait for "
@@ -95,9 +98,11 @@ class MqttSink:
                  notify: NotifyConfig | None = None, extra_stats: Callable[[], dict[str, Any]] | None = None) -> None:
         if not config.url:
             raise SinkError("[mqtt] url is empty: give a broker (--mqtt mqtt://host)")
-        for key in ("prefix", "discovery_prefix", "ha_status_topic"):  # configs built in code skip load_config
+        checks = {"prefix": topic_part, "discovery_prefix": topic_part, "ha_status_topic": topic_part,
+                  "client_id": short_mqtt_text, "device_id": short_mqtt_text}
+        for key, check in checks.items():  # configs built in code skip load_config
             try:
-                no_wildcards(getattr(config, key))
+                check(getattr(config, key))
             except ValueError as e:
                 raise SinkError(f"[mqtt] {key}: {e}") from e
         self.config = config

@@ -6,13 +6,17 @@ dropped and counted) and hands them to paho only while connected; paho's own thr
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from edge.records import SinkError
+from edge.safe_io import read_regular
 from edge.sinks.mqtt_messages import BrokerAddress, read_password
+
+MAX_TLS_FILE = 1 << 20  # bytes of a CA bundle, certificate or key read at most
 
 
 @dataclass
@@ -53,6 +57,26 @@ class ClientSettings:
     will: tuple[str, str] | None = None  # (topic, payload), retained with QoS 1
 
 
+def check_tls_files(ca_file: str, cert_file: str, key_file: str) -> None:
+    """Build the TLS context paho builds from these files, so that a missing or garbage file is one line at start and
+    at --check-config alike (only small regular files are read: a FIFO would block)."""
+    for key, path in (("ca_file", ca_file), ("cert_file", cert_file), ("key_file", key_file)):
+        if path:
+            try:
+                read_regular(path, MAX_TLS_FILE)
+            except OSError as e:
+                raise SinkError(f"[mqtt] {key} {path}: cannot read it ({e.strerror or e})") from e
+    try:
+        context = ssl.create_default_context(cafile=ca_file or None)
+    except ssl.SSLError as e:
+        raise SinkError(f"[mqtt] ca_file {ca_file}: not a PEM CA certificate file ({e.reason or e})") from e
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file or None)
+        except ssl.SSLError as e:
+            raise SinkError(f"[mqtt] cert_file/key_file: not a PEM certificate and its key ({e.reason or e})") from e
+
+
 def make_client(settings: ClientSettings) -> Any:
     """A paho client (MQTT 3.1.1, paho's VERSION2 callbacks) with login, TLS, last will and reconnect backoff set."""
     mqtt = import_paho()
@@ -61,6 +85,7 @@ def make_client(settings: ClientSettings) -> Any:
         client.username_pw_set(settings.address.username, read_password(settings.password_file,
                                                                         settings.password_env))
     if settings.address.tls:
+        check_tls_files(settings.ca_file, settings.cert_file, settings.key_file)
         client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
                        keyfile=settings.key_file or None)
     if settings.will is not None:

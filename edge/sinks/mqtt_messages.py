@@ -20,7 +20,11 @@ from numpy.typing import NDArray
 
 from edge.jpeg import encode_bgr
 from edge.records import Result, SinkError
+from edge.safe_io import read_regular
 from edge.sinks.record import make_record
+
+MAX_SECRET_FILE = 4096  # bytes of a password file read at most
+MAX_MQTT_TEXT = 8192  # bytes of a client id, device id or topic prefix
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 STATUS_ONLINE = "online"
@@ -86,6 +90,18 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(parts.scheme, parts.hostname, port, parts.username or None)
 
 
+def short_mqtt_text(text: str) -> None:
+    """An id or topic part within MAX_MQTT_TEXT bytes (MQTT strings stop at 65,535 bytes; topics add suffixes)."""
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_MQTT_TEXT:
+        raise ValueError(f"longer than {MAX_MQTT_TEXT} bytes")
+
+
+def topic_part(topic: str) -> None:
+    """A prefix of topics we publish to: no wildcards, not too long."""
+    no_wildcards(topic)
+    short_mqtt_text(topic)
+
+
 def no_wildcards(topic: str) -> None:
     """A topic we publish or subscribe to by name: MQTT forbids + and # in published topics (the broker drops them
     and nothing arrives), so a prefix with them is refused when the config is read."""
@@ -97,9 +113,10 @@ def read_password(password_file: str, password_env: str) -> str | None:
     """The password from the file (first line) if set, else from the environment variable if set, else None."""
     if password_file:
         try:
-            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise SinkError(f"[mqtt] password_file {password_file}: cannot read it ({e.strerror or e})") from e
+            lines = read_regular(password_file, MAX_SECRET_FILE).decode("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise SinkError(f"[mqtt] password_file {password_file}: cannot read it ({reason})") from e
         return lines[0] if lines else ""
     if password_env:
         return os.environ.get(password_env)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import time
 from typing import Any
 
@@ -111,4 +113,13 @@ def video_source(arg: str, config: SourceConfig) -> OpenCVSource:
     """video:PATH_OR_URL, anything VideoCapture opens."""
     if not arg:
         raise SourceError("video: needs a file path or URL, such as video:clip.mp4 or video:rtsp://host/stream")
+    if "\0" in arg:
+        raise SourceError("video: the path contains a NUL byte")
+    if "://" not in arg:
+        try:
+            mode = os.stat(arg).st_mode
+        except OSError:
+            mode = 0  # missing: open() says so
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISDIR(mode):
+            raise SourceError(f"video:{arg}: not a video file (a FIFO, socket or folder; it would block or fail)")
     return OpenCVSource(arg, config)

@@ -18,6 +18,10 @@ class UnsafeFileError(OSError):
     """Not a regular file, too large, or a path the OS cannot take (a NUL byte); strerror says which."""
 
 
+class FileTooLargeError(UnsafeFileError):
+    """A regular file over the cap."""
+
+
 def read_regular(path: str | Path, cap: int, *, follow_links: bool = True) -> bytes:
     """The bytes of path if it is a regular file of at most cap bytes; UnsafeFileError or OSError otherwise."""
     if "\0" in str(path):
@@ -31,10 +35,10 @@ def read_regular(path: str | Path, cap: int, *, follow_links: bool = True) -> by
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeFileError(0, "not a regular file")
         if info.st_size > cap:
-            raise UnsafeFileError(0, f"{info.st_size} bytes, over the {cap}-byte limit")
+            raise FileTooLargeError(0, f"{info.st_size} bytes, over the {cap}-byte limit")
         data = os.read(fd, cap + 1)
         if len(data) > cap:  # grew since fstat
-            raise UnsafeFileError(0, f"over the {cap}-byte limit")
+            raise FileTooLargeError(0, f"over the {cap}-byte limit")
         return data
     finally:
         os.close(fd)

@@ -21,7 +21,7 @@ from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
 from edge.http.sink import DashboardConfig
-from edge.safe_io import read_regular
+from edge.safe_io import FileTooLargeError, read_regular
 from edge.service.faithfulness_worker import FaithfulnessConfig
 from edge.service.loop import LoopConfig
 from edge.sinks.disklog import DiskLogConfig
@@ -104,6 +104,8 @@ def parse_file(path: str | Path) -> dict[str, Any]:
     nested too deeply for the parser) is a ConfigError naming the file."""
     try:
         data = read_regular(path, MAX_CONFIG_BYTES)  # a FIFO or /dev/zero as --config must not block or read forever
+    except FileTooLargeError as e:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a config file") from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from e
     try:

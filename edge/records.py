@@ -63,6 +63,7 @@ class Result:
     drawn: NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)  # set: no drawing needed
     render_ms: float | None = None  # how long drawing took, once drawn
     faithfulness: dict[str, Any] | None = None  # scores [faithfulness] finished since the last result (their frame)
+    explained: bool = True  # False: a live frame the trigger skipped, shown under the last explanation (live views)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property

@@ -65,7 +65,7 @@ def test_service_metrics_parse_with_every_figure() -> None:
     metrics.explained({"capture": 3.0, "explain": 60.0}, ODD, 0.55)
     clock[0] = 112.5
     metrics.set_heat(Heat(81.5, 0x20002), 2.0)
-    metrics.add_collector(lambda: [*disk_log_families(12, 34567), *mqtt_families(4, 99, 1)])
+    metrics.add_collector(lambda: [*disk_log_families(12, 34567), *mqtt_families(4, 99)])
     p = _parse(metrics.text())
     frames = {dict(k[1])["state"]: v for k, v in p["edge_explainer_frames"].items() if k[0].endswith("_total")}
     assert frames == {"captured": 5, "explained": 2, "skipped": 2, "dropped": 1, "bad": 0}

@@ -32,6 +32,8 @@ class Board:
     about: dict[str, Any]  # model, sha256, runtime, threads, classes, methods
     controls: bool
     started: float = field(default_factory=time.monotonic)
+    service: Callable[[], dict[str, Any]] | None = None  # the service's heat and trigger figures, for health
+    metrics: Callable[[], str] | None = None  # the /metrics text
 
 
 @dataclass(frozen=True)

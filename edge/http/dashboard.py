@@ -96,7 +96,8 @@ def controls(app: App, h: Handler, url: SplitResult) -> None:
 
 def health_route(app: App, h: Handler, url: SplitResult) -> None:
     newest = app.hub.newest
-    _json(h, health(newest.record if newest else {}, app.board.about, app.board.started, app.hub.streams))
+    figures = health(newest.record if newest else {}, app.board.about, app.board.started, app.hub.streams)
+    _json(h, {**figures, **(app.board.service() if app.board.service else {})})
 
 
 def event_list(app: App, h: Handler, url: SplitResult) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from edge.http import App, BoundedHTTPServer, DashboardConfig, FrameHub, Gate, default_hosts, is_loopback, resolve_token
@@ -32,9 +33,12 @@ class DashboardSink:
     """The HTTP server; handle() encodes the overlay once and publishes it to every viewer."""
 
     name = "http"
+    live_view = True  # streams every frame; only explained ones feed the events and mean heatmaps
 
     def __init__(self, config: DashboardConfig, *, live: LiveSettings | None = None,
-                 about: dict[str, Any] | None = None, policy: PolicyConfig | None = None, log_dir: str = "") -> None:
+                 about: dict[str, Any] | None = None, policy: PolicyConfig | None = None, log_dir: str = "",
+                 service: Callable[[], dict[str, Any]] | None = None, metrics: Callable[[], str] | None = None) -> None:
+        """service: more health figures (heat, trigger); metrics: the /metrics text (none: 404)."""
         token = resolve_token(config)
         if not is_loopback(config.host) and not token:
             raise SinkError(f"[http] host {config.host!r} is not loopback: set [http] token_file (or token) "
@@ -49,7 +53,7 @@ class DashboardSink:
         about = about or {}
         self.board = Board(live=live, events=EventRing(config.events, policy or PolicyConfig(), config.jpeg_quality),
                            heatmaps=MeanHeatmaps(len(about.get("classes", ()))), about=about,
-                           controls=config.controls and live is not None)
+                           controls=config.controls and live is not None, service=service, metrics=metrics)
         self.log_dir = log_dir  # the disk log's folder: recent events are read back from it at open()
         self._server: BoundedHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -84,9 +88,10 @@ class DashboardSink:
 
     def handle(self, result: Result) -> None:
         """Publish the overlay (or the plain frame, if the overlay is switched off) unless paused; feed the
-        events ring and the mean heatmaps either way."""
+        events ring and the mean heatmaps either way, with explained frames only."""
         settings = self.board.live.get() if self.board.live else None
-        self.board.heatmaps.add(result.explanation.class_index, result.cam)
+        if result.explained:
+            self.board.heatmaps.add(result.explanation.class_index, result.cam)
         show_overlay = settings is None or settings.overlay
         data = encode_rgb(result.overlay if show_overlay else result.frame.image, self.config.jpeg_quality)
         if data is None:
@@ -94,8 +99,9 @@ class DashboardSink:
         record = make_record(result)  # after drawing: its latency_ms then has "render"
         if settings is None or not settings.paused:
             self.hub.publish(data, record, result)
-        self.board.events.offer(result, record, lambda: data if show_overlay else
-                                encode_rgb(result.overlay, self.config.jpeg_quality) or b"")
+        if result.explained:
+            self.board.events.offer(result, record, lambda: data if show_overlay else
+                                    encode_rgb(result.overlay, self.config.jpeg_quality) or b"")
 
     def close(self) -> None:
         self.hub.close()

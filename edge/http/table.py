@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from edge.http import dashboard, routes
+from edge.http import dashboard, prometheus, routes
 from edge.http.app import Route
 
 ROUTES: Mapping[str, Route] = MappingProxyType({
@@ -25,4 +25,5 @@ ROUTES: Mapping[str, Route] = MappingProxyType({
     "/heatmap.png": Route(dashboard.heatmap),
     "/api/heatmaps": Route(dashboard.heatmap_list),
     "/snapshot.zip": Route(dashboard.snapshot),
+    "/metrics": Route(prometheus.metrics),
 })

@@ -13,6 +13,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -30,7 +31,10 @@ from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Loop
+from edge.service.metrics import ServiceMetrics, disk_log_families, mqtt_families
+from edge.service.pacing import Pacing
 from edge.service.systemd_notify import Notifier
+from edge.service.thermal import HeatGovernor, ThermalReader
 from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
 from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_client import check_tls_files
@@ -82,10 +86,21 @@ def device_info(explainer: Explainer) -> DeviceInfo:
                       model_sha256=explainer.manifest.sha256, version=__version__)
 
 
+def pacing_for(config: Config, about: dict[str, Any]) -> Pacing:
+    """[trigger] and the heat back-off, with the figures /metrics serves (model and runtime as info labels)."""
+    info = {key: str(about.get(key, "")) for key in ("model", "sha256", "runtime", "version")}
+    metrics = ServiceMetrics(class_names=about.get("classes", ()), info_labels=info)
+    governor = HeatGovernor(config.loop.max_temp_c, hysteresis_c=config.loop.temp_hysteresis_c,
+                            hot_every_s=config.loop.hot_every_s)
+    return Pacing(config.trigger, governor=governor, thermal=ThermalReader(), metrics=metrics)
+
+
 def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_window: bool,
                 device: DeviceInfo, live: LiveSettings | None = None,
-                about: dict[str, Any] | None = None) -> list[Sink]:
-    """The configured sinks; slow ones (disk, stdout, browser, MQTT) each on their own worker thread."""
+                about: dict[str, Any] | None = None, pacing: Pacing | None = None) -> list[Sink]:
+    """The configured sinks; slow ones (disk, stdout, browser, MQTT) each on their own worker thread. With pacing,
+    the MQTT stats carry its heat and trigger figures, /metrics its counters and the sinks' own."""
+    metrics = pacing.metrics if pacing is not None else None
     blocking = not source.live  # file sources: every frame must reach the log, so wait rather than drop
     sinks: list[Sink] = []
     if opencv_window:
@@ -93,18 +108,26 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
     if isinstance(source, Picamera2Source) and source.preview is not None:
         sinks.append(Picamera2OverlaySink(source, config.render))
     if config.log.dir:
-        sinks.append(SinkWorker(DiskLogSink(config.log, every_frame_default=not source.live), blocking=blocking))
+        disk_log = DiskLogSink(config.log, every_frame_default=not source.live)
+        sinks.append(SinkWorker(disk_log, blocking=blocking))
+        if metrics is not None:
+            metrics.add_collector(lambda: disk_log_families(*disk_log.usage()))
     if config.http.enabled:
-        sinks.append(SinkWorker(DashboardSink(config.http, live=live, about=about, policy=config.log,
-                                                  log_dir=config.log.dir), blocking=False,
-                                size=1))
+        service = None if pacing is None else (lambda: pacing.stats(time.monotonic()))
+        dashboard = DashboardSink(config.http, live=live, about=about, policy=config.log, log_dir=config.log.dir,
+                                  service=service, metrics=None if metrics is None else metrics.text)
+        sinks.append(SinkWorker(dashboard, blocking=False, size=1))
     if config.stdout.enabled:
         sinks.append(SinkWorker(StdoutSink(), blocking=blocking))
     if config.mqtt.url:
         # Blocking for file sources only waits for this thread's JSON/JPEG work: the network is behind the sink's
         # own bounded outbox, so the loop never waits for the broker.
-        mqtt = MqttSink(config.mqtt, device, every_frame_default=not source.live, notify=config.notify)
+        extra = None if pacing is None else (lambda: pacing.stats(time.monotonic()))
+        mqtt = MqttSink(config.mqtt, device, every_frame_default=not source.live, notify=config.notify,
+                        extra_stats=extra)
         sinks.append(SinkWorker(mqtt, blocking=blocking))
+        if metrics is not None:
+            metrics.add_collector(lambda: mqtt_families(mqtt.counters.dropped, mqtt.counters.published))
     elif config.notify.classes:
         raise ConfigError("[notify] classes needs [mqtt] url: events are MQTT messages")
     return sinks
@@ -208,8 +231,9 @@ def run(config: Config) -> int:
     stop = threading.Event()
     notifier = Notifier()
     live, about = live_controls(config, explainer)
+    pacing = pacing_for(config, about)
     sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
-                        about=about)
+                        about=about, pacing=pacing)
     warn_if_silent(sinks)
     interrupted = threading.Event()
     for sink in sinks:
@@ -228,7 +252,7 @@ def run(config: Config) -> int:
             stack.callback(scoring.close)
         loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
                     notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k, live=live, faithfulness=scoring)
+                    top_k=config.model.top_k, live=live, faithfulness=scoring, pacing=pacing)
         stats = loop.run()
     return 1 if stats.failure else 0
 

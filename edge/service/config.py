@@ -24,6 +24,7 @@ from edge.http.sink import DashboardConfig
 from edge.safe_io import FileTooLargeError, read_regular
 from edge.service.faithfulness_worker import FaithfulnessConfig
 from edge.service.loop import LoopConfig
+from edge.service.trigger import TriggerConfig
 from edge.sinks.disklog import DiskLogConfig
 from edge.sinks.mqtt import MqttConfig
 from edge.sinks.mqtt_notify import NotifyConfig
@@ -72,6 +73,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+    trigger: TriggerConfig = field(default_factory=TriggerConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)
     log: DiskLogConfig = field(default_factory=DiskLogConfig)
     http: DashboardConfig = field(default_factory=DashboardConfig)

@@ -6,6 +6,8 @@ One stop Event (set by SIGTERM/SIGINT, a closed preview or the end of the source
 (the end of a file source, max_frames) the sinks then handle every result still queued, however long that takes;
 after SIGTERM/SIGINT shutdown takes at most about 2 s, with whatever the sinks finished in that time flushed and the
 source closed.
+Which frames are explained is edge.service.pacing's call ([trigger], the heat back-off); a frame it skips is counted,
+not logged, and shown by the live views (preview, browser) under the last explanation with that explanation's age.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
 from edge.records import Frame, Result
 from edge.service.faithfulness_worker import FaithfulnessWorker
+from edge.service.pacing import Pacing, draw_age
 from edge.service.systemd_notify import Notifier
 from edge.sinks.base import Sink
 from edge.sources.base import FrameSource, SourceError
@@ -41,6 +44,12 @@ class LoopConfig:
     reopen_backoff_s: float = field(default=0.5, metadata={
         "range": (0.01, 60.0), "doc": "first wait before reopening a failed source; doubles up to 10 s"})
     status_every_s: float = field(default=60.0, metadata={"range": (1.0, 86400.0), "doc": "summary log interval"})
+    max_temp_c: float = field(default=0.0, metadata={"range": (0.0, 150.0), "doc": (
+        "above this CPU temperature (C) explain at most one frame every hot_every_s; 0 = off")})
+    temp_hysteresis_c: float = field(default=5.0, metadata={"range": (0.5, 50.0), "doc": (
+        "the full rate returns below max_temp_c minus this")})
+    hot_every_s: float = field(default=2.0, metadata={"range": (0.05, 3600.0), "doc": (
+        "seconds between explanations while above max_temp_c")})
 
 
 @dataclass
@@ -48,6 +57,7 @@ class LoopStats:
     """What the loop did, for the closing log line and for tests."""
 
     frames: int = 0  # explained
+    skipped: int = 0  # not explained ([trigger], heat): shown live, not logged
     dropped: int = 0  # taken by capture but replaced before the loop got to them
     bad_frames: int = 0  # frames the explainer refused (shape, dtype)
     read_errors: int = 0
@@ -97,7 +107,8 @@ class Loop:
     def __init__(self, explainer: Explainer, source: FrameSource, sinks: Sequence[Sink], *, config: LoopConfig,
                  render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
                  method: str = "gradcam", target: str | None = None, top_k: int = 3,
-                 live: LiveSettings | None = None, faithfulness: FaithfulnessWorker | None = None) -> None:
+                 live: LiveSettings | None = None, faithfulness: FaithfulnessWorker | None = None,
+                 pacing: Pacing | None = None) -> None:
         self.explainer = explainer
         self.source = source
         self.sinks = list(sinks)
@@ -117,6 +128,9 @@ class Loop:
         self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
         self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
         self.faithfulness = faithfulness  # [faithfulness]: offered every frame, never waited for
+        self.pacing = pacing or Pacing()
+        self._live_views = [sink for sink in self.sinks if getattr(sink, "live_view", False)]
+        self._last: Result | None = None  # the last explained frame's result, shown under skipped frames
 
     def run(self) -> LoopStats:
         """Capture and explain until done; the source must be open, and is read on a capture thread."""
@@ -134,9 +148,9 @@ class Loop:
             if capture.is_alive():
                 _LOGGER.warning("capture thread still in a read call at shutdown")
             self.stats.dropped = self.mailbox.dropped
-            _LOGGER.info("stopped after %d frames (%d dropped, %d bad, %d read errors); mean ms %s",
-                         self.stats.frames, self.stats.dropped, self.stats.bad_frames, self.stats.read_errors,
-                         self.stats.means())
+            _LOGGER.info("stopped after %d frames (%d not explained, %d dropped, %d bad, %d read errors); mean ms %s",
+                         self.stats.frames, self.stats.skipped, self.stats.dropped, self.stats.bad_frames,
+                         self.stats.read_errors, self.stats.means())
         return self.stats
 
     def _capture(self) -> None:
@@ -205,6 +219,9 @@ class Loop:
                 return
 
     def _process(self, frame: Frame, capture_ms: float) -> None:
+        if self.pacing.decide(frame.model_image, time.monotonic()) is None:
+            self._show_unexplained(frame)
+            return
         method, target, config = self._settings()
         t0 = time.perf_counter()
         try:
@@ -237,8 +254,26 @@ class Loop:
         self.stats.frames += 1
         for stage, ms in timings.items():
             self.stats.stage_ms[stage] = self.stats.stage_ms.get(stage, 0.0) + ms
+        self.pacing.explained(timings, ex.label, float(ex.probabilities[ex.class_index]), self.mailbox.dropped)
+        self._last = result
         self.notifier.ready(f"explaining {self.source.name}")
         self.notifier.watchdog()
+
+    def _show_unexplained(self, frame: Frame) -> None:
+        """A frame the pacing skipped: counted, not logged; the live views show it under the last explanation."""
+        self.stats.skipped += 1
+        self.notifier.watchdog()  # a still scene is a healthy service
+        last = self._last
+        if last is None or not self._live_views:
+            return
+        config = self._settings()[2]
+        age = self.pacing.age_s(time.monotonic()) or 0.0
+        ex, top, cam, fps = last.explanation, last.top, last.cam, self._fps
+        result = replace(last, frame=frame, explained=False, drawn=None, render_ms=None, dropped=self.mailbox.dropped,
+                         timings={}, draw=lambda: draw_age(render(frame.image, ex, config, top=top, cam=cam, fps=fps),
+                                                           age))
+        for sink in self._live_views:
+            sink.handle(result)
 
     def _settings(self) -> tuple[str, str | None, RenderConfig]:
         """(method, target, render config) for this frame: the live controls' if there are any."""

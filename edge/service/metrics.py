@@ -115,7 +115,6 @@ def disk_log_families(files: int, size_bytes: int) -> list[Family]:
             gauge(f"{PREFIX}_disk_log_bytes", "Bytes the disk log keeps", size_bytes)]
 
 
-def mqtt_families(dropped: int, published: int, queued: int) -> list[Family]:
+def mqtt_families(dropped: int, published: int) -> list[Family]:
     return [counter(f"{PREFIX}_mqtt_outbox_dropped", "MQTT messages dropped from a full outbox", dropped),
-            counter(f"{PREFIX}_mqtt_published", "MQTT messages handed to the client", published),
-            gauge(f"{PREFIX}_mqtt_outbox_messages", "MQTT messages waiting for the broker", queued)]
+            counter(f"{PREFIX}_mqtt_published", "MQTT messages handed to the client", published)]

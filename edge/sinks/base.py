@@ -42,6 +42,7 @@ class SinkWorker:
     def __init__(self, sink: Sink, *, blocking: bool, size: int = 4, interrupt_budget_s: float = 1.0) -> None:
         self.sink = sink
         self.name = sink.name
+        self.live_view = getattr(sink, "live_view", False)  # also gets the frames left unexplained
         self.blocking = blocking
         self.dropped = 0
         self.failed = 0

@@ -261,6 +261,10 @@ class DiskLogSink:
         too_big = self.config.max_mb > 0 and self._old_bytes + current > self.config.max_mb * _MB
         return too_many or too_big
 
+    def usage(self) -> tuple[int, int]:
+        """(files, bytes) the log keeps now: its closed files and the current JSONL (read by /metrics' thread)."""
+        return len(self._old) + (self._fd is not None), self._old_bytes + self._size
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -207,7 +207,6 @@ class MqttSink:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
-
     def handle(self, result: Result) -> None:
         self._last = result
         if self.policy.should_log(result):

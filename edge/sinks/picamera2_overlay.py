@@ -34,6 +34,7 @@ class Picamera2OverlaySink:
     """
 
     name = "picamera2-overlay"
+    live_view = True  # shows every frame, explained or not
 
     def __init__(self, target: OverlayTarget, config: RenderConfig, size: tuple[int, int] = (240, 320),
                  max_rate_hz: float = 10.0) -> None:

@@ -47,6 +47,7 @@ class OpenCVPreviewSink:
     """Shows each overlay in a window; must run on the loop's own thread (GUI toolkits want one thread)."""
 
     name = "preview"
+    live_view = True  # shows every frame, explained or not
 
     def __init__(self, config: PreviewConfig, on_quit: Callable[[], None] | None = None) -> None:
         self.config = config

@@ -171,6 +171,12 @@ async function refreshHealth() {
     const latency = Object.entries(h.latency_ms || {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
     const rows = [["fps", h.fps], ["dropped frames", h.dropped], ["latency (ms)", latency],
                   ["CPU temperature", h.cpu_temp_c === null ? "not reported" : `${h.cpu_temp_c} °C`],
+                  ["throttling", h.throttled === undefined || h.throttled === null ? "not reported"
+                    : (h.throttled_now.length ? h.throttled_now.join(", ") : "none")],
+                  ["explaining", h.trigger === undefined ? undefined
+                    : `${h.trigger}${h.explain_min_gap_s ? `, hot: one frame every ${h.explain_min_gap_s} s` : ""}`],
+                  ["last explanation", h.last_explanation_age_s == null ? undefined : `${h.last_explanation_age_s} s ago`],
+                  ["frames not explained", h.frames_skipped],
                   ["uptime", `${Math.floor(h.uptime_s / 3600)} h ${Math.floor(h.uptime_s / 60) % 60} min`],
                   ["model", h.model], ["bundle sha256", h.sha256], ["runtime", h.runtime],
                   ["TFLite threads", h.threads], ["viewers", h.viewers]];

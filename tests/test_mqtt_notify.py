@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from broker import Broker, Collector, retained
+from conftest import run_python
 from test_disklog import NAMES, make_result
 
 from edge.records import Result, SinkError
@@ -93,3 +95,17 @@ def test_unknown_classes_and_notify_without_mqtt_are_one_line_errors() -> None:
     with pytest.raises(ConfigError, match=r"\[notify\] classes needs \[mqtt\] url"):
         build_sinks(build_config({"notify": {"classes": "Apfel"}, "preview": {"enabled": False}}), Source(),
                     None, opencv_window=False, device=DEVICE)  # type: ignore[arg-type]
+
+
+def test_a_run_with_a_trigger_reports_it_in_the_mqtt_stats(broker: Broker, tmp_path: Path) -> None:
+    """The service end to end: [trigger] from the config file reaches the loop, and the stats say what it skipped."""
+    config = tmp_path / "edge.toml"
+    config.write_text('[trigger]\nmode = "interval"\ninterval_s = 0.25\n[mqtt]\nstats_every_s = 0.5\n')
+    proc = run_python("-m", "edge", "run", "--no-display", "--config", str(config), "--source", "synthetic",
+                      "--fps", "20", "--max-frames", "4", "--mqtt", broker.url, "--device-id", "cam", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads(retained(broker.port, "edge-explainer/cam/stats")["edge-explainer/cam/stats"])
+    assert stats["trigger"] == "interval" and stats["frames_skipped"] >= 8  # 4 explained at 4 a second of 20 fps
+    assert {"cpu_temp_c", "throttled", "throttled_now", "explain_min_gap_s", "last_explanation_age_s"} <= stats.keys()
+    closing = [line for line in proc.stderr.splitlines() if "stopped after" in line]
+    assert closing and "stopped after 4 frames (" in closing[0] and " not explained, " in closing[0]

@@ -64,6 +64,7 @@ class Result:
     render_ms: float | None = None  # how long drawing took, once drawn
     faithfulness: dict[str, Any] | None = None  # scores [faithfulness] finished since the last result (their frame)
     explained: bool = True  # False: a live frame the trigger skipped, shown under the last explanation (live views)
+    drift: dict[str, Any] | None = None  # the drift monitor's latest status (state, distance, ...), when it runs
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property

@@ -27,8 +27,10 @@ from edge.explain.class_names import summary as class_summary
 from edge.explain.explainer import Explainer
 from edge.http.sink import DashboardSink
 from edge.live import LiveSettings, Settings
+from edge.service import baseline_cmd
 from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
+from edge.service.drift import DriftWorker
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Loop
 from edge.service.metrics import ServiceMetrics, disk_log_families, mqtt_families
@@ -218,6 +220,17 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     return LiveSettings(initial, list(METHODS), explainer.class_names), about
 
 
+def start_drift(config: Config, explainer: Explainer) -> DriftWorker | None:
+    """The drift monitor when [drift] is on (a baseline of another model or map size: one line, exit 2)."""
+    if not config.drift.enabled:
+        return None
+    h, w, _ = explainer.manifest.feature_shape
+    worker = DriftWorker(config.drift, model_sha256=explainer.manifest.sha256,
+                         class_names=tuple(explainer.class_names), grid=(h, w), log_dir=config.log.dir)
+    worker.start()
+    return worker
+
+
 def run(config: Config) -> int:
     explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
                                runtime=config.model.runtime)
@@ -250,9 +263,13 @@ def run(config: Config) -> int:
         scoring = FaithfulnessWorker(explainer, config.faithfulness) if config.faithfulness.enabled else None
         if scoring is not None:
             stack.callback(scoring.close)
+        drift = start_drift(config, explainer)
+        if drift is not None:
+            stack.callback(drift.close)
         loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
                     notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k, live=live, faithfulness=scoring, pacing=pacing)
+                    top_k=config.model.top_k, live=live, faithfulness=scoring, pacing=pacing,
+                    drift=drift)
         stats = loop.run()
     return 1 if stats.failure else 0
 
@@ -262,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "baseline":
+            config = with_shipped_files(load_config(args.config, baseline_cmd.overrides(args)))
+            return baseline_cmd.baseline(config, args.frames, args.out)
         config = with_shipped_files(load_config(args.config, overrides_from(args)))
         if args.mqtt_forget:
             return forget(config)

@@ -19,6 +19,7 @@ from edge.errors import RuntimeNotFoundError
 from edge.explain.cam import METHODS
 from edge.explain.render import COLORMAPS
 from edge.explain.runtime import interpreter_class
+from edge.service import baseline_cmd
 from edge.service.config import ConfigError
 from edge.sinks.preview import PREVIEW_KINDS
 from edge.sources import describe
@@ -33,7 +34,7 @@ FLAG_KEYS: dict[str, tuple[str, str]] = {
     "log_every_frame": ("log", "every_frame"), "display": ("preview", "enabled"), "preview": ("preview", "kind"),
     "stdout": ("stdout", "enabled"), "max_frames": ("loop", "max_frames"), "colormap": ("render", "colormap"),
     "alpha": ("render", "alpha"), "threshold": ("render", "threshold"), "smoothing": ("render", "smoothing"),
-    "mqtt": ("mqtt", "url"), "device_id": ("mqtt", "device_id"),
+    "mqtt": ("mqtt", "url"), "device_id": ("mqtt", "device_id"), "drift": ("drift", "enabled"),
 }
 
 
@@ -113,11 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("--device-id", help="[mqtt] device_id (default: the host name)")
     add("--mqtt-forget", action="store_true", help="remove this device's Home Assistant discovery configs and "
         "retained status from the broker, then exit")
+    add("--drift", action="store_const", const=True, help="[drift] enabled: watch for explanation drift against "
+        "[drift] baseline, or one learned over the first [drift] learn_frames frames (docs/drift.md)")
     add("--max-frames", type=int, help="[loop] max_frames")
     add("--colormap", choices=list(COLORMAPS), help="[render] colormap")
     add("--alpha", type=float, help="[render] alpha")
     add("--threshold", type=float, help="[render] threshold")
     add("--smoothing", type=float, help="[render] smoothing")
+    baseline_cmd.add_parser(sub)
     return parser
 
 

@@ -22,6 +22,7 @@ from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
 from edge.http.sink import DashboardConfig
 from edge.safe_io import FileTooLargeError, read_regular
+from edge.service.drift import DriftConfig
 from edge.service.faithfulness_worker import FaithfulnessConfig
 from edge.service.loop import LoopConfig
 from edge.service.trigger import TriggerConfig
@@ -81,6 +82,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     faithfulness: FaithfulnessConfig = field(default_factory=FaithfulnessConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
 
 SECTIONS: dict[str, type[Any]] = typing.get_type_hints(Config)

@@ -23,6 +23,7 @@ from edge.explain.explainer import Explainer
 from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
 from edge.records import Frame, Result
+from edge.service.drift import DriftWorker
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.pacing import Pacing, draw_age
 from edge.service.systemd_notify import Notifier
@@ -108,7 +109,7 @@ class Loop:
                  render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
                  method: str = "gradcam", target: str | None = None, top_k: int = 3,
                  live: LiveSettings | None = None, faithfulness: FaithfulnessWorker | None = None,
-                 pacing: Pacing | None = None) -> None:
+                 pacing: Pacing | None = None, drift: DriftWorker | None = None) -> None:
         self.explainer = explainer
         self.source = source
         self.sinks = list(sinks)
@@ -125,6 +126,7 @@ class Loop:
         self._fps = 0.0
         self._last_done = 0.0
         self._sha256 = explainer.manifest.sha256
+        self.drift = drift  # the drift monitor, fed without waiting (edge.service.drift), or None
         self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
         self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
         self.faithfulness = faithfulness  # [faithfulness]: offered every frame, never waited for
@@ -243,10 +245,13 @@ class Loop:
         t2 = time.perf_counter()
         timings = {"capture": capture_ms, **ex.timings, "explain": (t2 - t0) * 1e3}
         fps = self._fps
+        if self.drift is not None:
+            self.drift.offer(ex, frame.image)
         # Drawn by the first sink that needs it, on that sink's thread: this thread goes back to explaining.
         result = Result(frame=frame, explanation=ex, cam=cam, top=top, source=self.source.name, fps=fps,
                         timings=timings, dropped=self.mailbox.dropped, model_sha256=self._sha256,
                         class_names=tuple(self.explainer.class_names), faithfulness=scores,
+                        drift=None if self.drift is None else self.drift.status(),
                         draw=lambda: render(frame.image, ex, config, top=top, cam=cam, fps=fps))
         for sink in self.sinks:
             sink.handle(result)

@@ -47,6 +47,8 @@ def make_record(result: Result) -> dict[str, Any]:
         record["model_sha256"] = result.model_sha256
     if result.faithfulness is not None:
         record["faithfulness"] = result.faithfulness
+    if result.drift is not None:
+        record["drift"] = result.drift
     return record
 
 

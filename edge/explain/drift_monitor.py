@@ -1,0 +1,151 @@
+"""The drift monitor: running per-class mean maps, the label mix and frame statistics, compared with a Baseline.
+
+Distances are divided by their thresholds, so 1.0 is the line: a drift is declared after `hold` frames above it and
+cleared after `hold` frames below `clear` (hysteresis). Running means start at the baseline's, so a monitor that
+has just started reports no difference rather than noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.explain.drift_baseline import Baseline
+from edge.explain.drift_stats import as_distribution, centroid, correlation, frame_stats
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    window: int = 60  # a class's running mean map weighs its last ~window frames of that class
+    label_window: int = 300  # the label mix and frame statistics: frames of any class
+    hold: int = 40  # frames a distance must stay above 1 (or below `clear`) to alert (or clear)
+    clear: float = 0.7
+    min_frames: int = 30  # a class seen fewer times since start (or in the baseline) waits instead of alarming
+    corr: float = 0.2  # 1 - correlation of running and baseline mean maps
+    shift: float = 1.3  # centroid shift, map cells
+    outside: float = 0.1  # energy outside the baseline region, above the baseline's own share outside
+    labels: float = 0.3  # total variation distance of the label mix
+    frame_z: float = 6.0  # running brightness or sharpness, in standard deviations of that running mean
+    input_explains: float = 2.0  # a map distance below this with input drift is called input drift
+    frame_every: int = 4  # frame statistics on every Nth frame: they change slowly
+
+
+@dataclass
+class DriftStatus:
+    state: str  # "learning", "ok" or "alert"
+    distance: float  # the deciding distance over its threshold (>= 1: above)
+    kind: str = ""  # what alerts: "explanation" or "labels"
+    class_name: str = ""  # the class whose maps moved most
+    cause: str = ""  # moved, blurred, dark, looking elsewhere, label mix changed
+    input: str = ""  # input drift seen in the frame statistics alone (e.g. "dark"), even without an alert
+    event: str = ""  # "alert" or "clear" on the frame the state changed
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.state, "distance": round(self.distance, 3)}
+        out.update({k: v for k, v in (("kind", self.kind), ("class", self.class_name), ("cause", self.cause),
+                                      ("input", self.input), ("event", self.event)) if v})
+        return out
+
+
+class _Latch:
+    """Above 1 for hold frames: on; below clear for hold frames: off."""
+
+    def __init__(self, settings: DriftSettings) -> None:
+        self.settings, self.on, self.run = settings, False, 0
+
+    def update(self, distance: float) -> bool:
+        s = self.settings
+        beyond = distance < s.clear if self.on else distance >= 1.0
+        self.run = self.run + 1 if beyond else 0
+        if self.run >= s.hold:
+            self.on, self.run = not self.on, 0
+        return self.on
+
+
+class DriftMonitor:
+    def __init__(self, baseline: Baseline, settings: DriftSettings | None = None) -> None:
+        self.baseline, self.settings = baseline, settings or DriftSettings()
+        self.maps = baseline.mean_maps.copy()  # (C, h, w) float64 running means
+        self.seen = np.zeros(len(baseline.class_names), np.int64)
+        self.labels = baseline.frequencies.copy()  # (C,) running label mix
+        self.frame = baseline.frame_mean.copy()  # (2,) running brightness, sharpness
+        # The running mean's own spread: a frame's spread times sqrt(a / (2 - a)) for weight a per sampled frame;
+        # floors because a still scene has almost no spread.
+        a = min(1.0, self.settings.frame_every / self.settings.label_window)
+        self.frame_std = np.maximum(baseline.frame_std, [2.0, 0.05]) * np.sqrt(a / (2.0 - a))
+        self.base_centroids = np.stack([centroid(m) for m in baseline.mean_maps])  # (C, 2)
+        self.base_outside = 1.0 - baseline.stat_mean[:, 4]  # (C,)
+        self.frames = 0
+        self.judged: list[int] = []
+        self.latches = {"explanation": _Latch(self.settings), "labels": _Latch(self.settings)}
+        self.status = DriftStatus("ok", 0.0)
+
+    def class_distance(self, k: int) -> float:
+        """Class k's map distance over its thresholds: the largest of correlation, centroid shift, outside energy."""
+        s, m = self.settings, self.maps[k]
+        shift = float(np.hypot(*(centroid(m) - self.base_centroids[k])))
+        outside = 1.0 - float(m[self.baseline.regions[k]].sum()) - self.base_outside[k]
+        return max((1.0 - correlation(m, self.baseline.mean_maps[k])) / s.corr, shift / s.shift, outside / s.outside)
+
+    def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
+        s = self.settings
+        self.frames += 1
+        self.seen[class_index] += 1
+        a = max(1.0 / s.window, 1.0 / self.seen[class_index])
+        self.maps[class_index] += a * (as_distribution(cam) - self.maps[class_index])
+        b = 1.0 / s.label_window
+        self.labels *= 1.0 - b
+        self.labels[class_index] += b
+        if image is not None and self.frames % s.frame_every == 1 % s.frame_every:
+            self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
+        judged = [k for k in range(len(self.seen)) if self.seen[k] >= s.min_frames
+                  and self.baseline.counts[k] >= s.min_frames]
+        self.judged = judged
+        distances = {k: self.class_distance(k) for k in judged}
+        worst = max(distances, key=distances.__getitem__) if distances else -1
+        explanation = distances.get(worst, 0.0)
+        labels = 0.5 * float(np.abs(self.labels - self.baseline.frequencies).sum()) / s.labels
+        return self._decide(explanation, labels, worst)
+
+    def _input(self) -> str:
+        z = (self.frame - self.baseline.frame_mean) / self.frame_std  # (2,): brightness, sharpness
+        if abs(z[1]) >= self.settings.frame_z and z[1] < 0:
+            return "blurred"
+        if abs(z[0]) >= self.settings.frame_z:
+            return "dark" if z[0] < 0 else "bright"
+        return ""
+
+    def _decide(self, explanation: float, labels: float, worst: int) -> DriftStatus:
+        before = self.status.state
+        on = {kind: latch.update(d) for (kind, latch), d in zip(self.latches.items(), (explanation, labels),
+                                                                 strict=True)}
+        kind = "explanation" if on["explanation"] else "labels" if on["labels"] else ""
+        distance = max(explanation, labels) if not kind else explanation if kind == "explanation" else labels
+        status = DriftStatus("alert" if kind else "ok", distance, input=self._input())
+        if kind == "explanation" and status.input and explanation < self.settings.input_explains:
+            kind = "input"  # the frames changed and the maps only moderately: what the camera sees, not its reasons
+        if kind:
+            status.kind = kind
+            status.class_name = self.baseline.class_names[worst] if worst >= 0 and kind != "labels" else ""
+            status.cause = self._cause(kind, worst, status.input)
+        if status.state != before:
+            status.event = "alert" if kind else "clear"
+        self.status = status
+        return status
+
+    def _cause(self, kind: str, worst: int, frame_cause: str) -> str:
+        if kind == "labels":
+            return "label mix changed"
+        if kind == "input":
+            return frame_cause
+        shifts = [centroid(self.maps[k]) - self.base_centroids[k] for k in self.judged]  # (2,) each, cells
+        common = np.mean(shifts, axis=0) if shifts else np.zeros(2)
+        size = float(np.hypot(*common))
+        # moved: every judged class's map shifted the same way (cosine >= 0.7 with their mean shift)
+        if len(shifts) >= 2 and size >= 0.75 and all(
+                float(v @ common) >= 0.7 * size * float(np.hypot(*v)) for v in shifts):
+            return f"moved ({common[0]:+.1f}, {common[1]:+.1f}) cells"
+        return "looking elsewhere"

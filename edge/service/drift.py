@@ -1,0 +1,121 @@
+"""[drift]: the explanation-drift monitor in the service, on a thread of its own so the loop never waits for it.
+
+The loop offers each explained frame (dropped when the monitor is behind) and stamps each Result with the monitor's
+latest status. With learn_frames the baseline is learned from the first frames and saved beside the log, and a restart
+loads it instead of learning again.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.explain.drift_baseline import Baseline, BaselineBuilder, BaselineError
+from edge.explain.drift_monitor import DriftMonitor, DriftSettings
+from edge.explain.explainer import Explanation
+
+_LOGGER = logging.getLogger(__name__)
+LEARNED_NAME = "drift-baseline.npz"
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """[drift]: watch whether the model's reasons (its maps) move away from a baseline."""
+
+    enabled: bool = field(default=False, metadata={"doc": "run the drift monitor (--drift)"})
+    baseline: str = field(default="", metadata={"doc": "baseline .npz from `python -m edge baseline`; empty = "
+                                                "learn_frames"})
+    learn_frames: int = field(default=500, metadata={"range": (1, 10_000_000), "doc": (
+        "without a baseline file: learn one over the first N frames, saved as drift-baseline.npz in [log] dir")})
+    window: int = field(default=60, metadata={"range": (2, 100_000), "doc": "a class's running mean map weighs its "
+                                              "last ~N frames"})
+    hold: int = field(default=40, metadata={"range": (1, 100_000), "doc": "frames a distance stays above its "
+                                            "threshold before an alert (and below before it clears)"})
+    min_frames: int = field(default=30, metadata={"range": (1, 100_000), "doc": "a class seen fewer times waits "
+                                                  "instead of alarming"})
+
+    def settings(self) -> DriftSettings:
+        return DriftSettings(window=self.window, hold=self.hold, min_frames=self.min_frames)
+
+
+class DriftWorker:
+    """Learns or monitors on its own thread; status() is what the latest frame it handled showed."""
+
+    def __init__(self, config: DriftConfig, *, model_sha256: str, class_names: tuple[str, ...],
+                 grid: tuple[int, int], log_dir: str = "") -> None:
+        self.config = config
+        self.learned_path = Path(log_dir) / LEARNED_NAME if log_dir else None
+        path = Path(config.baseline) if config.baseline else self.learned_path
+        self.monitor: DriftMonitor | None = None
+        self.builder: BaselineBuilder | None = None
+        if path is not None and (config.baseline or path.exists()):
+            baseline = Baseline.load(path)
+            baseline.check(path, model_sha256, grid)
+            self.monitor = DriftMonitor(baseline, config.settings())
+            _LOGGER.info("drift: monitoring against %s", path)
+        else:
+            self.builder = BaselineBuilder(model_sha256, class_names, grid)
+        self._status: dict[str, Any] = {"state": "learning" if self.builder else "ok", "distance": 0.0}
+        self._queue: queue.Queue[tuple[int, float, NDArray[np.float32], NDArray[np.uint8]] | None] = \
+            queue.Queue(maxsize=32)
+        self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def status(self) -> dict[str, Any]:
+        return self._status
+
+    def offer(self, ex: Explanation, image: NDArray[np.uint8]) -> None:
+        """Never blocks: a frame the monitor has no room for is skipped (its running means hardly notice)."""
+        try:
+            self._queue.put_nowait((ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image))
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 1.0) -> None:
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._handle(*item)
+            except (BaselineError, OSError, ValueError) as e:
+                _LOGGER.error("drift: %s; the monitor stops", e)
+                return
+
+    def _handle(self, class_index: int, confidence: float, cam: NDArray[np.float32],
+                image: NDArray[np.uint8]) -> None:
+        if self.builder is not None:
+            self.builder.add(class_index, confidence, cam, image)
+            if self.builder.count < self.config.learn_frames:
+                self._status = {"state": "learning", "distance": 0.0, "frames": self.builder.count}
+                return
+            baseline = self.builder.build()
+            if self.learned_path is not None:
+                try:
+                    baseline.save(self.learned_path)
+                    _LOGGER.info("drift: baseline learned over %d frames, saved as %s", self.builder.count,
+                                 self.learned_path)
+                except BaselineError as e:  # a full disk: the monitor still starts; a restart learns again
+                    _LOGGER.error("drift: %s", e)
+            self.builder, self.monitor = None, DriftMonitor(baseline, self.config.settings())
+            self._status = {"state": "ok", "distance": 0.0}
+            return
+        assert self.monitor is not None
+        status = self.monitor.update(class_index, cam, image)
+        if status.event:
+            _LOGGER.warning("drift: %s %s", status.event, status.as_dict())
+        self._status = status.as_dict()

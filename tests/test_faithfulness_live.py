@@ -14,6 +14,7 @@ from conftest import REPO, run_python
 from edge import Explainer
 from edge.service.config import ConfigError, build_config
 from edge.service.faithfulness_worker import FaithfulnessConfig, FaithfulnessWorker
+from edge.sinks import read_jsonl
 
 FRUIT = REPO / "models" / "fruit"
 
@@ -50,13 +51,18 @@ def test_config_is_checked() -> None:
 
 def test_live_run_records_scores(tmp_path: Path) -> None:
     config = tmp_path / "edge.toml"
-    config.write_text("[faithfulness]\nenabled = true\nevery_n = 5\ncurves = false\n")
+    config.write_text("[faithfulness]\nenabled = true\nevery_n = 5\ncurves = false\n"
+                      "[log]\nevery_s = 0.0\non_change = false\nevery_frame = false\n")  # a log of nothing else
     proc = run_python("-m", "edge", "run", "--config", str(config), "--model", str(FRUIT), "--source", "synthetic",
-                      "--max-frames", "200", "--no-display", "--stdout", timeout=120)
+                      "--max-frames", "200", "--no-display", "--stdout", "--log-dir", str(tmp_path / "log"),
+                      timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     scored = [r for r in records if "faithfulness" in r]
     assert scored, "no record carried faithfulness scores"
+    # A disk log that keeps nothing else still keeps every record that carries new scores.
+    logged = [r for r in read_jsonl(tmp_path / "log" / "predictions.jsonl") if "faithfulness" in r]
+    assert [r["faithfulness"] for r in logged] == [r["faithfulness"] for r in scored]
     for r in scored:
         f = r["faithfulness"]
         assert f["frame"] % 5 == 0 and f["frame"] <= r["frame"] and f["passes"] == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from broker import Broker, Collector
 from conftest import REPO, run_python
 
 from edge import Explainer
@@ -67,3 +68,17 @@ def test_live_run_records_scores(tmp_path: Path) -> None:
         f = r["faithfulness"]
         assert f["frame"] % 5 == 0 and f["frame"] <= r["frame"] and f["passes"] == 2
         assert set(f) >= {"confidence_change", "drop_in_confidence", "increase_in_confidence", "class", "method"}
+
+
+def test_mqtt_prediction_message_carries_scores(broker: Broker, tmp_path: Path) -> None:
+    config = tmp_path / "edge.toml"
+    config.write_text("[faithfulness]\nenabled = true\nevery_n = 5\ncurves = false\n")
+    sub = Collector(broker.port)
+    proc = run_python("-m", "edge", "run", "--config", str(config), "--model", str(FRUIT), "--source", "synthetic",
+                      "--max-frames", "200", "--no-display", "--mqtt", broker.url, "--device-id", "cam1", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sub.wait_for("/status", 2)
+    sub.close()
+    predictions = [json.loads(m.payload) for m in sub.messages if m.topic.endswith("/prediction")]
+    scored = [p["faithfulness"] for p in predictions if "faithfulness" in p]
+    assert scored and all("confidence_change" in f and f["frame"] % 5 == 0 for f in scored)

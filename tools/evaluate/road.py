@@ -73,6 +73,8 @@ def road_scores(scorer: FaithfulnessScorer, x: F32, cam: F32, class_index: int, 
                 rng: np.random.Generator | None = None) -> dict[str, float]:
     """road_morf, road_lerf and road_combined of one map at the input's size (anchor_map's), in three feature-model
     passes."""
+    if cam.shape != scorer.size:
+        raise ValueError(f"ROAD needs the map at the input's size {scorer.size} (anchor_map's), got {cam.shape}")
     rng = rng or np.random.default_rng(0)
     imputed = [impute(x, keep_mask(cam, MORF_PERCENTILE, True), noise, rng),
                impute(x, keep_mask(cam, LERF_PERCENTILE, False), noise, rng)]

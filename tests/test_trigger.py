@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import REPO, run_python
 from numpy.typing import NDArray
 
 from edge.service.config import ConfigError, build_section
@@ -93,3 +94,14 @@ def _run_gap(trigger: Trigger, frames: int, gap: float) -> list[int]:
 def test_bad_trigger_config_is_one_clear_error(key: str, value: object, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         build_section(TriggerConfig, {key: value}, "[trigger]")
+
+
+def test_the_trigger_bench_runs_and_prints_both_modes_with_the_cpu() -> None:
+    """tools.bench.trigger on the demo bundle for a few seconds (figures are not checked: it is not a timed test)."""
+    proc = run_python("-m", "tools.bench.trigger", "--model", str(REPO / "models" / "fruit"), "--seconds", "2",
+                      "--period", "1", "--live-view", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("CPU: ") and "every frame drawn and encoded" in lines[0]
+    assert [line.split(":")[0].strip() for line in lines[1:3]] == ["always", "motion"]
+    assert "2 changes" in lines[2] and "motion saves" in lines[3]

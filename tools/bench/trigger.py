@@ -4,7 +4,8 @@ The real loop (edge.service.loop.Loop with the service's pacing) runs the bundle
 scene is still 90 % of the time: every --period seconds a box crosses it for a tenth of that. For each mode it
 prints the process's CPU time (user + system, everything: capture, motion test, explaining) scaled to an hour, the
 frames explained and skipped, and the delay from the first frame of each change to its explanation reaching the
-outputs (the goal: under two frame intervals). The CPU is printed first: figures mean nothing without it.
+outputs (the goal: under two frame intervals). With --live-view a browser-like output also draws and JPEG-encodes
+every frame, explained or not, as an open dashboard does. The CPU is printed first: figures mean nothing without it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 
 from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig
+from edge.jpeg import encode_rgb
 from edge.records import Frame, Result
 from edge.service.loop import Loop, LoopConfig
 from edge.service.pacing import Pacing
 from edge.service.trigger import TriggerConfig
+from edge.sinks.base import Sink, SinkWorker
 from edge.sources.base import Pacer, SourceBase
 from tools.bench.processes import cpu_name
 
@@ -65,6 +68,22 @@ class StillScene(SourceBase):
         return frame
 
 
+class Viewer:
+    """Like an open browser view: every frame drawn and encoded as JPEG, on its own thread."""
+
+    name = "viewer"
+    live_view = True
+
+    def open(self) -> None:
+        pass
+
+    def handle(self, result: Result) -> None:
+        encode_rgb(result.overlay, 80)
+
+    def close(self) -> None:
+        pass
+
+
 class Arrivals:
     """A sink noting when each explained frame reaches the outputs."""
 
@@ -87,11 +106,18 @@ def run_mode(explainer: Explainer, mode: str, args: argparse.Namespace) -> dict[
     source = StillScene(args.fps, args.period, args.seconds)
     arrivals = Arrivals()
     pacing = Pacing(TriggerConfig(mode=mode, keepalive_s=args.keepalive))
-    loop = Loop(explainer, source, [arrivals], config=LoopConfig(), render_config=RenderConfig(),
+    sinks: list[Sink] = [arrivals]
+    if args.live_view:
+        sinks.append(SinkWorker(Viewer(), blocking=False, size=1))
+    for sink in sinks:
+        sink.open()
+    loop = Loop(explainer, source, sinks, config=LoopConfig(), render_config=RenderConfig(),
                 stop=threading.Event(), pacing=pacing)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic()
     stats = loop.run()
+    for sink in sinks:
+        sink.close()
     wall = time.monotonic() - wall
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -112,9 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=10.0, help="seconds between changes (default 10)")
     parser.add_argument("--keepalive", type=float, default=60.0, help="[trigger] keepalive_s (default 60)")
     parser.add_argument("--threads", type=int, default=1, help="TFLite threads (default 1)")
+    parser.add_argument("--live-view", action="store_true", help="also draw and encode every frame, as a browser "
+                                                                 "view does")
     args = parser.parse_args(argv)
     print(f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} CPUs; {args.fps:g} fps, still 90 % of the time, "
-          f"a change every {args.period:g} s, {args.seconds:g} s per mode, {args.threads} TFLite thread(s)")
+          f"a change every {args.period:g} s, {args.seconds:g} s per mode, {args.threads} TFLite thread(s)"
+          f"{', every frame drawn and encoded (--live-view)' if args.live_view else ''}")
     explainer = Explainer.load(args.model, num_threads=args.threads)
     results = {mode: run_mode(explainer, mode, args) for mode in ("always", "motion")}
     interval_ms = 1e3 / args.fps

@@ -1,8 +1,8 @@
 """The drift monitor: running per-class mean maps, the label mix and frame statistics, compared with a Baseline.
 
 Distances are divided by their thresholds, so 1.0 is the line: a drift is declared after `hold` frames above it and
-cleared after `hold` frames below `clear` (hysteresis). Running means start at the baseline's, so a monitor that
-has just started reports no difference rather than noise.
+cleared after `hold` frames below `clear` (hysteresis). A class's running mean map is a plain mean until the class has
+been seen `window` times, exponentially weighted after that; a class seen fewer than `min_frames` times is not judged.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline
-from edge.explain.drift_stats import as_distribution, centroid, correlation, frame_stats
+from edge.explain.drift_stats import centroid, frame_stats
 
 
 @dataclass(frozen=True)
 class DriftSettings:
-    window: int = 60  # a class's running mean map weighs its last ~window frames of that class
+    window: int = 50  # a class's running mean map weighs its last ~window frames of that class
     label_window: int = 300  # the label mix and frame statistics: frames of any class
-    hold: int = 40  # frames a distance must stay above 1 (or below `clear`) to alert (or clear)
+    hold: int = 30  # frames a distance must stay above 1 (or below `clear`) to alert (or clear)
     clear: float = 0.7
     min_frames: int = 30  # a class seen fewer times since start (or in the baseline) waits instead of alarming
     corr: float = 0.2  # 1 - correlation of running and baseline mean maps
@@ -30,7 +30,7 @@ class DriftSettings:
     labels: float = 0.3  # total variation distance of the label mix
     frame_z: float = 6.0  # running brightness or sharpness, in standard deviations of that running mean
     input_explains: float = 2.0  # a map distance below this with input drift is called input drift
-    frame_every: int = 4  # frame statistics on every Nth frame: they change slowly
+    frame_every: int = 8  # frame statistics on every Nth frame: they change slowly
 
 
 @dataclass
@@ -80,33 +80,48 @@ class DriftMonitor:
         self.base_outside = 1.0 - baseline.stat_mean[:, 4]  # (C,)
         self.frames = 0
         self.judged: list[int] = []
+        self.distances = np.zeros(len(baseline.class_names))  # (C,) each class's latest map distance
+        self.input = ""
+        # Precomputed once: an update then costs a few dozen NumPy calls on 1-D views.
+        h, w = baseline.grid
+        self._rows, self._cols = (g.ravel().astype(np.float64) for g in np.indices((h, w)))  # (h*w,) each
+        base = baseline.mean_maps.reshape(len(baseline.class_names), -1)
+        self._base_centred = base - base.mean(axis=1, keepdims=True)  # (C, h*w)
+        self._base_norm = np.sqrt((self._base_centred ** 2).sum(axis=1))  # (C,)
+        self._regions = baseline.regions.reshape(len(baseline.class_names), -1)  # (C, h*w) bool
         self.latches = {"explanation": _Latch(self.settings), "labels": _Latch(self.settings)}
         self.status = DriftStatus("ok", 0.0)
 
     def class_distance(self, k: int) -> float:
         """Class k's map distance over its thresholds: the largest of correlation, centroid shift, outside energy."""
-        s, m = self.settings, self.maps[k]
-        shift = float(np.hypot(*(centroid(m) - self.base_centroids[k])))
-        outside = 1.0 - float(m[self.baseline.regions[k]].sum()) - self.base_outside[k]
-        return max((1.0 - correlation(m, self.baseline.mean_maps[k])) / s.corr, shift / s.shift, outside / s.outside)
+        s, m = self.settings, self.maps[k].ravel()
+        dy, dx = m @ self._rows - self.base_centroids[k, 0], m @ self._cols - self.base_centroids[k, 1]
+        outside = 1.0 - float(m[self._regions[k]].sum()) - self.base_outside[k]
+        m0 = m - m.mean()
+        den = float(np.sqrt(m0 @ m0)) * self._base_norm[k]
+        corr = float(m0 @ self._base_centred[k]) / den if den > 0 else 0.0
+        return max((1.0 - corr) / s.corr, float(np.hypot(dy, dx)) / s.shift, outside / s.outside)
 
     def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
         s = self.settings
         self.frames += 1
         self.seen[class_index] += 1
         a = max(1.0 / s.window, 1.0 / self.seen[class_index])
-        self.maps[class_index] += a * (as_distribution(cam) - self.maps[class_index])
+        m = self.maps[class_index]
+        total = float(cam.sum())  # a normalised CAM: already >= 0
+        m += a * ((cam / total if total > 0 else 1.0 / cam.size) - m)
         b = 1.0 / s.label_window
         self.labels *= 1.0 - b
         self.labels[class_index] += b
         if image is not None and self.frames % s.frame_every == 1 % s.frame_every:
             self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
-        judged = [k for k in range(len(self.seen)) if self.seen[k] >= s.min_frames
-                  and self.baseline.counts[k] >= s.min_frames]
-        self.judged = judged
-        distances = {k: self.class_distance(k) for k in judged}
-        worst = max(distances, key=distances.__getitem__) if distances else -1
-        explanation = distances.get(worst, 0.0)
+            self.input = self._input()
+        if self.seen[class_index] >= s.min_frames and self.baseline.counts[class_index] >= s.min_frames:
+            if class_index not in self.judged:
+                self.judged.append(class_index)
+            self.distances[class_index] = self.class_distance(class_index)  # the other maps did not change
+        worst = max(self.judged, key=self.distances.__getitem__) if self.judged else -1
+        explanation = float(self.distances[worst]) if self.judged else 0.0
         labels = 0.5 * float(np.abs(self.labels - self.baseline.frequencies).sum()) / s.labels
         return self._decide(explanation, labels, worst)
 
@@ -124,7 +139,7 @@ class DriftMonitor:
                                                                  strict=True)}
         kind = "explanation" if on["explanation"] else "labels" if on["labels"] else ""
         distance = max(explanation, labels) if not kind else explanation if kind == "explanation" else labels
-        status = DriftStatus("alert" if kind else "ok", distance, input=self._input())
+        status = DriftStatus("alert" if kind else "ok", distance, input=self.input)
         if kind == "explanation" and status.input and explanation < self.settings.input_explains:
             kind = "input"  # the frames changed and the maps only moderately: what the camera sees, not its reasons
         if kind:
@@ -148,4 +163,4 @@ class DriftMonitor:
         if len(shifts) >= 2 and size >= 0.75 and all(
                 float(v @ common) >= 0.7 * size * float(np.hypot(*v)) for v in shifts):
             return f"moved ({common[0]:+.1f}, {common[1]:+.1f}) cells"
-        return "looking elsewhere"
+        return frame_cause if frame_cause in ("blurred", "dark") else "looking elsewhere"

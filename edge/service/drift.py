@@ -34,9 +34,9 @@ class DriftConfig:
                                                 "learn_frames"})
     learn_frames: int = field(default=500, metadata={"range": (1, 10_000_000), "doc": (
         "without a baseline file: learn one over the first N frames, saved as drift-baseline.npz in [log] dir")})
-    window: int = field(default=60, metadata={"range": (2, 100_000), "doc": "a class's running mean map weighs its "
+    window: int = field(default=50, metadata={"range": (2, 100_000), "doc": "a class's running mean map weighs its "
                                               "last ~N frames"})
-    hold: int = field(default=40, metadata={"range": (1, 100_000), "doc": "frames a distance stays above its "
+    hold: int = field(default=30, metadata={"range": (1, 100_000), "doc": "frames a distance stays above its "
                                             "threshold before an alert (and below before it clears)"})
     min_frames: int = field(default=30, metadata={"range": (1, 100_000), "doc": "a class seen fewer times waits "
                                                   "instead of alarming"})
@@ -66,13 +66,18 @@ class DriftWorker:
         self._queue: queue.Queue[tuple[int, float, NDArray[np.float32], NDArray[np.uint8]] | None] = \
             queue.Queue(maxsize=32)
         self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
+        self._events: list[dict[str, Any]] = []  # alert and clear statuses not yet handed to the loop
+        self._lock = threading.Lock()
         self.dropped = 0
 
     def start(self) -> None:
         self._thread.start()
 
     def status(self) -> dict[str, Any]:
-        return self._status
+        """The latest status, with the alerts and clearings since the last call under "events" (a list)."""
+        with self._lock:
+            events, self._events = self._events, []
+        return self._status | {"events": events} if events else self._status
 
     def offer(self, ex: Explanation, image: NDArray[np.uint8]) -> None:
         """Never blocks: a frame the monitor has no room for is skipped (its running means hardly notice)."""
@@ -116,6 +121,8 @@ class DriftWorker:
             return
         assert self.monitor is not None
         status = self.monitor.update(class_index, cam, image)
-        if status.event:
-            _LOGGER.warning("drift: %s %s", status.event, status.as_dict())
         self._status = status.as_dict()
+        if status.event:
+            _LOGGER.warning("drift: %s %s", status.event, self._status)
+            with self._lock:
+                self._events.append(self._status)

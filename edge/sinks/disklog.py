@@ -142,6 +142,9 @@ class DiskLogSink:
         self._dangling = self._size > 0 and os.pread(self._fd, 1, self._size - 1) != b"\n"
 
     def handle(self, result: Result) -> None:
+        for event in (result.drift or {}).get("events", ()):  # drift alerts and clearings: lines of their own
+            self._write_record({"time": make_record(result)["time"], "source": result.source,
+                                "frame": result.frame.index, "drift_event": event["event"], "drift": event})
         if not self.policy.should_log(result):
             return
         wanted = {"frame_jpeg": self.config.save_frames, "overlay_jpeg": self.config.save_overlays}

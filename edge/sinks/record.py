@@ -48,7 +48,7 @@ def make_record(result: Result) -> dict[str, Any]:
     if result.faithfulness is not None:
         record["faithfulness"] = result.faithfulness
     if result.drift is not None:
-        record["drift"] = result.drift
+        record["drift"] = {k: v for k, v in result.drift.items() if k != "events"}
     return record
 
 

@@ -92,7 +92,7 @@ def test_unknown_classes_and_notify_without_mqtt_are_one_line_errors() -> None:
     class Source:
         live = True
 
-    with pytest.raises(ConfigError, match=r"\[notify\] classes needs \[mqtt\] url"):
+    with pytest.raises(ConfigError, match=r"\[notify\] needs \[mqtt\] url"):
         build_sinks(build_config({"notify": {"classes": "Apfel"}, "preview": {"enabled": False}}), Source(),
                     None, opencv_window=False, device=DEVICE)  # type: ignore[arg-type]
 
@@ -109,3 +109,26 @@ def test_a_run_with_a_trigger_reports_it_in_the_mqtt_stats(broker: Broker, tmp_p
     assert {"cpu_temp_c", "throttled", "throttled_now", "explain_min_gap_s", "last_explanation_age_s"} <= stats.keys()
     closing = [line for line in proc.stderr.splitlines() if "stopped after" in line]
     assert closing and "stopped after 4 frames (" in closing[0] and " not explained, " in closing[0]
+
+
+def test_a_drift_alert_is_an_event_once_per_alert_and_cooldown() -> None:
+    clock = Clock()
+    notifier = EventNotifier(NotifyConfig(drift=True, cooldown_s=100), NAMES, prefix="p", device_id="d", clock=clock)
+    states = [("learning", 0), ("ok", 10), ("alert", 10), ("alert", 10), ("ok", 10), ("alert", 10), ("ok", 10),
+              ("alert", 200)]
+    fired = {}
+    for i, (state, dt) in enumerate(states):
+        clock.now += dt
+        result = make_result(i, class_index=0, confidence=0.9)
+        result.drift = {"state": state, "distance": 0.4, "cause": "moved"} if state == "alert" else {"state": state}
+        messages = notifier.check(result)
+        if messages:
+            fired[i] = json.loads(messages[-1][1])
+    # Alert at 2; still alert at 3 (no event); alert again at 5, within the cooldown (suppressed); at 7, after it.
+    assert list(fired) == [2, 7]
+    assert fired[2]["event"] == "drift" and fired[2]["drift"]["cause"] == "moved" and fired[2]["class"] == "Apfel"
+    assert notifier.suppressed == 1
+    quiet = EventNotifier(NotifyConfig(), NAMES, prefix="p", device_id="d", clock=clock)  # drift off: nothing
+    alert = make_result(0)
+    alert.drift = {"state": "alert"}
+    assert quiet.check(alert) == [] and not quiet.on

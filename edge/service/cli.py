@@ -130,8 +130,8 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
         sinks.append(SinkWorker(mqtt, blocking=blocking))
         if metrics is not None:
             metrics.add_collector(lambda: mqtt_families(mqtt.counters.dropped, mqtt.counters.published))
-    elif config.notify.classes:
-        raise ConfigError("[notify] classes needs [mqtt] url: events are MQTT messages")
+    elif config.notify.classes or config.notify.drift:
+        raise ConfigError("[notify] needs [mqtt] url: events are MQTT messages")
     return sinks
 
 

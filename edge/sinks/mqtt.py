@@ -127,7 +127,7 @@ class MqttSink:
             device_id=self.device_id, topics=self.topics, discovery_prefix=config.discovery_prefix,
             birth_topic=config.ha_status_topic, device=device, outbox=self._outbox, counters=self.counters,
             connected=self._connected, client=lambda: None if self._closing else self._client,
-            replay=not self.policy.every_frame, events=self.events.thumbnail_topic if self.events.classes else None)
+            replay=not self.policy.every_frame, events=self.events.thumbnail_topic if self.events.on else None)
         self._closing = False  # our own disconnect at close() is not a lost connection
         self._announce = True  # publish status and discovery on connect (not when connecting only to forget)
 

@@ -1,10 +1,8 @@
 """MQTT: every selected explanation to a broker (Mosquitto, EMQX, HiveMQ), the way frigate and Home Assistant do it.
 
-Topics under `edge-explainer/<device-id>`: `status` (online/offline, retained, offline is the last will), `prediction`
-(JSON per logged frame), `overlay` (JPEG bytes), `stats` (retained, every few seconds), `event` and `event/thumbnail`
-([notify], edge.sinks.mqtt_notify), Home Assistant discovery configs (edge.sinks.mqtt_discovery). The messages
-are built in edge.sinks.mqtt_messages, the client and outbox live in edge.sinks.mqtt_client; this module decides
-what to send when.
+Topics under `edge-explainer/<device-id>` (docs/fleet.md): status, prediction, overlay, stats, event ([notify],
+edge.sinks.mqtt_notify), and Home Assistant discovery configs (edge.sinks.mqtt_discovery). The messages are built in
+edge.sinks.mqtt_messages, the client and outbox live in edge.sinks.mqtt_client; this module decides what to send when.
 
 The loop never waits for the network: this sink runs on a SinkWorker thread, and its messages go through a bounded
 outbox (oldest dropped and counted) that is handed to paho only while connected. paho reconnects with backoff on its
@@ -82,8 +80,8 @@ class MqttConfig(PolicyConfig):
     ha_status_topic: str = field(default=HA_STATUS_TOPIC, metadata={
         "doc": "Home Assistant's birth topic (discovery and the last state are re-sent when it says online)",
         "check": topic_part})
-    queue_size: int = field(default=256, metadata={"range": (1, 1_000_000), "doc": "outgoing messages kept while "
-                                                                                     "the broker is away"})
+    queue_size: int = field(default=256, metadata={
+        "range": (1, 1_000_000), "doc": "outgoing messages kept while the broker is away"})
     connect_timeout_s: float = field(default=5.0, metadata={"range": (0.1, 120.0), "doc": "start-up wait for "
                                                                                          "the broker"})
     required: bool = field(default=False, metadata={"doc": "exit if the broker is unreachable at start-up"})
@@ -117,12 +115,10 @@ class MqttSink:
         self._connected, self._connack = threading.Event(), threading.Event()
         self._refused: str | None = None
         self._client: Any = None
-        self._started = time.monotonic()
-        self._next_stats = 0.0
+        self._started, self._next_stats = time.monotonic(), 0.0
         self._last: Result | None = None
         self._extra_stats = extra_stats or (lambda: {"cpu_temp_c": cpu_temperature_c()})  # the service's heat, ...
-        self.events = EventNotifier(notify or NotifyConfig(), device.class_names, prefix=self.topics.prefix,
-                                    device_id=self.device_id)
+        self.events = EventNotifier(notify or NotifyConfig(), device.class_names, self.topics.prefix, self.device_id)
         self.home_assistant = HomeAssistant(
             device_id=self.device_id, topics=self.topics, discovery_prefix=config.discovery_prefix,
             birth_topic=config.ha_status_topic, device=device, outbox=self._outbox, counters=self.counters,

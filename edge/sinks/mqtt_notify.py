@@ -51,7 +51,7 @@ class NotifyConfig:
 class EventNotifier:
     """Decides per explained frame whether it is an event, and makes its messages."""
 
-    def __init__(self, config: NotifyConfig, class_names: Sequence[str], *, prefix: str, device_id: str,
+    def __init__(self, config: NotifyConfig, class_names: Sequence[str], prefix: str, device_id: str, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.classes = class_list(config.classes)

@@ -79,13 +79,16 @@ def test_manifest_of_gelu_and_silu_heads(onnx_zoo: Path, case: str, opset: str, 
 
 
 def test_list_layers_marks_the_default(onnx_zoo: Path) -> None:
-    proc = run_python("-m", "tools.export", str(onnx_zoo / "models" / "resnet18.onnx"), "--list-layers")
+    proc = run_python("-m", "tools.export", str(onnx_zoo / "models" / "resnet18.onnx"), "--list-layers", "--all")
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
-    assert "ok (default)" in lines["/layer4/layer4.1/relu_1/Relu_output_0"]
-    assert "(2, 2, 512)" in lines["/layer4/layer4.1/relu_1/Relu_output_0"]
-    assert lines["/layer4/layer4.1/Add_output_0"].split()[-1] == "ok"  # the ReLU joins the head
-    assert "no: the head reads '/layer4/layer4.0/relu_1/Relu_output_0'" in lines["/layer4/layer4.1/conv1/Conv_output_0"]
+    lines = proc.stdout.splitlines()
+    usable = int(lines[0].split("(")[1].split(";")[0])
+    rows = {line[4:].split()[0]: line for line in lines[1:] if line.startswith("  ")}
+    marked = [name for name, line in rows.items() if line.startswith("  * ")]
+    assert marked == ["/layer4/layer4.1/relu_1/Relu_output_0"]
+    assert "(2, 2, 512)" in rows["/layer4/layer4.1/relu_1/Relu_output_0"]
+    assert rows["/layer4/layer4.1/Add_output_0"] in lines[1:usable + 1]  # the ReLU joins the head
+    assert "the head reads '/layer4/layer4.0/relu_1/Relu_output_0'" in rows["/layer4/layer4.1/conv1/Conv_output_0"]
 
 
 def _last_error(args: list[str], tmp_path: Path) -> str:

@@ -95,12 +95,15 @@ def test_manifest_of_a_timm_export(torch_zoo: Path) -> None:
 
 
 def test_list_layers_marks_the_default() -> None:
-    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--input-size", "64", "--list-layers")
+    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--input-size", "64", "--list-layers",
+                      "--all")
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
-    assert "ok (default)" in lines["layer4"] and lines["avgpool"].split()[-1] == "ok"
-    assert "no: op layer4.0 (BasicBlock) after the target 'layer3'" in lines["layer3"]
-    assert "(2, 2, 512)" in lines["layer4"]
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == ["usable target layers (2; * = the default):",
+                         "  * layer4                           Sequential               (2, 2, 512)",
+                         "    avgpool                          AdaptiveAvgPool2d        (1, 1, 512)"]
+    rows = {line.split()[0]: line for line in lines[4:]}
+    assert "op layer4.0 (BasicBlock) after the target 'layer3'" in rows["layer3"]
 
 
 HEADS = """
@@ -217,7 +220,7 @@ def test_test_models_keep_their_residual_branches() -> None:
 
 
 def test_the_tutorials_resnet18_flow(torch_zoo: Path, tmp_path: Path) -> None:
-    """docs/export.md's PyTorch flow: a ResNet18 state_dict saved with torch.save, exported with ImageNet's synset names,
+    """docs/export.md's PyTorch flow: a ResNet18 state_dict saved with torch.save, exported with synset names,
     then `edge run --method cam --top-k 5` on images: every record names the 5 most probable classes, best first, and
     the overlay carries the top-5 panel (it differs from the --top-k 1 overlay, which has none)."""
     synsets = tmp_path / "synset_words.txt"

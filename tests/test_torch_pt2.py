@@ -58,14 +58,17 @@ def test_manifests_name_module_paths(pt2_zoo: Path) -> None:
 
 
 def test_list_layers_names_module_paths(pt2_zoo: Path) -> None:
-    proc = run_python("-m", "tools.export", str(pt2_zoo / "models" / "mobilenet_v3_small.pt2"), "--list-layers")
+    proc = run_python("-m", "tools.export", str(pt2_zoo / "models" / "mobilenet_v3_small.pt2"), "--list-layers",
+                      "--all")
     assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
-    assert "ok (default)" in lines["features"] and "(2, 2, 576)" in lines["features"]
-    assert lines["avgpool"].split()[-1] == "ok"
-    assert "no: op features.12.0 (aten.conv2d.default) after the target 'features.11'" in lines["features.11"]
+    lines = proc.stdout.splitlines()
+    usable = int(lines[0].split("(")[1].split(";")[0])
+    rows = {line[4:].split()[0]: line for line in lines[1:] if line.startswith("  ")}
+    assert rows["features"].startswith("  * ") and "(2, 2, 576)" in rows["features"]
+    assert rows["avgpool"] in lines[1:usable + 1]
+    assert "op features.12.0 (aten.conv2d.default) after the target 'features.11'" in rows["features.11"]
     # inside a squeeze-and-excitation block, the head would read the block's input too
-    assert "no: the head reads" in lines["features.11.block.2.fc1"]
+    assert "the head reads" in rows["features.11.block.2.fc1"]
 
 
 def _error_line(*args: str) -> str:

@@ -1,7 +1,8 @@
-"""python -m tools.export MODEL --out BUNDLE: cut a Keras classifier into features.tflite + head.npz + manifest.json.
+"""python -m tools.export MODEL --out BUNDLE: cut a Keras, PyTorch or ONNX classifier into a bundle for the device.
 
-The feature model (input -> target layer activations A) goes to TFLite; the layers after the target become the
-NumPy head that the device runs forward and backward for exact Grad-CAM without TensorFlow.
+The bundle is features.tflite + head.npz + manifest.json: the feature model (input -> target layer activations A) goes
+to TFLite; the layers after the target become the NumPy head that the device runs forward and backward for exact
+Grad-CAM without TensorFlow or PyTorch.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from edge.explain import bundle as bundle_format
 from edge.explain.bundle import FeatureModel, Manifest, Preprocess
 from edge.explain.preprocess import Preprocessor
 from tools.common import cli_support, edge_worker
-from tools.export import class_names, head_storage, layer_list, preprocess_spec, quiet
+from tools.export import class_names, head_storage, preprocess_spec, quiet
 from tools.export.front_end import FrontEndModel
 from tools.export.imx500 import trunk as imx500_trunk
 from tools.export.imx500.toolchain import ToolchainError
 from tools.export.keras import feature_export, feature_fold
+from tools.export.keras import layers as keras_layers
 from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
 from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec, pt2_file
@@ -224,13 +226,13 @@ def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
 def _list_layers(args: argparse.Namespace) -> list[str]:
     """--list-layers for either front end."""
     if model_spec.is_torch_spec(str(args.model)):
-        return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size))
+        return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size, args.all))
     if onnx_model_file.is_onnx_file(args.model):
-        return list(onnx_model_file.front_end().list_layers(args.model, args.input_size))
+        return list(onnx_model_file.front_end().list_layers(args.model, args.input_size, args.all))
     if pt2_file.is_pt2_file(args.model):
-        return list(pt2_file.front_end().list_layers(args.model, args.input_size))
+        return list(pt2_file.front_end().list_layers(args.model, args.input_size, args.all))
     model_spec.refuse_malformed(str(args.model))
-    return layer_list.list_layers(args.model, args.weights, args.all)
+    return keras_layers.list_layers(args.model, args.weights, args.all)
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -254,22 +256,27 @@ def _parser() -> argparse.ArgumentParser:
                    "the size used only where the graph's input height/width are not fixed")
     p.add_argument("--out", type=Path, help="bundle directory to write")
     p.add_argument("--target-layer", help="layer whose activations A are explained (default: the last 4-D layer "
-                   "before the first Flatten/global pooling); for ONNX a tensor or node name")
-    p.add_argument("--list-layers", action="store_true", help="print the candidate target layers and exit")
-    p.add_argument("--all", action="store_true", help="with --list-layers: every 4-D layer with its reason")
+                   "before the first Flatten/global pooling): a Keras layer name, a PyTorch module or traced node, "
+                   "an ONNX tensor or node name (--list-layers shows them)")
+    p.add_argument("--list-layers", action="store_true", help="print the usable target layers (* marks the "
+                   "default) and the others summed up by reason, then exit")
+    p.add_argument("--all", action="store_true", help="with --list-layers: every 4-D layer, each with its reason")
     p.add_argument("--score", choices=bundle_format.SCORES, default="logit",
                    help="differentiate the class logit (default, as in the Grad-CAM paper) or its probability")
     p.add_argument("--classes", type=lambda s: [c.strip() for c in s.split(",")], help="class names, comma separated")
     p.add_argument("--classes-file", type=Path, help="class names: one per line, ImageNet synset lines "
                    "('n01440764 tench, Tinca tinca'), or Keras's imagenet_class_index.json")
-    p.add_argument("--preprocess", help=preprocess_spec.HELP + " (default: none if the model starts with a "
-                   "Rescaling layer, else unit)")
+    p.add_argument("--preprocess", help=preprocess_spec.HELP + " (default: Keras: none if the model starts with a "
+                   "Rescaling layer, else unit; PyTorch and ONNX: imagenet)")
     p.add_argument("--channel-order", choices=bundle_format.CHANNEL_ORDERS,
                    help="channel order the model was trained on (the fruit tutorial used cv2.imread: BGR)")
-    p.add_argument("--resize", choices=bundle_format.RESIZE_MODES, default="bilinear")
+    p.add_argument("--resize", choices=bundle_format.RESIZE_MODES, default="bilinear",
+                   help="how the device resizes a frame to the model's input (default bilinear)")
     p.add_argument("--quantize", choices=["int8"], help="full-integer feature model (the head stays float)")
     p.add_argument("--calibration", type=Path, help="directory of real images for int8 calibration")
-    p.add_argument("--calibration-count", type=int, default=200)
+    p.add_argument("--calibration-count", type=int, default=200,
+                   help="with --quantize int8: calibrate on at most this many images of --calibration (default 200; "
+                   "a warning when it has fewer)")
     p.add_argument("--head-dtype", choices=bundle_format.HEAD_DTYPES, default="float32",
                    help="storage of the head's Dense kernels (computed in float32 either way; float16 halves "
                    "head.npz, tools.verify reports what it costs)")

@@ -16,6 +16,7 @@ from torch import fx
 
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
+from tools.export import layer_list
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.onnx import graph, head_ops, model_file, opset, static_torch
@@ -104,23 +105,23 @@ def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def list_layers(path: Path, input_size: tuple[int, int]) -> list[str]:
-    """One line per node with a 4-D output: the tensor's name, the node's op type, shape (h, w, k), and whether the
-    nodes after it can form a NumPy head."""
+def list_layers(path: Path, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
+    """Every node with a 4-D output as a target candidate (its output tensor's name, which --target-layer takes), in
+    tools/export/layer_list.py's format."""
     g = graph.read(model_file.load(path), input_size)
     try:
         default: str | None = graph.default_target(g)
     except OnnxGraphError:
         default = None
-    lines = []
+    found = []
     for node in g.model.graph.node:
         shape: Any = g.shapes.get(node.output[0])
         if shape is None or len(shape) != 4 or node.op_type in graph.SHAPE_OPS:
             continue
+        reason = None
         try:
             split_and_head(g, node.output[0])
-            status = "ok (default)" if node.output[0] == default else "ok"
         except model_file.OnnxExportError as e:
-            status = f"no: {str(e).split(' (supported:')[0]}"
-        lines.append(f"{node.output[0]:40s} {node.op_type:20s} {(shape[2], shape[3], shape[1])!s:18s} {status}")
-    return lines
+            reason = str(e).split(" (supported:")[0]
+        found.append(layer_list.Candidate(node.output[0], node.op_type, (shape[2], shape[3], shape[1]), reason))
+    return layer_list.summarise(found, default, show_all)

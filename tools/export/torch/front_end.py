@@ -13,6 +13,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
+from tools.export import layer_list
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.torch import graph, head_ops, model_spec
@@ -100,9 +101,9 @@ def _source(model: str, weights: Path | None) -> dict[str, str]:
     return source
 
 
-def list_layers(model: str, weights: Path | None, input_size: tuple[int, int]) -> list[str]:
-    """One line per node with a 4-D output (top-level modules and functional calls): name, op, shape (h, w, k), and
-    whether the rest of the model can form a NumPy head from there."""
+def list_layers(model: str, weights: Path | None, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
+    """Every node with a 4-D output (top-level modules and functional calls) as a target candidate, in
+    tools/export/layer_list.py's format."""
     net = model_spec.load(model, weights)
     try:
         default: str | None = graph.default_target(net)
@@ -111,17 +112,18 @@ def list_layers(model: str, weights: Path | None, input_size: tuple[int, int]) -
     gm = graph.trace(net)
     with torch.no_grad():
         ShapeProp(gm).propagate(torch.zeros(1, 3, *input_size))
-    lines = []
+    found = []
     for node in gm.graph.nodes:
         meta: Any = node.meta.get("tensor_meta")
         if node.op in ("placeholder", "output") or meta is None or len(getattr(meta, "shape", ())) != 4:
             continue
         name = str(node.target) if node.op == "call_module" else node.name
         _, c, h, w = (int(v) for v in meta.shape)
+        reason = None
         try:
             _split_and_head(net, name, input_size)
-            status = "ok (default)" if name == default else "ok"
         except TorchExportError as e:
-            status = f"no: {str(e).split(' (supported:')[0]}"
-        lines.append(f"{name:32s} {graph.describe(node, gm).split(' ', 1)[-1]:24s} {(h, w, c)!s:18s} {status}")
-    return lines
+            reason = str(e).split(" (supported:")[0]
+        kind = graph.describe(node, gm).split(" ", 1)[-1].strip("()")
+        found.append(layer_list.Candidate(name, kind, (h, w, c), reason))
+    return layer_list.summarise(found, default, show_all)

@@ -14,6 +14,7 @@ from torch import fx
 
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
+from tools.export import layer_list
 from tools.export.front_end import FrontEndModel
 from tools.export.head_passes import HeadShapeError, finish_head
 from tools.export.torch import aten_head, pt2_file, pt2_graph
@@ -80,27 +81,27 @@ def _source(path: Path) -> dict[str, str]:
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def list_layers(path: Path, input_size: tuple[int, int]) -> list[str]:
-    """One line per module output (outermost module path of that node) or functional call with a 4-D output: name,
-    the ATen op, shape (h, w, k), and whether the rest of the program can form a NumPy head from there."""
+def list_layers(path: Path, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
+    """Every module output (the outermost module path of that node) or functional call with a 4-D output as a target
+    candidate, with its ATen op, in tools/export/layer_list.py's format."""
     gm, _ = program(path, input_size)
     try:
         default: str | None = pt2_graph.default_target(gm)
     except Pt2GraphError:
         default = None
     last = pt2_graph.last_nodes(gm)
-    lines = []
+    found = []
     for node in gm.graph.nodes:
         shape = pt2_graph.shape_of(node)
         name = pt2_graph.name_of(node, last)
         inside = name == node.name and pt2_graph.module_paths(node)  # an op within a module, not its output
         if node.op != "call_function" or len(shape) != 4 or inside:
             continue
+        reason = None
         try:
             split_and_head(gm, name)
-            status = "ok (default)" if name == default else "ok"
         except TorchExportError as e:
-            status = f"no: {str(e).split(' (supported:')[0]}"
+            reason = str(e).split(" (supported:")[0]
         op = str(node.target).removeprefix("aten.")
-        lines.append(f"{name:32s} {op:24s} {(shape[2], shape[3], shape[1])!s:18s} {status}")
-    return lines
+        found.append(layer_list.Candidate(name, op, (shape[2], shape[3], shape[1]), reason))
+    return layer_list.summarise(found, default, show_all)

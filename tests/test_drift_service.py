@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from broker import Broker, Collector, retained
 
 from edge.explain.drift_baseline import Baseline
 from edge.service.cli import main
@@ -49,20 +50,31 @@ def test_a_baseline_of_another_model_is_refused(tmp_path: Path, capsys: pytest.C
     assert err.startswith("edge: error: ") and "not this model" in err
 
 
-def test_a_moved_camera_alerts_in_the_log_with_a_line_of_its_own(tmp_path: Path) -> None:
-    """A baseline from normal frames (python -m edge baseline), then the service on frames of a moved camera."""
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a folder of a moved camera's frames, a baseline from python -m edge baseline over normal frames)."""
+    tmp = tmp_path_factory.mktemp("drift")
     images = load_images(REPO / "samples")
     for name, kind, normal, after in (("normal", "normal", 300, 0), ("moved", "moved", 0, 300)):
-        (tmp_path / name).mkdir()
+        (tmp / name).mkdir()
         for i, frame in enumerate(scenario(images, kind, normal, after, seed=3)):
-            cv2.imwrite(str(tmp_path / name / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    baseline = tmp_path / "baseline.npz"
-    assert main(["baseline", "--source", f"images:{tmp_path / 'normal'}", "--frames", "300",
-                 "--out", str(baseline)]) == 0
+            cv2.imwrite(str(tmp / name / f"{i:04d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    baseline = tmp / "baseline.npz"
+    assert main(["baseline", "--source", f"images:{tmp / 'normal'}", "--frames", "300", "--out", str(baseline)]) == 0
+    return tmp / "moved", baseline
+
+
+def _run_moved(tmp_path: Path, moved: tuple[Path, Path], *extra: str) -> Path:
+    frames, baseline = moved
     (tmp_path / "edge.toml").write_text(f"[drift]\nbaseline = '{baseline}'\nhold = 20\n")
     log = tmp_path / "log"
-    assert main(["run", "--config", str(tmp_path / "edge.toml"), "--drift", "--source", f"images:{tmp_path / 'moved'}",
-                 "--fps", "0", "--log-dir", str(log), "--log-every-frame", "--no-display"]) == 0
+    assert main(["run", "--config", str(tmp_path / "edge.toml"), "--drift", "--source", f"images:{frames}",
+                 "--fps", "0", "--log-dir", str(log), "--log-every-frame", "--no-display", *extra]) == 0
+    return log
+
+
+def test_a_moved_camera_alerts_in_the_log_with_a_line_of_its_own(tmp_path: Path, moved: tuple[Path, Path]) -> None:
+    log = _run_moved(tmp_path, moved)
     records = [json.loads(line) for line in (log / "predictions.jsonl").read_text().splitlines()]
     events = [r for r in records if "drift_event" in r]
     frames = [r for r in records if "label" in r]
@@ -70,3 +82,21 @@ def test_a_moved_camera_alerts_in_the_log_with_a_line_of_its_own(tmp_path: Path)
     assert [e["drift_event"] for e in events] == ["alert"], events
     assert events[0]["drift"]["kind"] == "explanation"
     assert frames[-1]["drift"]["state"] == "alert" and frames[-1]["drift"]["distance"] >= 0.7
+
+
+def test_drift_over_mqtt_and_home_assistant(tmp_path: Path, moved: tuple[Path, Path], broker: Broker) -> None:
+    """A retained state topic, a binary_sensor (device_class problem) reading it, and an event entity's message."""
+    sub = Collector(broker.port)
+    _run_moved(tmp_path, moved, "--mqtt", broker.url, "--device-id", "cam7")
+    sub.wait_for("/drift/event", 1)
+    sub.close()
+    kept = retained(broker.port, "#")
+    state = json.loads(kept["edge-explainer/cam7/drift"])
+    assert state["state"] == "alert" and state["kind"] == "explanation" and state["cause"] and state["class"]
+    sensor = json.loads(kept["homeassistant/binary_sensor/cam7/drift/config"])
+    assert sensor["device_class"] == "problem" and sensor["state_topic"] == "edge-explainer/cam7/drift"
+    assert sensor["json_attributes_topic"] == sensor["state_topic"]
+    event = json.loads(kept["homeassistant/event/cam7/drift_event/config"])
+    fired = [json.loads(m.payload) for m in sub.on("/drift/event")]
+    assert event["state_topic"] == "edge-explainer/cam7/drift/event"
+    assert [f["event_type"] for f in fired] == ["alert"] and fired[0]["event_type"] in event["event_types"]

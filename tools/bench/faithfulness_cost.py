@@ -76,7 +76,7 @@ class _NoSink:
     def close(self) -> None: ...
 
 
-def loop_fps(bundle: Path, frames: int, scoring: FaithfulnessConfig | None) -> tuple[float, dict[str, int]]:
+def loop_fps(bundle: Path, frames: int, scoring: FaithfulnessConfig | None) -> tuple[float, dict[str, float]]:
     """The service loop's explained frames per second on unpaced synthetic 640x480 frames, no outputs, with or without
     the [faithfulness] worker; and the worker's scored / skipped counts."""
     explainer = Explainer.load(bundle)
@@ -85,10 +85,13 @@ def loop_fps(bundle: Path, frames: int, scoring: FaithfulnessConfig | None) -> t
     worker = FaithfulnessWorker(explainer, scoring) if scoring is not None else None
     loop = Loop(explainer, source, [_NoSink()], config=LoopConfig(max_frames=frames), render_config=RenderConfig(),
                 stop=threading.Event(), faithfulness=worker)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     stats = loop.run()
     fps = stats.frames / (time.perf_counter() - t0)
-    counts = {"scored": worker.scored, "skipped": worker.skipped} if worker is not None else {}
+    counts: dict[str, float] = {"scored": worker.scored, "skipped": worker.skipped} if worker is not None else {}
+    # CPU ms per frame: the whole process's without scoring, the worker thread's own with it (load-independent)
+    counts["cpu_ms_per_frame"] = 1e3 * (worker.cpu_s if worker is not None else time.process_time() - cpu0) / max(
+        1, stats.frames)
     if worker is not None:
         worker.close()
     source.close()
@@ -99,15 +102,24 @@ def print_loop_fps(bundle: Path, frames: int, rounds: int) -> None:
     """Alternating rounds off / on (default [faithfulness] rate), the median fps of each and their ratio."""
     off: list[float] = []
     on: list[float] = []
-    counts: dict[str, int] = {}
+    loop_cpu: list[float] = []
+    scoring_cpu: list[float] = []
+    counts: dict[str, float] = {}
     for _ in range(rounds):
-        off.append(loop_fps(bundle, frames, None)[0])
+        fps, counts = loop_fps(bundle, frames, None)
+        off.append(fps)
+        loop_cpu.append(counts["cpu_ms_per_frame"])
         fps, counts = loop_fps(bundle, frames, FaithfulnessConfig(enabled=True))
         on.append(fps)
+        scoring_cpu.append(counts["cpu_ms_per_frame"])
     off_fps, on_fps = statistics.median(off), statistics.median(on)
+    loop_ms, scoring_ms = statistics.median(loop_cpu), statistics.median(scoring_cpu)
     print(f"\nloop fps, {bundle.name}, {frames} unpaced synthetic frames x {rounds} rounds: scoring off "
           f"{off_fps:.1f}, on (every_n={FaithfulnessConfig().every_n}, curves) {on_fps:.1f}: "
-          f"{100 * (1 - on_fps / off_fps):+.1f}% cost; last round {counts}")
+          f"{100 * (1 - on_fps / off_fps):+.1f}% (rounds off {min(off):.0f}-{max(off):.0f}, on {min(on):.0f}-"
+          f"{max(on):.0f}); CPU per frame: loop {loop_ms:.2f} ms, scoring adds {scoring_ms:.3f} ms "
+          f"({100 * scoring_ms / loop_ms:.1f}%); last round scored {counts['scored']:.0f}, skipped "
+          f"{counts['skipped']:.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:

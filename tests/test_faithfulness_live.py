@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import Broker, Collector
+from broker import Broker, Collector, retained
 from conftest import REPO, run_python
 
 from edge import Explainer
@@ -82,3 +82,10 @@ def test_mqtt_prediction_message_carries_scores(broker: Broker, tmp_path: Path) 
     predictions = [json.loads(m.payload) for m in sub.messages if m.topic.endswith("/prediction")]
     scored = [p["faithfulness"] for p in predictions if "faithfulness" in p]
     assert scored and all("confidence_change" in f and f["frame"] % 5 == 0 for f in scored)
+    # Home Assistant's sensor: its retained config, and its topic carrying each set of scores (retained)
+    configs = {t: json.loads(p) for t, p in retained(broker.port, "homeassistant/#").items() if p}
+    sensor = configs["homeassistant/sensor/cam1/faithfulness/config"]
+    assert sensor["state_topic"] == sensor["json_attributes_topic"] == "edge-explainer/cam1/faithfulness"
+    assert "value_json.confidence_change" in sensor["value_template"]
+    published = [json.loads(m.payload) for m in sub.messages if m.topic == sensor["state_topic"]]
+    assert [{k: v for k, v in p.items() if k != "time"} for p in published] == scored

@@ -126,7 +126,7 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
         # own bounded outbox, so the loop never waits for the broker.
         extra = None if pacing is None else (lambda: pacing.stats(time.monotonic()))
         mqtt = MqttSink(config.mqtt, device, every_frame_default=not source.live, notify=config.notify,
-                        extra_stats=extra, drift=config.drift.enabled)
+                        extra_stats=extra, drift=config.drift.enabled, faithfulness=config.faithfulness.enabled)
         sinks.append(SinkWorker(mqtt, blocking=blocking))
         if metrics is not None:
             metrics.add_collector(lambda: mqtt_families(mqtt.counters.dropped, mqtt.counters.published))
@@ -203,7 +203,8 @@ def forget(config: Config) -> int:
     if not config.mqtt.url:
         raise ConfigError("--mqtt-forget needs a broker: --mqtt URL or [mqtt] url")
     explainer = Explainer.load(config.model.path, runtime=config.model.runtime)
-    MqttSink(config.mqtt, device_info(explainer), drift=True).forget()  # every config this version may publish
+    # every config this version may publish
+    MqttSink(config.mqtt, device_info(explainer), drift=True, faithfulness=True).forget()
     return 0
 
 

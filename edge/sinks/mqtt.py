@@ -29,6 +29,7 @@ from edge.records import Result, SinkError
 from edge.sinks.mqtt_client import ClientSettings, MqttCounters, Outbox, make_client
 from edge.sinks.mqtt_discovery import HA_STATUS_TOPIC, DeviceInfo, HomeAssistant, entity_ids
 from edge.sinks.mqtt_drift import DriftPublisher
+from edge.sinks.mqtt_faithfulness import FaithfulnessPublisher
 from edge.sinks.mqtt_messages import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -95,7 +96,7 @@ class MqttSink:
 
     def __init__(self, config: MqttConfig, device: DeviceInfo, *, every_frame_default: bool = False,
                  notify: NotifyConfig | None = None, extra_stats: Callable[[], dict[str, Any]] | None = None,
-                 drift: bool = False) -> None:
+                 drift: bool = False, faithfulness: bool = False) -> None:
         if not config.url:
             raise SinkError("[mqtt] url is empty: give a broker (--mqtt mqtt://host)")
         checks = {"prefix": topic_part, "discovery_prefix": topic_part, "ha_status_topic": topic_part,
@@ -126,8 +127,9 @@ class MqttSink:
             birth_topic=config.ha_status_topic, device=device, outbox=self._outbox, counters=self.counters,
             connected=self._connected, client=lambda: None if self._closing else self._client,
             replay=not self.policy.every_frame, events=self.events.thumbnail_topic if self.events.on else None,
-            drift=drift)
+            drift=drift, faithfulness=faithfulness)
         self.drift = DriftPublisher(self.topics.prefix, config.stats_every_s) if drift else None
+        self.faithfulness = FaithfulnessPublisher(self.topics.prefix) if faithfulness else None
         self._closing = False  # our own disconnect at close() is not a lost connection
         self._announce = True  # publish status and discovery on connect (not when connecting only to forget)
 
@@ -214,6 +216,8 @@ class MqttSink:
         self.events.publish(result, self._outbox)
         if self.drift is not None:
             self.drift.publish(result, self._outbox)
+        if self.faithfulness is not None:
+            self.faithfulness.publish(result, self._outbox)
         now = time.monotonic()
         if now >= self._next_stats:
             self._next_stats = now + self.config.stats_every_s
@@ -295,7 +299,8 @@ class MqttSink:
             raise SinkError(f"MQTT broker {self.address}: {self._refused or 'no answer'}")
         ha = self.home_assistant
         topics = [*ha.configs, *ha.legacy_topics(), self.topics.status, self.topics.stats, self.events.thumbnail_topic,
-                  *([self.drift.state_topic] if self.drift else [])]
+                  *([self.drift.state_topic] if self.drift else []),
+                  *([self.faithfulness.topic] if self.faithfulness else [])]
         infos = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
         for info in infos:
             info.wait_for_publish(timeout=5.0)

@@ -24,6 +24,7 @@ from typing import Any
 from edge.explain.class_names import summary as class_summary
 from edge.sinks.mqtt_client import MqttCounters, Outbox
 from edge.sinks.mqtt_drift import drift_entity_configs
+from edge.sinks.mqtt_faithfulness import faithfulness_entity_configs
 from edge.sinks.mqtt_messages import STATUS_OFFLINE, STATUS_ONLINE, Topics
 
 PRODUCT = "edge-explainer"
@@ -71,7 +72,8 @@ def _entity(component: str, key: str, name: str, device_id: str, **config: Any) 
 
 
 def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str, device: DeviceInfo,
-                      events: str | None = None, drift: bool = False) -> dict[str, dict[str, Any]]:
+                      events: str | None = None, drift: bool = False,
+                      faithfulness: bool = False) -> dict[str, dict[str, Any]]:
     """Discovery topic -> retained config: the label sensor (an enum of the class names, the probabilities as
     attributes), the confidence sensor and the overlay camera, all under one device; with events (the [notify]
     thumbnail topic), also the camera showing the last event's thumbnail."""
@@ -104,6 +106,9 @@ def discovery_configs(*, device_id: str, topics: Topics, discovery_prefix: str, 
     if drift:  # [drift]: the problem sensor and the alert/clear events
         for key, (component, name, config) in drift_entity_configs(topics.prefix).items():
             entities[key] = _entity(component, key, name, device_id, **config)
+    if faithfulness:  # [faithfulness]: the live scores' sensor
+        for key, (component, name, config) in faithfulness_entity_configs(topics.prefix).items():
+            entities[key] = _entity(component, key, name, device_id, **config)
     return {f"{discovery_prefix}/{component}/{node}/{key}/config": {**config, **common}
             for key, (component, config) in entities.items()}
 
@@ -123,11 +128,12 @@ class HomeAssistant:
     def __init__(self, *, device_id: str, topics: Topics, discovery_prefix: str, birth_topic: str,
                  device: DeviceInfo, outbox: Outbox, counters: MqttCounters, connected: threading.Event,
                  client: Callable[[], Any], replay: bool = True, events: str | None = None,
-                 drift: bool = False) -> None:
+                 drift: bool = False, faithfulness: bool = False) -> None:
         self.device_id = device_id
         self.birth_topic = birth_topic
         self.configs = discovery_configs(device_id=device_id, topics=topics, discovery_prefix=discovery_prefix,
-                                         device=device, events=events, drift=drift)
+                                         device=device, events=events, drift=drift,
+                                         faithfulness=faithfulness)
         self._outbox = outbox
         self._counters = counters
         self._connected = connected

@@ -12,6 +12,8 @@ import logging
 import re
 from pathlib import Path
 
+from edge.explain.class_names import summary as class_summary
+
 _LOGGER = logging.getLogger("tools.export")
 _SYNSET = re.compile(r"^n\d{8}\s+(.+)$")  # WordNet id, then comma-separated synonyms
 
@@ -73,7 +75,4 @@ def make_unique(names: list[str], source: str) -> list[str]:
     return unique
 
 
-def summary(names: tuple[str, ...] | list[str], first: int = 5) -> str:
-    """`1000 classes: tench, goldfish, great white shark, ...` rather than a thousand names on one line."""
-    shown = ", ".join(names[:first])
-    return f"{len(names)} classes: {shown}{', ...' if len(names) > first else ''}"
+summary = class_summary  # the export's success line says it as the device's log lines do

@@ -82,25 +82,30 @@ class DriftMonitor:
         self.judged: list[int] = []
         self.distances = np.zeros(len(baseline.class_names))  # (C,) each class's latest map distance
         self.input = ""
-        # Precomputed once: an update then costs a few dozen NumPy calls on 1-D views.
-        h, w = baseline.grid
-        self._rows, self._cols = (g.ravel().astype(np.float64) for g in np.indices((h, w)))  # (h*w,) each
-        base = baseline.mean_maps.reshape(len(baseline.class_names), -1)
-        self._base_centred = base - base.mean(axis=1, keepdims=True)  # (C, h*w)
-        self._base_norm = np.sqrt((self._base_centred ** 2).sum(axis=1))  # (C,)
-        self._regions = baseline.regions.reshape(len(baseline.class_names), -1)  # (C, h*w) bool
+        self.frequencies = baseline.frequencies  # (C,)
+        # Precomputed once, so that a class's three distances are one matrix-vector product and a dot: per class
+        # the rows of (4, h*w): cell row, cell column, baseline region (0/1), baseline mean map minus its mean.
+        c, (h, w) = len(baseline.class_names), baseline.grid
+        rows, cols = (g.ravel().astype(np.float64) for g in np.indices((h, w)))  # (h*w,) each
+        base = baseline.mean_maps.reshape(c, -1)
+        centred = base - base.mean(axis=1, keepdims=True)  # (C, h*w)
+        self._base_norm = np.sqrt((centred ** 2).sum(axis=1))  # (C,)
+        regions = baseline.regions.reshape(c, -1).astype(np.float64)  # (C, h*w)
+        self._proj = np.stack([np.broadcast_to(rows, base.shape), np.broadcast_to(cols, base.shape), regions,
+                               centred], axis=1)  # (C, 4, h*w) float64
         self.latches = {"explanation": _Latch(self.settings), "labels": _Latch(self.settings)}
         self.status = DriftStatus("ok", 0.0)
 
     def class_distance(self, k: int) -> float:
         """Class k's map distance over its thresholds: the largest of correlation, centroid shift, outside energy."""
-        s, m = self.settings, self.maps[k].ravel()
-        dy, dx = m @ self._rows - self.base_centroids[k, 0], m @ self._cols - self.base_centroids[k, 1]
-        outside = 1.0 - float(m[self._regions[k]].sum()) - self.base_outside[k]
-        m0 = m - m.mean()
-        den = float(np.sqrt(m0 @ m0)) * self._base_norm[k]
-        corr = float(m0 @ self._base_centred[k]) / den if den > 0 else 0.0
-        return max((1.0 - corr) / s.corr, float(np.hypot(dy, dx)) / s.shift, outside / s.outside)
+        s, m = self.settings, self.maps[k].ravel()  # a distribution: it sums to 1, so its mean is 1 / size
+        row, col, inside, cross = (self._proj[k] @ m).tolist()
+        dy, dx = row - self.base_centroids[k, 0], col - self.base_centroids[k, 1]
+        outside = 1.0 - inside - self.base_outside[k]
+        spread = float(m @ m) - 1.0 / m.size  # sum of (m - mean)^2
+        den = (spread ** 0.5 if spread > 0 else 0.0) * self._base_norm[k]
+        corr = cross / den if den > 0 else 0.0
+        return max((1.0 - corr) / s.corr, (dy * dy + dx * dx) ** 0.5 / s.shift, outside / s.outside)
 
     def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
         s = self.settings
@@ -122,7 +127,7 @@ class DriftMonitor:
             self.distances[class_index] = self.class_distance(class_index)  # the other maps did not change
         worst = max(self.judged, key=self.distances.__getitem__) if self.judged else -1
         explanation = float(self.distances[worst]) if self.judged else 0.0
-        labels = 0.5 * float(np.abs(self.labels - self.baseline.frequencies).sum()) / s.labels
+        labels = 0.5 * float(np.abs(self.labels - self.frequencies).sum()) / s.labels
         return self._decide(explanation, labels, worst)
 
     def _input(self) -> str:
@@ -135,9 +140,8 @@ class DriftMonitor:
 
     def _decide(self, explanation: float, labels: float, worst: int) -> DriftStatus:
         before = self.status.state
-        on = {kind: latch.update(d) for (kind, latch), d in zip(self.latches.items(), (explanation, labels),
-                                                                 strict=True)}
-        kind = "explanation" if on["explanation"] else "labels" if on["labels"] else ""
+        explained, labelled = self.latches["explanation"].update(explanation), self.latches["labels"].update(labels)
+        kind = "explanation" if explained else "labels" if labelled else ""
         distance = max(explanation, labels) if not kind else explanation if kind == "explanation" else labels
         status = DriftStatus("alert" if kind else "ok", distance, input=self.input)
         if kind == "explanation" and status.input and explanation < self.settings.input_explains:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from edge.errors import MethodError
+from edge.explain.cam.ablationcam import AblationCAM
 from edge.explain.cam.base import CamContext, CamMethod, normalise
 from edge.explain.cam.cam import CAM
 from edge.explain.cam.eigencam import EigenCAM
+from edge.explain.cam.eigengradcam import EigenGradCAM
+from edge.explain.cam.fem import FEM
+from edge.explain.cam.finercam import FinerCAM
 from edge.explain.cam.gradcam import GradCAM
+from edge.explain.cam.gradcamelementwise import GradCAMElementWise
 from edge.explain.cam.gradcampp import GradCAMPlusPlus
 from edge.explain.cam.hirescam import HiResCAM
+from edge.explain.cam.kpcacam import KPCACAM
 from edge.explain.cam.layercam import LayerCAM
+from edge.explain.cam.randomcam import RandomCAM
+from edge.explain.cam.shapleycam import ShapleyCAM
 from edge.explain.cam.xgradcam import XGradCAM
 
 METHODS: dict[str, CamMethod] = {
     method.name: method
-    for method in (GradCAM(), GradCAMPlusPlus(), XGradCAM(), LayerCAM(), HiResCAM(), EigenCAM(), CAM())
+    for method in (
+        GradCAM(), GradCAMPlusPlus(), XGradCAM(), LayerCAM(), HiResCAM(), EigenCAM(), CAM(),
+        # head only: no trunk pass beyond the frame's own
+        GradCAMElementWise(), EigenGradCAM(), KPCACAM(), FEM(), FinerCAM(), ShapleyCAM(), AblationCAM(), RandomCAM(),
+    )
 }
 DEFAULT_METHOD = "gradcam"
 

@@ -1,0 +1,130 @@
+"""pytorch-grad-cam 1.5.7's own maps for the CAM family, raw: its method classes run their own forward (targets,
+backward, Hessian-vector product, ablation passes) and only the last step, ReLU -> min-max scaling -> resize, is left
+out, so that the device's raw map (h, w) compares with theirs before any ReLU.
+
+Corrections, where pytorch-grad-cam does something its method does not mean (docs/cam-methods.md):
+- It keeps the target layer's output tensor itself (detached, same storage), so an in-place op after the layer
+  (torchvision DenseNet's F.relu(features, inplace=True)) overwrites the activations it then weights, as
+  tools/verify/torch_reference.py notes for Grad-CAM. A hook after theirs hands the rest of the model a copy.
+- AblationCAM on a layer that can be negative: its AblationLayer sets the ablated channel to min(batch) - 1e7 for one
+  batch item after another, and the minimum it reads already includes the items ablated before, so the n-th channel
+  of each batch of 32 gets min - n * 1e7. The layer below reads the minimum once: every channel gets min - 1e7, the
+  rule it means.
+- ShapleyCAM keeps non-detached gradients, and its release() fails ("Can't detach views in-place") when the
+  gradient is a view (a Flatten after the target layer): the hooks are removed here without detaching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+
+F32 = NDArray[np.float32]
+# edge method name -> pytorch-grad-cam class name
+CLASSES = {
+    "gradcam": "GradCAM", "gradcampp": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
+    "hirescam": "HiResCAM", "eigencam": "EigenCAM", "gradcamelementwise": "GradCAMElementWise",
+    "eigengradcam": "EigenGradCAM", "kpcacam": "KPCA_CAM", "fem": "FEM", "finercam": "FinerCAM",
+    "shapleycam": "ShapleyCAM", "ablationcam": "AblationCAM", "randomcam": "RandomCAM", "scorecam": "ScoreCAM",
+}
+# methods whose map pytorch-grad-cam defines only up to sign (an SVD's singular vector)
+SIGNLESS = ("eigencam", "eigengradcam")
+
+
+def nchw(x_nhwc: F32) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(2, 0, 1)))[None]
+
+
+def target(class_index: int, score: str) -> Any:
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
+
+    return ClassifierOutputTarget(class_index) if score == "logit" else ClassifierOutputSoftmaxTarget(class_index)
+
+
+def _raw_per_layer(cam: Any, layer: nn.Module, feature_size: tuple[int, int] | None) -> None:
+    """Make a BaseCAM return get_cam_image's map (1, h, w) before ReLU and scaling (feature_size None), or, for
+    aug_smooth, its scaled map at the feature map's own size (the device's resolution)."""
+    from pytorch_grad_cam.utils.image import scale_cam_image
+
+    def per_layer(input_tensor: torch.Tensor, targets: list[Any], eigen_smooth: bool) -> list[Any]:
+        store = cam.activations_and_grads
+        activations = [a if not cam.detach else a.cpu().data.numpy() for a in store.activations]
+        grads = [g if not cam.detach else g.cpu().data.numpy() for g in store.gradients]
+        image = cam.get_cam_image(input_tensor, layer, targets, activations[0], grads[0] if grads else None,
+                                  eigen_smooth)
+        if feature_size is None:
+            return [np.asarray(image, np.float32)]
+        return [scale_cam_image(np.maximum(image, 0), feature_size)[:, None, :]]
+
+    cam.compute_cam_per_layer = per_layer
+    if feature_size is None:
+        cam.aggregate_multi_layers = lambda maps: maps[0]
+
+
+def grad_cam_family_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: int, method: str,
+                        score: str = "logit", *, eigen_smooth: bool = False) -> F32:
+    """pytorch-grad-cam's raw map (h, w) of `method` for one class and score ('logit' or 'probability')."""
+    import pytorch_grad_cam
+
+    extra = {"ablation_layer": _ablation_layer()} if method == "ablationcam" else {}
+    cam = getattr(pytorch_grad_cam, CLASSES[method])(model=model, target_layers=[layer], **extra)
+    base = getattr(cam, "base_cam", cam)  # FinerCAM wraps a GradCAM
+    _raw_per_layer(base, layer, None)
+    copy_after = layer.register_forward_hook(lambda _m, _i, out: out.clone())
+    try:
+        x = nchw(x_nhwc)
+        if method == "finercam":  # its own target: the class against the classes nearest it
+            raw = cam(x, targets=None, target_idx=class_index, eigen_smooth=eigen_smooth)
+        else:
+            raw = cam(x, targets=[target(class_index, score)], eigen_smooth=eigen_smooth)
+    finally:
+        copy_after.remove()
+        _release(base.activations_and_grads)
+    return np.asarray(raw[0], np.float32)
+
+
+def _ablation_layer() -> Any:
+    from pytorch_grad_cam.ablation_layer import AblationLayer
+
+    class AblationLayerOnce(AblationLayer):  # type: ignore[misc]
+        """pytorch-grad-cam's AblationLayer with the layer's minimum read before any channel is ablated."""
+
+        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+            output = self.activations
+            lowest = torch.min(output)
+            value = 0 if lowest == 0 else lowest - 1e7
+            for i in range(output.size(0)):
+                output[i, self.indices[i], :] = value
+            return output
+
+    return AblationLayerOnce()
+
+
+def _release(store: Any) -> None:
+    """pytorch-grad-cam's ActivationsAndGradients.release() without its in-place detach (fails on views)."""
+    store.activations.clear()
+    store.gradients.clear()
+    for handle in store.handles:
+        handle.remove()
+    store.handles.clear()
+
+
+def aug_smooth_map(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: int, method: str,
+                   feature_size: tuple[int, int], score: str = "logit") -> F32:
+    """pytorch-grad-cam's aug_smooth=True output (h, w): the mean over its six augmentations (horizontal flip x
+    brightness 0.9, 1, 1.1) of each augmented input's ReLU'd, min-max scaled map, at the feature map's size."""
+    import pytorch_grad_cam
+
+    cam = getattr(pytorch_grad_cam, CLASSES[method])(model=model, target_layers=[layer])
+    _raw_per_layer(cam, layer, feature_size)
+    copy_after = layer.register_forward_hook(lambda _m, _i, out: out.clone())
+    try:
+        out = cam(nchw(x_nhwc), targets=[target(class_index, score)], aug_smooth=True)
+    finally:
+        copy_after.remove()
+        _release(cam.activations_and_grads)
+    return np.asarray(out[0], np.float32)

@@ -84,3 +84,41 @@ def test_head_only_method_equals_pytorch_grad_cam(torch_zoo_dir: Path, case: str
 def test_probability_score_equals_pytorch_grad_cam(torch_zoo_dir: Path, case: str, method: str) -> None:
     """The softmax score: ShapleyCAM's Hessian then has the softmax's second derivative in it on every head."""
     _compare(torch_zoo_dir, case, method, "probability")
+
+
+TRUNK_PASS = ("scorecam", "sscam", "iscam", "smoothgradcampp")
+# (method, noise shape from (x's shape, k), std, samples): the noise torch-cam's distribution would draw, NCHW
+NOISE = {"sscam": ("masks", 2.0, 35), "smoothgradcampp": ("input", 0.3, 4)}
+
+
+def _same_noise(method: str, x: NDArray[np.float32], k: int, seed: int) -> list[NDArray[np.float32]] | None:
+    """The NCHW noise arrays for torch-cam, and the device's method made to draw the same ones (as NHWC)."""
+    if method not in NOISE:
+        return None
+    where, std, samples = NOISE[method]
+    h, w, c = x.shape
+    shape = (1, k if where == "masks" else c, h, w)
+    rng = np.random.default_rng(seed)
+    noise = [(rng.standard_normal(shape) * std).astype(np.float32) for _ in range(samples)]
+    drawn = iter([n[0].transpose(1, 2, 0) for n in noise])
+    METHODS[method].noise = lambda _shape: next(drawn)  # type: ignore[attr-defined]
+    return noise
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("method", TRUNK_PASS)
+def test_trunk_pass_method_equals_its_reference(torch_zoo_dir: Path, case: str, method: str) -> None:
+    """Score-CAM against pytorch-grad-cam, SS-CAM, IS-CAM and Smooth Grad-CAM++ against torch-cam, given the same
+    noise: every perturbed input through the TFLite trunk and the NumPy head (one input per case: k passes each)."""
+    net, layer = _network(torch_zoo_dir, case)
+    ref = _ref(torch_zoo_dir, case)
+    ex = Explainer.load(torch_zoo_dir / "bundles" / case)
+    x, c = ref["x"][0], int(ref["class_index"][0])
+    noise = _same_noise(method, x, ex.head.input_shape[-1], seed=0)
+    if method == "scorecam":
+        expected = cam_family.grad_cam_family_raw(net, layer, x, c, method)
+    else:
+        expected = cam_family.torchcam_raw(net, layer, x, c, method, noise)
+    r = ex.explain_input(x, method=method, target=c)
+    assert r.method == method
+    assert_close_terms(r.cam_raw, expected, float(np.abs(expected).max()))

@@ -12,12 +12,17 @@ import pytest
 from edge import Explainer
 from edge.errors import MethodError
 from edge.explain.bundle import load_head
-from edge.explain.cam import METHODS, CamContext, get_method
+from edge.explain.cam import METHODS, TRUNK_PASS_METHODS, CamContext, get_method
 from edge.explain.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
          "sigmoid_same_max", "same_avg_gmp", "gmp_linear", "gap_hardswish_silu", "gap_negative"]
 SCORES = ["logit", "probability"]
+# The methods the zoo has TensorFlow references of (tools/verify/tf_cams.py); the others are checked against
+# pytorch-grad-cam and torch-cam in tests/test_cam_family.py
+TF_METHODS = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam")
+HEAD_ONLY = ("gradcamelementwise", "eigengradcam", "kpcacam", "fem", "finercam", "shapleycam", "ablationcam",
+             "randomcam")
 GAP_CASES = {"mobilenet_gap", "mobilenet_top", "gap_negative"}
 # Maps that are zero by definition: ReLU of gap_negative's logit gradient, negative everywhere, weighs every channel 0.
 ZERO_MAPS = {("gap_negative", "logit", "gradcampp"), ("gap_negative", "logit", "layercam")}
@@ -29,16 +34,16 @@ def _ref(zoo: Path, case: str) -> dict[str, np.ndarray]:
 
 
 def test_registry_has_the_family() -> None:
-    assert set(METHODS) == {"gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam"}
+    assert set(METHODS) == {*TF_METHODS, *HEAD_ONLY, *TRUNK_PASS_METHODS}
     assert all(get_method(name) is METHODS[name] for name in METHODS)
-    with pytest.raises(MethodError, match=r"^unknown CAM method 'scorecam'; choose one of gradcam, gradcampp, "
-                                          r"xgradcam, layercam, hirescam, eigencam, cam$"):
-        get_method("scorecam")
+    with pytest.raises(MethodError, match=r"^unknown CAM method 'gradcam\+\+'; choose one of gradcam, gradcampp, "
+                                          r"xgradcam, layercam, hirescam, eigencam, cam, gradcamelementwise, "):
+        get_method("gradcam++")
 
 
 @pytest.mark.parametrize("score", SCORES)
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("method", sorted(TF_METHODS))
 def test_method_equals_tensorflow(zoo: Path, case: str, score: str, method: str) -> None:
     ref = _ref(zoo, case)
     ex = Explainer.load(zoo / "bundles" / case, score=score)
@@ -102,7 +107,7 @@ def _context(A: np.ndarray, head: Head) -> CamContext:
     return CamContext(A, head, hp, head.score_gradient(hp, c, "logit"), c)
 
 
-@pytest.mark.parametrize("method", sorted(set(METHODS) - {"cam"}))
+@pytest.mark.parametrize("method", sorted(set(METHODS) - {"cam", *TRUNK_PASS_METHODS}))
 def test_degenerate_maps_and_no_side_effects(zoo: Path, method: str) -> None:
     head = load_head(zoo / "bundles" / "fruit_bn" / "head.npz")
     h, w, k = head.input_shape
@@ -154,5 +159,5 @@ def test_edge_run_uses_the_chosen_method_and_target(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert len(records) >= 10 and {r["method"] for r in records} == {"layercam"}
     bad = run_python("-m", "edge", "run", "--model", str(REPO / "models" / "fruit"), "--source", "synthetic",
-                     "--no-display", "--method", "scorecam", timeout=120)
-    assert bad.returncode == 2 and "invalid choice: 'scorecam'" in bad.stderr
+                     "--no-display", "--method", "gradcam++", timeout=120)
+    assert bad.returncode == 2 and "invalid choice: 'gradcam++'" in bad.stderr

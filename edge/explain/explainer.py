@@ -21,6 +21,7 @@ from edge.explain.head import Head, HeadPass
 from edge.explain.head_ops import F32
 from edge.explain.preprocess import Preprocessor
 from edge.explain.runtime import AUTO_THREADS, FeatureModel, resolve_threads
+from edge.explain.trunk_passes import TrunkPasses
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Explainer:
         self.score = score
         self.path = path
         self.preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
+        self._trunk: TrunkPasses | None = None  # the trunk-pass CAM methods' own interpreter, made on first use
 
     @classmethod
     def load(
@@ -168,16 +170,17 @@ class Explainer:
         stages = (0.0 if t0 is None else (t1 - t0) * 1e3, (t2 - t1) * 1e3, (time.perf_counter() - t2) * 1e3)
         if top_k is None:  # one class: no list, no sort
             c = int(hp.probabilities.argmax()) if target is None else self.class_index(target)
-            return self._explain_class(A, hp, c, method, stages)
-        return [self._explain_class(A, hp, c, method, stages) for c in self._classes(hp, target, top_k)]
+            return self._explain_class(A, hp, c, method, stages, x)
+        return [self._explain_class(A, hp, c, method, stages, x) for c in self._classes(hp, target, top_k)]
 
     def _explain_class(
-        self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float]
+        self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float], x: F32
     ) -> Explanation:
         """One class's map and result; stages: the preprocess, features and head ms shared by the frame's classes."""
         t3 = time.perf_counter()
         head = self.head
-        cam_raw = method.raw(CamContext(A, head, hp, head.score_gradient(hp, c, self.score), c, self.score))
+        dz = head.score_gradient(hp, c, self.score)
+        cam_raw = method.raw(CamContext(A, head, hp, dz, c, self.score, x, self.trunk_features))
         if cam_raw.dtype is not FLOAT32:  # an identity test: == np.float32 converts the type on every call
             cam_raw = cam_raw.astype(np.float32)
         cam = normalise(cam_raw)
@@ -188,6 +191,15 @@ class Explainer:
         score = hp.logits.item(c) if self.score == "logit" else hp.probabilities.item(c)
         # positional: a slots dataclass's __init__ by keywords took 1.6 us here, by position 0.6 us
         return Explanation(hp.probabilities, c, self.manifest.class_names[c], score, cam, cam_raw, method.name, timings)
+
+    def trunk_features(self, xs: F32) -> F32:
+        """(n, H, W, c) model inputs -> (n, h, w, k) A, for the CAM methods that perturb the input: batched on a second
+        interpreter with this one's threads (made on first use), or one by one on this one without a bundle path."""
+        if self.path is None:
+            return np.stack([self.features(x) for x in xs])
+        if self._trunk is None:
+            self._trunk = TrunkPasses.for_explainer(self, num_threads=self.features.num_threads)
+        return self._trunk.features(xs)
 
     def _classes(self, hp: HeadPass, target: int | str | None, top_k: int) -> list[int]:
         """The top_k classes, most probable first."""

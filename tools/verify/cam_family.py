@@ -10,6 +10,9 @@ Corrections, where pytorch-grad-cam does something its method does not mean (doc
   batch item after another, and the minimum it reads already includes the items ablated before, so the n-th channel
   of each batch of 32 gets min - n * 1e7. The layer below reads the minimum once: every channel gets min - 1e7, the
   rule it means.
+- ScoreCAM upsamples in float32: a constant channel (a channel that a ReLU zeroed, behind a BatchNorm) comes out
+  with rounding errors of ~1e-7, which its min-max scaling stretches to a full-contrast mask of noise (for 0/0). The
+  upsampling here runs in float64, so such a channel's mask is 0, as on the device.
 - ShapleyCAM keeps non-detached gradients, and its release() fails ("Can't detach views in-place") when the
   gradient is a view (a Flatten after the target layer): the hooks are removed here without detaching.
 """
@@ -75,6 +78,8 @@ def grad_cam_family_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_i
     base = getattr(cam, "base_cam", cam)  # FinerCAM wraps a GradCAM
     _raw_per_layer(base, layer, None)
     copy_after = layer.register_forward_hook(lambda _m, _i, out: out.clone())
+    upsampling = nn.UpsamplingBilinear2d
+    nn.UpsamplingBilinear2d = _UpsamplingFloat64  # type: ignore[misc]  # ScoreCAM reads it at call time
     try:
         x = nchw(x_nhwc)
         if method == "finercam":  # its own target: the class against the classes nearest it
@@ -82,9 +87,17 @@ def grad_cam_family_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_i
         else:
             raw = cam(x, targets=[target(class_index, score)], eigen_smooth=eigen_smooth)
     finally:
+        nn.UpsamplingBilinear2d = upsampling  # type: ignore[misc]
         copy_after.remove()
         _release(base.activations_and_grads)
     return np.asarray(raw[0], np.float32)
+
+
+class _UpsamplingFloat64(nn.UpsamplingBilinear2d):
+    """torch's UpsamplingBilinear2d (corners aligned) computed in float64, returned in float32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.double()).float()
 
 
 def _ablation_layer() -> Any:
@@ -128,3 +141,48 @@ def aug_smooth_map(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index:
         copy_after.remove()
         _release(cam.activations_and_grads)
     return np.asarray(out[0], np.float32)
+
+
+class _Replay:
+    """Stands in for torch-cam's noise distribution: hands out the given NCHW arrays in turn, so that torch-cam and
+    the device draw the same noise (torch's and NumPy's generators differ)."""
+
+    def __init__(self, noise: list[F32]) -> None:
+        self.noise = list(noise)
+
+    def sample(self, size: torch.Size) -> torch.Tensor:
+        drawn = torch.from_numpy(np.ascontiguousarray(self.noise.pop(0)))
+        assert tuple(drawn.shape) == tuple(size), (drawn.shape, size)
+        return drawn
+
+
+TORCHCAM_CLASSES = {"sscam": "SSCAM", "iscam": "ISCAM", "smoothgradcampp": "SmoothGradCAMpp"}
+
+
+def torchcam_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: int, method: str,
+                 noise: list[F32] | None = None) -> F32:
+    """torch-cam's map (h, w) of `method` for one class's logit, before its ReLU: its own weights times the input's
+    activations. `noise`: the NCHW noise arrays its distribution would draw, in order.
+
+    Smooth Grad-CAM++ in torch-cam weights the activations its hook kept last, the last noisy copy's; the map here
+    weights the input's own activations (torch-cam's docstring's definition, and the device's)."""
+    from torchcam import methods
+
+    kept: list[torch.Tensor] = []
+    keep = layer.register_forward_hook(lambda _m, _i, out: kept.append(out.detach().clone()))
+    cam = getattr(methods, TORCHCAM_CLASSES[method])(model, target_layer=layer, input_shape=x_nhwc.shape[::-1])
+    try:
+        if noise is not None:
+            cam._distrib = _Replay(noise)
+        x = nchw(x_nhwc)
+        if method == "smoothgradcampp":
+            scores = model(x)
+        else:
+            with torch.no_grad():
+                scores = model(x)
+        weights = cam._get_weights(class_index, scores)[0][0]  # (k,)
+    finally:
+        keep.remove()
+        cam.remove_hooks()
+    with torch.no_grad():
+        return torch.nansum(weights[:, None, None] * kept[0][0], dim=0).numpy().astype(np.float32)

@@ -17,7 +17,10 @@ from edge.explain.cam.hirescam import HiResCAM
 from edge.explain.cam.kpcacam import KPCACAM
 from edge.explain.cam.layercam import LayerCAM
 from edge.explain.cam.randomcam import RandomCAM
+from edge.explain.cam.scorecam import ScoreCAM
 from edge.explain.cam.shapleycam import ShapleyCAM
+from edge.explain.cam.smoothgradcampp import SmoothGradCAMpp
+from edge.explain.cam.smoothscore import ISCAM, SSCAM
 from edge.explain.cam.xgradcam import XGradCAM
 
 METHODS: dict[str, CamMethod] = {
@@ -26,9 +29,14 @@ METHODS: dict[str, CamMethod] = {
         GradCAM(), GradCAMPlusPlus(), XGradCAM(), LayerCAM(), HiResCAM(), EigenCAM(), CAM(),
         # head only: no trunk pass beyond the frame's own
         GradCAMElementWise(), EigenGradCAM(), KPCACAM(), FEM(), FinerCAM(), ShapleyCAM(), AblationCAM(), RandomCAM(),
+        # trunk passes: perturbed copies of the input through the feature model (docs/cam-methods.md: their cost)
+        ScoreCAM(), SSCAM(), ISCAM(), SmoothGradCAMpp(),
     )
 }
 DEFAULT_METHOD = "gradcam"
+# The methods that run the feature model again on perturbed copies of the input (k or more passes per frame): on
+# demand, not at the camera's frame rate (docs/cam-methods.md has their cost)
+TRUNK_PASS_METHODS = ("scorecam", "sscam", "iscam", "smoothgradcampp")
 
 
 def get_method(name: str) -> CamMethod:
@@ -38,4 +46,4 @@ def get_method(name: str) -> CamMethod:
         raise MethodError(f"unknown CAM method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "CamContext", "CamMethod", "get_method", "normalise"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "TRUNK_PASS_METHODS", "CamContext", "CamMethod", "get_method", "normalise"]

@@ -62,6 +62,8 @@ class AblationCAM:
         lowest = A.min()
         value = np.float32(0.0) if lowest == 0 else np.float32(lowest - np.float32(ABLATION_VALUE))
         original = batched_scores(ctx.head, A[None], ctx.class_index, score)[0]
+        if original == 0:  # a relative drop from 0 is undefined (the reference divides by it): no channel counts
+            return np.zeros(k, np.float32)
         ablated = np.empty(k, np.float64)
         for start in range(0, k, BATCH):
             channels = np.arange(start, min(start + BATCH, k))

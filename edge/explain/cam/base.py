@@ -7,6 +7,7 @@ up to it, so Grad-CAM never pays for the element-wise path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +35,8 @@ class CamContext:
     dz: F32  # (C,) dScore/dLogits for the explained class and score
     class_index: int  # the explained class
     score: str | None = None  # "logit": dz is class_index's one-hot row, and the head can skip a product
+    x: F32 | None = None  # (H, W, c) the model input, for the methods that run the trunk on perturbed copies
+    trunk: Callable[[F32], F32] | None = None  # (n, H, W, c) model inputs -> (n, h, w, k) A, for those methods
     _gradient: F32 | None = field(default=None, repr=False)
 
     def channel_weights(self) -> F32:

@@ -35,6 +35,7 @@ from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Loop
 from edge.service.metrics import ServiceMetrics, disk_log_families, mqtt_families
 from edge.service.pacing import Pacing
+from edge.service.method_cost import warn_if_too_slow
 from edge.service.systemd_notify import Notifier
 from edge.service.thermal import HeatGovernor, ThermalReader
 from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink
@@ -242,6 +243,7 @@ def run(config: Config) -> int:
     manifest = explainer.manifest
     source = create_source(config.source, model_size=(manifest.input_width, manifest.input_height),
                            preview=camera_preview)
+    warn_if_too_slow(explainer, config.model.method, config.source.fps)
     stop = threading.Event()
     notifier = Notifier()
     live, about = live_controls(config, explainer)

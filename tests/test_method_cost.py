@@ -1,0 +1,26 @@
+"""The service's start-up warning when a trunk-pass CAM method cannot keep the configured frame rate."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from conftest import REPO
+
+from edge import Explainer
+from edge.service.method_cost import trunk_pass_ms, warn_if_too_slow
+
+
+def test_trunk_pass_methods_warn_at_a_rate_they_cannot_keep(caplog: pytest.LogCaptureFixture) -> None:
+    ex = Explainer.load(REPO / "models" / "fruit", num_threads=1)
+    k = ex.head.input_shape[-1]
+    count, ms = trunk_pass_ms(ex, "sscam")  # type: ignore[misc]
+    assert count == 1 + 35 * k and ms > 0
+    assert trunk_pass_ms(ex, "gradcam") is None and trunk_pass_ms(ex, "ablationcam") is None  # no extra trunk pass
+    with caplog.at_level(logging.WARNING, logger="edge.service.method_cost"):
+        assert warn_if_too_slow(ex, "sscam", 30.0)
+        assert not warn_if_too_slow(ex, "sscam", None)  # unpaced: no rate to keep
+        assert not warn_if_too_slow(ex, "gradcam", 30.0)
+        assert not warn_if_too_slow(ex, "smoothgradcampp", 0.001)  # 4 passes keep one frame in 1000 s
+    assert len(caplog.records) == 1
+    assert caplog.records[0].getMessage().startswith(f"method sscam runs the feature model {1 + 35 * k} times a frame")

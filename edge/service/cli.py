@@ -33,9 +33,9 @@ from edge.service.config import Config, ConfigError, as_dict, load_config
 from edge.service.drift import DriftWorker
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Loop
+from edge.service.method_cost import warn_if_too_slow
 from edge.service.metrics import ServiceMetrics, disk_log_families, mqtt_families
 from edge.service.pacing import Pacing
-from edge.service.method_cost import warn_if_too_slow
 from edge.service.systemd_notify import Notifier
 from edge.service.thermal import HeatGovernor, ThermalReader
 from edge.sinks import DiskLogSink, OpenCVPreviewSink, Picamera2OverlaySink, Sink, SinkWorker, StdoutSink

@@ -130,7 +130,7 @@ def test_unknown_method_and_class(fruit_bundle: Path) -> None:
     frame = np.full((50, 60, 3), 128, np.uint8)
     with pytest.raises(MethodError, match="unknown CAM method"):
         ex.explain(frame, method="nonsense")
-    with pytest.raises(MethodError, match="knows Apfel, Orange, Tomate"):
+    with pytest.raises(MethodError, match="knows 3 classes: Apfel, Orange, Tomate"):
         ex.explain(frame, target="Banane")
 
 

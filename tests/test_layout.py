@@ -8,10 +8,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 # A package may use packages of a lower rank only: shared layers (0), the export that others build on (1), the jobs a
-# user runs (2), the ablation, which runs whole jobs one after another (3), and edge-explainer-tools, which dispatches
-# to every job (4).
+# user runs (2), the benchmarks, which time evaluations, and the ablation, which runs whole jobs one after another (3),
+# and edge-explainer-tools, which dispatches to every job (4).
 RANK = {"common": 0, "data": 0, "keras_support": 0, "export": 1,
-        "verify": 2, "train": 2, "evaluate": 2, "bench": 2, "fleet": 2, "ablation": 3, "cli": 4}
+        "verify": 2, "train": 2, "evaluate": 2, "fleet": 2, "bench": 3, "ablation": 3, "cli": 4}
 # Both imports and `python -m tools.X` subprocesses are arrows.
 REFERENCE = re.compile(r'(?:from tools\.|import tools\.|"tools\.)(\w+)')
 
@@ -46,7 +46,7 @@ def test_shared_data_layer_needs_no_tensorflow() -> None:
 # edge/: the library (explain) at the bottom, above the few files everything shares; the records the loop hands around;
 # the inputs and outputs (sources, sinks); the browser view (http), which serves a sink's frames; the service on top.
 # A part may import parts of a lower rank only, so no arrow runs back up and no two parts import each other.
-EDGE_RANK = {"errors": 0, "jpeg": 0, "shipped": 0, "explain": 1, "live": 2, "records": 2, "sources": 3, "sinks": 3,
+EDGE_RANK = {"errors": 0, "jpeg": 0, "safe_io": 0, "shipped": 0, "explain": 1, "live": 2, "records": 2, "sources": 3, "sinks": 3,
              "http": 4, "service": 5, "__main__": 6}
 EDGE_IMPORT = re.compile(r"^\s*(?:from|import) edge\.(\w+)|^\s*from edge import ([\w, ]+)", re.M)
 

@@ -11,13 +11,17 @@ import numpy as np
 import pytest
 from broker import Broker, Collector, retained
 from conftest import REPO, run_python
+from http_client import ask
 
 from edge import Explainer
+from edge.http.sink import DashboardConfig, DashboardSink
+from edge.records import Frame, Result
 from edge.service.config import ConfigError, build_config
 from edge.service.faithfulness_worker import FaithfulnessConfig, FaithfulnessWorker
 from edge.sinks import read_jsonl
 
 FRUIT = REPO / "models" / "fruit"
+TOKEN = "t0ken+/=-0123456789abc"
 
 
 def test_worker_skips_while_busy_and_keeps_means() -> None:
@@ -89,3 +93,34 @@ def test_mqtt_prediction_message_carries_scores(broker: Broker, tmp_path: Path) 
     assert "value_json.confidence_change" in sensor["value_template"]
     published = [json.loads(m.payload) for m in sub.messages if m.topic == sensor["state_topic"]]
     assert [{k: v for k, v in p.items() if k != "time"} for p in published] == scored
+
+
+def test_dashboard_keeps_running_means_per_class() -> None:
+    """The dashboard's /api/heatmaps: each class's mean scores beside its mean heatmap (from real worker scores)."""
+    explainer = Explainer.load(FRUIT, num_threads=1)
+    sink = DashboardSink(DashboardConfig(enabled=True, port=0, token=TOKEN), about={"model": "fruit",
+                                                                                     "classes": explainer.class_names})
+    sink.open()
+    try:
+        frame = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
+        ex = explainer.explain(frame)
+        worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+        sets = []
+        for i in range(2):
+            worker.offer(i, frame, ex)
+            while worker.scored <= i:
+                time.sleep(0.02)
+            sets.append(worker.take_new())
+        worker.close()
+        for i, scores in enumerate(sets):
+            sink.handle(Result(frame=Frame(image=frame, index=i, timestamp=1000.0 + i), explanation=ex, cam=ex.cam,
+                               top=[(ex.label, 0.9)], source="test", fps=10.0,
+                               class_names=tuple(explainer.class_names), draw=lambda: frame, faithfulness=scores))
+        maps = json.loads(ask(sink.port, "/api/heatmaps", headers={"Authorization": f"Bearer {TOKEN}"}).body)
+    finally:
+        sink.close()
+    mine = next(m for m in maps if m["name"] == ex.label)
+    assert mine["faithfulness"]["n"] == 2
+    for name in ("deletion_auc", "insertion_auc", "confidence_change"):
+        assert mine["faithfulness"][name] == pytest.approx(np.mean([s[name] for s in sets]))
+    assert all("faithfulness" not in m for m in maps if m["name"] != ex.label)

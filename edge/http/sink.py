@@ -92,6 +92,8 @@ class DashboardSink:
         settings = self.board.live.get() if self.board.live else None
         if result.explained:
             self.board.heatmaps.add(result.explanation.class_index, result.cam)
+        if result.faithfulness is not None:
+            self.board.heatmaps.add_scores(result.faithfulness)
         show_overlay = settings is None or settings.overlay
         data = encode_rgb(result.overlay if show_overlay else result.frame.image, self.config.jpeg_quality)
         if data is None:

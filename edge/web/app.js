@@ -82,6 +82,10 @@ function showRecord(r, seq) {
   $("time").textContent = r.time ? new Date(r.time).toLocaleTimeString() : "";
   $("time").dateTime = r.time || "";
   $("snapshot").href = `snapshot.zip?seq=${seq}`;
+  if (r.faithfulness) { // [faithfulness]: the last scores, kept until the next set
+    $("faithfulness").textContent = `heatmap faithfulness (frame ${r.faithfulness.frame}): ${scoreText(r.faithfulness)}`;
+    $("faithfulness").hidden = false;
+  }
   const entries = Object.entries(r.probabilities || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);
   const bars = $("bars");
   bars.replaceChildren(...entries.map(([name, p]) => {
@@ -225,6 +229,11 @@ async function refreshEvents() {
   } catch (e) { /* reconnecting */ }
 }
 
+function scoreText(s) {
+  const names = [["deletion_auc", "deletion"], ["insertion_auc", "insertion"], ["drop_in_confidence", "drop"]];
+  return names.filter(([k]) => typeof s[k] === "number").map(([k, n]) => `${n} ${s[k].toFixed(3)}`).join(", ");
+}
+
 async function refreshHeatmaps() {
   try {
     const r = await fetch("api/heatmaps");
@@ -238,6 +247,7 @@ async function refreshHeatmaps() {
       img.alt = `mean heatmap of ${m.name}`;
       const caption = document.createElement("figcaption");
       caption.textContent = `${m.name} (${m.frames} frames)`;
+      if (m.faithfulness) caption.textContent += ` · mean ${scoreText(m.faithfulness)} (${m.faithfulness.n} scored)`;
       figure.append(img, caption);
       li.append(figure);
       return li;

@@ -4,8 +4,8 @@ believe, for this model.
 Scores every CAM method's map of each image's top class (and a random map, pytorch-grad-cam's RandomCAM, the floor
 any method must beat) with edge.explain.faithfulness (confidence change / drop / increase, deletion and insertion AUC)
 and ROAD (tools/evaluate/road.py). IMAGES is a plain folder of images or a folder-per-class dataset (its test/ split
-when present). Writes DIR/faithfulness.json (summary, ranking, every image's scores) and DIR/faithfulness-curves.png (the
-mean deletion and insertion curves per method).
+when present). Writes DIR/faithfulness.json (summary, ranking, every image's scores) and DIR/faithfulness-curves.png
+(the mean deletion and insertion curves per method).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from broker import Broker, Collector, retained
 from edge.explain.drift_baseline import Baseline
 from edge.service.cli import main
 from tools.data.drift_scenarios import load_images, scenario
+from tools.fleet.state import Fleet
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -100,3 +101,15 @@ def test_drift_over_mqtt_and_home_assistant(tmp_path: Path, moved: tuple[Path, P
     fired = [json.loads(m.payload) for m in sub.on("/drift/event")]
     assert event["state_topic"] == "edge-explainer/cam7/drift/event"
     assert [f["event_type"] for f in fired] == ["alert"] and fired[0]["event_type"] in event["event_types"]
+
+
+def test_fleet_watch_shows_drift_with_cameras_in_alert_first() -> None:
+    fleet = Fleet("edge-explainer")
+    fleet.feed("edge-explainer/aaa/drift", json.dumps({"state": "ok", "distance": 0.2}).encode(), now=0.0)
+    alert = {"state": "alert", "distance": 1.4, "kind": "explanation", "class": "Apfel", "cause": "looking elsewhere"}
+    fleet.feed("edge-explainer/zzz/drift", json.dumps(alert).encode(), now=1.0)
+    fleet.feed("edge-explainer/mmm/status", b"online", now=2.0)
+    rows = fleet.table().splitlines()[2:5]
+    assert [r.split()[0] for r in rows] == ["zzz", "aaa", "mmm"]
+    assert "ALERT Apfel: looking elsewhere" in rows[0] and " ok " in rows[1] and " - " in rows[2]
+    assert fleet.summary()["devices"]["zzz"]["drift"]["state"] == "alert"

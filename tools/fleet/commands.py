@@ -3,11 +3,12 @@
     python -m tools.fleet watch mqtt://BROKER [--prefix edge-explainer] [--out DIR] [--duration S] [--idle-exit S]
     python -m tools.fleet simulate mqtt://BROKER [--devices 20] [--frames 50] [--fps 10]
 
-`watch` subscribes to `<prefix>/+/{status,prediction,overlay,stats}`, redraws a table of every device (online, fps,
-drops, last label and confidence, counts per class) and, at exit or on SIGUSR1, writes into --out a contact sheet of
-every device's latest overlay (fleet.png), a per-class mean-heatmap figure per device (heatmaps-<device>.png) and
-summary.json. `simulate` runs N devices as threads, each the real MQTT sink publishing explanations of the sample
-images (computed once, on the device's code), to try a broker or the watcher without N Raspberry Pis.
+`watch` subscribes to `<prefix>/+/{status,prediction,overlay,stats,drift}`, redraws a table of every device (online,
+fps, drops, last label and confidence, drift state, counts per class; cameras in drift alert first) and, at exit or on
+SIGUSR1, writes into --out a contact sheet of every device's latest overlay (fleet.png), a per-class mean-heatmap
+figure per device (heatmaps-<device>.png) and summary.json. `simulate` runs N devices as threads, each the real MQTT
+sink publishing explanations of the sample images (computed once, on the device's code), to try a broker or the watcher
+without N Raspberry Pis.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def watch(args: argparse.Namespace) -> int:
     client, address = _client(args.url, args.password_env)
     connected = threading.Event()
     refused: list[str] = []
-    kinds = ("status", "prediction", "overlay", "stats")
+    kinds = ("status", "prediction", "overlay", "stats", "drift")
 
     def on_connect(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from tools.common.contact_sheet import heatmap_rgb, write_sheet
 
 _LOGGER = logging.getLogger(__name__)
-KINDS = ("status", "prediction", "overlay", "stats")
+KINDS = ("status", "prediction", "overlay", "stats", "drift")
 
 
 @dataclass
@@ -40,6 +40,15 @@ class DeviceState:
     frames: set[int] = field(default_factory=set)  # frame numbers of the predictions received
     overlay: bytes = b""
     class_names: list[str] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)  # the retained drift state ({} without a monitor)
+
+    @property
+    def drift_text(self) -> str:
+        """The drift column: '-', learning, ok, or ALERT with the class and cause."""
+        state = self.drift.get("state", "-")
+        if state != "alert":
+            return str(state)
+        return f"ALERT {self.drift.get('class', '')}: {self.drift.get('cause', '')}"
 
     def mean_heatmap(self, label: str) -> NDArray[np.float32] | None:
         n = self.class_counts[label]
@@ -83,6 +92,8 @@ class Fleet:
             device.online = {b"online": True, b"offline": False}.get(payload)
         elif kind == "overlay":
             device.overlay = payload
+        elif kind == "drift":
+            device.drift = dict(json.loads(payload)) if payload else {}
         elif kind == "stats":
             stats = json.loads(payload)
             device.fps = float(stats.get("fps", 0.0))
@@ -109,14 +120,16 @@ class Fleet:
 
     def table(self) -> str:
         """The live table, one line per device."""
-        head = f"{'device':<16} {'state':<8} {'fps':>6} {'drops':>6} {'mqtt':>5} {'label':<12} {'conf':>5}  counts"
+        head = (f"{'device':<16} {'state':<8} {'fps':>6} {'drops':>6} {'mqtt':>5} {'label':<12} {'conf':>5}  "
+                f"{'drift':<34} counts")
         lines = [head, "-" * len(head)]
-        for name in sorted(self.devices):
+        # cameras in drift alert first: they need a person
+        for name in sorted(self.devices, key=lambda n: (self.devices[n].drift.get("state") != "alert", n)):
             d = self.devices[name]
             state = {True: "online", False: "OFFLINE", None: "?"}[d.online]
             counts = " ".join(f"{c}:{n}" for c, n in sorted(d.class_counts.items()))
             lines.append(f"{name[:16]:<16} {state:<8} {d.fps:>6.1f} {d.frames_dropped:>6} {d.mqtt_dropped:>5} "
-                         f"{d.label[:12]:<12} {d.confidence:>5.2f}  {counts}")
+                         f"{d.label[:12]:<12} {d.confidence:>5.2f}  {d.drift_text[:34]:<34} {counts}")
         lines.append(f"{len(self.devices)} devices, {self.total} messages, {self.rate:.0f} msg/s"
                      + (f", {self.bad} unreadable" if self.bad else ""))
         return "\n".join(lines)
@@ -125,7 +138,7 @@ class Fleet:
         return {
             "devices": {name: {"online": d.online, "messages": dict(d.messages), "predictions": len(d.frames),
                                "class_counts": dict(d.class_counts), "fps": d.fps, "frames_dropped": d.frames_dropped,
-                               "mqtt_dropped": d.mqtt_dropped, "label": d.label}
+                               "mqtt_dropped": d.mqtt_dropped, "label": d.label, "drift": d.drift}
                         for name, d in sorted(self.devices.items())},
             "messages": self.total, "unreadable": self.bad, "messages_per_s": round(self.rate, 1),
         }

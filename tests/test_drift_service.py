@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
 from broker import Broker, Collector, retained
+from browser import chromium_driver, wait_until
+from edge_process import EdgeProcess
 
 from edge.explain.drift_baseline import Baseline
 from edge.service.cli import main
@@ -113,3 +116,19 @@ def test_fleet_watch_shows_drift_with_cameras_in_alert_first() -> None:
     assert [r.split()[0] for r in rows] == ["zzz", "aaa", "mmm"]
     assert "ALERT Apfel: looking elsewhere" in rows[0] and " ok " in rows[1] and " - " in rows[2]
     assert fleet.summary()["devices"]["zzz"]["drift"]["state"] == "alert"
+
+
+def test_the_dashboard_shows_a_banner_while_in_alert(tmp_path: Path, moved: tuple[Path, Path]) -> None:
+    """Debian's Chromium on the browser view of a moved camera: no banner at first, then the alert's banner."""
+    frames, baseline = moved
+    config = f"[drift]\nenabled = true\nbaseline = '{baseline}'\nhold = 20\n"
+    browser: Any = chromium_driver(tmp_path / "profile")
+    try:
+        with EdgeProcess(["--source", f"images:{frames}", "--repeat", "--fps", "10"], config=config) as edge:
+            browser.get(edge.url)
+            banner = browser.find_element("id", "drift-banner")
+            assert not banner.is_displayed()
+            wait_until(lambda: banner.is_displayed() or None, timeout=120)
+            assert banner.text.startswith("Explanation drift (") and "of its threshold" in banner.text
+    finally:
+        browser.quit()

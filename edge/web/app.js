@@ -82,6 +82,7 @@ function showRecord(r, seq) {
   $("time").textContent = r.time ? new Date(r.time).toLocaleTimeString() : "";
   $("time").dateTime = r.time || "";
   $("snapshot").href = `snapshot.zip?seq=${seq}`;
+  showDrift(r.drift);
   if (r.faithfulness) { // [faithfulness]: the last scores, kept until the next set
     $("faithfulness").textContent = `heatmap faithfulness (frame ${r.faithfulness.frame}): ${scoreText(r.faithfulness)}`;
     $("faithfulness").hidden = false;
@@ -227,6 +228,15 @@ async function refreshEvents() {
       return li;
     }));
   } catch (e) { /* reconnecting */ }
+}
+
+function showDrift(d) { // [drift]: a banner while the monitor is in alert
+  const banner = $("drift-banner");
+  banner.hidden = !(d && d.state === "alert");
+  if (banner.hidden) return;
+  const what = d.kind === "input" ? "Input drift" : d.kind === "labels" ? "Label mix drift" : "Explanation drift";
+  banner.textContent = `${what}${d.class ? ` (${d.class})` : ""}: ${d.cause || "cause unknown"}, ` +
+    `distance ${Number(d.distance).toFixed(2)} of its threshold`;
 }
 
 function scoreText(s) {

@@ -46,8 +46,8 @@ def test_shared_data_layer_needs_no_tensorflow() -> None:
 # edge/: the library (explain) at the bottom, above the few files everything shares; the records the loop hands around;
 # the inputs and outputs (sources, sinks); the browser view (http), which serves a sink's frames; the service on top.
 # A part may import parts of a lower rank only, so no arrow runs back up and no two parts import each other.
-EDGE_RANK = {"errors": 0, "jpeg": 0, "safe_io": 0, "shipped": 0, "explain": 1, "live": 2, "records": 2, "sources": 3, "sinks": 3,
-             "http": 4, "service": 5, "__main__": 6}
+EDGE_RANK = {"errors": 0, "jpeg": 0, "safe_io": 0, "shipped": 0, "explain": 1, "live": 2, "records": 2,
+             "sources": 3, "sinks": 3, "http": 4, "service": 5, "__main__": 6}
 EDGE_IMPORT = re.compile(r"^\s*(?:from|import) edge\.(\w+)|^\s*from edge import ([\w, ]+)", re.M)
 
 

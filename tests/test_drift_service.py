@@ -52,6 +52,8 @@ def test_a_baseline_of_another_model_is_refused(tmp_path: Path, capsys: pytest.C
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("edge: error: ") and "not this model" in err
+    assert main(["run", "--config", str(tmp_path / "edge.toml"), "--drift", "--check-config"]) == 2
+    assert "not this model" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

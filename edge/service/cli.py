@@ -174,6 +174,7 @@ def check_config(config: Config) -> int:
                                runtime=config.model.runtime)
     if config.model.target is not None:
         explainer.class_index(config.model.target)
+    start_drift(config, explainer, start=False)  # a [drift] baseline file: readable and this model's
     kind, _ = parse_spec(config.source.spec)
     camera_preview, opencv_window = plan_preview(config, kind)
     manifest = explainer.manifest
@@ -222,14 +223,15 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     return LiveSettings(initial, list(METHODS), explainer.class_names), about
 
 
-def start_drift(config: Config, explainer: Explainer) -> DriftWorker | None:
+def start_drift(config: Config, explainer: Explainer, *, start: bool = True) -> DriftWorker | None:
     """The drift monitor when [drift] is on (a baseline of another model or map size: one line, exit 2)."""
     if not config.drift.enabled:
         return None
     h, w, _ = explainer.manifest.feature_shape
     worker = DriftWorker(config.drift, model_sha256=explainer.manifest.sha256,
                          class_names=tuple(explainer.class_names), grid=(h, w), log_dir=config.log.dir)
-    worker.start()
+    if start:
+        worker.start()
     return worker
 
 

@@ -62,6 +62,11 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else float(np.allclose(a, b))
 
 
+# The methods with a reference here (tools/verify/tf_cams.py, torch_reference.py); the rest of the CAM family is checked
+# against pytorch-grad-cam and torch-cam by tests/test_cam_family.py
+REFERENCED = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam")
+
+
 def _reference_map(r: Any, method: str) -> np.ndarray:
     if method == "gradcam":
         return np.asarray(r.cam_raw)
@@ -183,6 +188,9 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
            sheet: Path | None, method: str = "gradcam", convention: Preprocess | None = None,
            user_tolerance: float = 1.0) -> dict[str, Any]:
     """The framework's references and the edge side's outputs for the images; report() judges them."""
+    if method not in REFERENCED:
+        raise VerifyError(f"method {method!r} has no reference in tools.verify yet (tests/test_cam_family.py checks it "
+                          f"against pytorch-grad-cam / torch-cam); choose one of {', '.join(REFERENCED)}")
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)

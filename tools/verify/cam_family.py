@@ -160,9 +160,10 @@ TORCHCAM_CLASSES = {"sscam": "SSCAM", "iscam": "ISCAM", "smoothgradcampp": "Smoo
 
 
 def torchcam_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: int, method: str,
-                 noise: list[F32] | None = None) -> F32:
+                 noise: list[F32] | None = None, samples: int | None = None) -> F32:
     """torch-cam's map (h, w) of `method` for one class's logit, before its ReLU: its own weights times the input's
-    activations. `noise`: the NCHW noise arrays its distribution would draw, in order.
+    activations. `noise`: the NCHW noise arrays its distribution would draw, in order; `samples`: its num_samples
+    (None: its default).
 
     Smooth Grad-CAM++ in torch-cam weights the activations its hook kept last, the last noisy copy's; the map here
     weights the input's own activations (torch-cam's docstring's definition, and the device's)."""
@@ -170,7 +171,9 @@ def torchcam_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: i
 
     kept: list[torch.Tensor] = []
     keep = layer.register_forward_hook(lambda _m, _i, out: kept.append(out.detach().clone()))
-    cam = getattr(methods, TORCHCAM_CLASSES[method])(model, target_layer=layer, input_shape=x_nhwc.shape[::-1])
+    extra = {} if samples is None else {"num_samples": samples}
+    cam = getattr(methods, TORCHCAM_CLASSES[method])(model, target_layer=layer, input_shape=x_nhwc.shape[::-1],
+                                                     **extra)
     try:
         if noise is not None:
             cam._distrib = _Replay(noise)

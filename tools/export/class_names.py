@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 
 from edge.explain.class_names import summary as class_summary
+from tools.export.front_end import ExportError
 
 _LOGGER = logging.getLogger("tools.export")
 _SYNSET = re.compile(r"^n\d{8}\s+(.+)$")  # WordNet id, then comma-separated synonyms
 
 
-class ClassNamesError(ValueError):
+class ClassNamesError(ExportError, ValueError):
     """The classes file is missing, empty or not in a known form."""
 
 

@@ -2,108 +2,40 @@
 
 The bundle is features.tflite + head.npz + manifest.json: the feature model (input -> target layer activations A) goes
 to TFLite; the layers after the target become the NumPy head that the device runs forward and backward for exact
-Grad-CAM without TensorFlow or PyTorch.
+Grad-CAM without TensorFlow or PyTorch. One front end per model format (Keras, PyTorch, ONNX, .pt2:
+tools/export/formats.py) splits the model; this module writes the bundle.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edge.explain import bundle as bundle_format
-from edge.explain.bundle import FeatureModel, Manifest, Preprocess
-from edge.explain.preprocess import Preprocessor
+from edge.explain.bundle import FeatureModel, Manifest
 from tools.common import cli_support, edge_worker
-from tools.export import class_names, head_storage, preprocess_spec, quiet
-from tools.export.front_end import FrontEndModel
+from tools.export import class_names, formats, head_storage, preprocess_spec, quiet
+from tools.export.front_end import ExportError, ExportOptions, FrontEndModel
 from tools.export.imx500 import trunk as imx500_trunk
-from tools.export.imx500.toolchain import ToolchainError
-from tools.export.keras import feature_export, feature_fold
-from tools.export.keras import layers as keras_layers
-from tools.export.keras.head_builder import HeadExportError, build_head, conv_classifier_note
-from tools.export.onnx import model_file as onnx_model_file
-from tools.export.torch import model_spec, pt2_file
-from tools.keras_support import keras_graph, model_io
+from tools.export.keras import feature_export
 
 _LOGGER = logging.getLogger("tools.export")
 
 
-class ExportError(Exception):
-    """The model cannot be exported as asked; the message says why and what to do."""
-
-
-@dataclass
-class ExportOptions:
-    out: Path
-    target_layer: str | None = None
-    score: str = "logit"
-    classes: list[str] | None = None
-    preprocess: str | None = None  # None: 'none' if the model rescales its input itself, else 'unit'
-    channel_order: str | None = None
-    resize: str = "bilinear"
-    quantize: str | None = None  # None or "int8"
-    calibration: Path | None = None
-    calibration_count: int = 200
-    check: bool = True
-    head_dtype: str = "float32"  # storage of the head's Dense kernels (tools/export/head_storage.py)
-    fold: bool = True  # fold BatchNorms after ReLU convolutions into them (tools/export/keras/feature_fold.py)
-    input_size: tuple[int, int] = (224, 224)  # PyTorch models: the (height, width) they are traced and converted at
+class BundleCheckError(ExportError):
+    """The written bundle does not load on a TFLite runtime (the check after writing)."""
 
 
 def export(model_path: Path, options: ExportOptions, weights: Path | None = None) -> Manifest:
     """Write the bundle for model_path into options.out and return its manifest."""
-    if model_spec.is_torch_spec(str(model_path)):
-        return _export_torch(str(model_path), options, weights)
-    if onnx_model_file.is_onnx_file(model_path):
-        return _export_onnx(model_path, options, weights)
-    if pt2_file.is_pt2_file(model_path):
-        return _export_pt2(model_path, options, weights)
-    model_spec.refuse_malformed(str(model_path))
-    model = model_io.load_model(model_path, weights)
-    target = options.target_layer or keras_graph.default_target(model)
-    chain = keras_graph.chain_to_output(model, target)
-    if len(chain.target_tensor.shape) != 4:
-        raise ExportError(f"target layer {target!r} gives shape {tuple(chain.target_tensor.shape)}; "
-                          "it must be a 4-D feature map (see --list-layers)")
-    feature_shape = tuple(int(v) for v in chain.target_tensor.shape[1:])
-    try:
-        head = build_head(chain.layers, feature_shape)  # type: ignore[arg-type]
-    except HeadExportError as e:
-        raise ExportError(f"{e}{_classifier_before(model, target)}") from e
-    classes = _class_names(options.classes, head.num_classes)
-    input_shape = tuple(int(v) for v in model.inputs[0].shape[1:])
-    if len(input_shape) != 3:
-        raise ExportError(f"model input shape {input_shape} is not (height, width, channels)")
-    preprocess = _preprocess(model, options, input_shape[2])
-    if options.score == "probability" and head.output_activation == "none":
-        _LOGGER.warning("the model has no softmax/sigmoid output; score=probability uses a softmax of its outputs")
-
-    import keras
-
-    feature_model = keras.Model(model.inputs, chain.target_tensor, name="features")
-    if options.fold:
-        feature_model = feature_fold.fold_batchnorms(model.inputs[0], chain.target_tensor) or feature_model
-    calibration = None
-    if options.quantize == "int8":
-        if options.calibration is None:
-            raise ExportError("--quantize int8 needs --calibration IMAGE_DIR (real images to calibrate with)")
-        calibration = feature_export.calibration_inputs(
-            options.calibration, Preprocessor(preprocess, input_shape), options.calibration_count
-        )
-    tflite = feature_export.convert(feature_model, calibration)
-
-    front = FrontEndModel(tflite, head, input_shape, feature_shape, target,  # type: ignore[arg-type]
-                          tuple(layer.name for layer in chain.layers), keras_graph.flops(chain.target_tensor),
-                          _source(model_path, weights))
-    return write_bundle(options, front, preprocess, classes)
+    front = formats.front_end_for(model_path).load(str(model_path), weights, options)
+    return write_bundle(options, front)
 
 
-def write_bundle(options: ExportOptions, front: FrontEndModel, preprocess: Preprocess, classes: list[str]) -> Manifest:
+def write_bundle(options: ExportOptions, front: FrontEndModel) -> Manifest:
     """The bundle every front end ends in: features.tflite, head.npz, manifest.json, checked on both runtimes."""
+    classes = _class_names(options.classes, front.head.num_classes)
     dtype, in_quant, out_quant = feature_export.quantization_of(front.tflite)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +46,7 @@ def write_bundle(options: ExportOptions, front: FrontEndModel, preprocess: Prepr
         input_shape=front.input_shape,
         feature_shape=front.feature_shape,
         target_layer=front.target,
-        preprocess=preprocess,
+        preprocess=front.preprocess,
         score=options.score,
         output_activation=front.head.output_activation,
         features=FeatureModel(dtype, in_quant, out_quant, front.flops),
@@ -125,60 +57,11 @@ def write_bundle(options: ExportOptions, front: FrontEndModel, preprocess: Prepr
     )
     (out / bundle_format.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
     if options.check:
-        edge_worker.check_bundle(out)
+        try:
+            edge_worker.check_bundle(out)
+        except edge_worker.WorkerError as e:
+            raise BundleCheckError(str(e)) from e
     return manifest
-
-
-def _classifier_before(model: Any, target: str) -> str:
-    """When the classifier is a 1x1 Conv2D before the target (SqueezeNet), the head has no Dense: name that layer."""
-    names = [layer.name for layer in model.layers]
-    outputs = int(model.outputs[0].shape[-1])
-    for layer in reversed(model.layers[: names.index(target) + 1]):
-        if type(layer).__name__ == "Conv2D":
-            config = layer.get_config()
-            if tuple(config["kernel_size"]) != (1, 1) or config["filters"] != outputs:
-                return ""
-            return (f" (the classifier here is {layer.name!r}, a 1x1 Conv2D, at or before target {target!r}"
-                    f"{conv_classifier_note(layer)})")
-    return ""
-
-
-def _export_torch(model: str, options: ExportOptions, weights: Path | None) -> Manifest:
-    """The PyTorch front end (tools/export/torch/) into the same bundle writer."""
-    if options.quantize:
-        raise ExportError("--quantize int8 is not available for PyTorch models yet; export float features")
-    return _write_torch_style(options, model_spec.front_end().load(model, weights, options.target_layer,
-                                                                    options.input_size))
-
-
-def _export_onnx(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
-    """The ONNX front end (tools/export/onnx/: onnx2torch, then the PyTorch front end's conversion) into the writer."""
-    _refuse_weights_and_quantize("an .onnx model", weights, options)
-    return _write_torch_style(options, onnx_model_file.front_end().load(model_path, options.target_layer,
-                                                                         options.input_size))
-
-
-def _export_pt2(model_path: Path, options: ExportOptions, weights: Path | None) -> Manifest:
-    """A torch.export program (tools/export/torch/pt2_front_end.py: split by nn_module_stack, ATen head) into the
-    writer."""
-    _refuse_weights_and_quantize("a .pt2 program", weights, options)
-    return _write_torch_style(options, pt2_file.front_end().load(model_path, options.target_layer,
-                                                                 options.input_size))
-
-
-def _refuse_weights_and_quantize(what: str, weights: Path | None, options: ExportOptions) -> None:
-    if weights is not None or options.quantize:
-        raise ExportError(f"{what} holds its weights and exports float features: drop --weights/--quantize")
-
-
-def _write_torch_style(options: ExportOptions, front: Any) -> Manifest:
-    """A PyTorch-family front end's model into the bundle writer: class names, and torchvision's 'imagenet'
-    preprocessing unless --preprocess says otherwise."""
-    classes = _class_names(options.classes, front.head.num_classes)
-    if options.preprocess is None:
-        _LOGGER.info("--preprocess not given: assuming 'imagenet' (torchvision's mean/std on RGB / 255)")
-    preprocess = _parse_preprocess(options.preprocess or "imagenet", options, front.input_shape[2])
-    return write_bundle(options, front, preprocess, classes)
 
 
 def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
@@ -189,50 +72,8 @@ def _class_names(given: list[str] | None, num_classes: int) -> list[str]:
     return class_names.make_unique(given, "--classes")
 
 
-def _preprocess(model: Any, options: ExportOptions, channels: int) -> Preprocess:
-    spec = options.preprocess
-    if spec is None:
-        rescales = any(type(layer).__name__ in ("Rescaling", "Normalization") for layer in model.layers[:3])
-        spec = "none" if rescales else "unit"
-        _LOGGER.info("--preprocess not given: assuming %r (%s)", spec,
-                     "the model rescales its input" if rescales else "pixel / 255")
-    return _parse_preprocess(spec, options, channels)
-
-
-def _parse_preprocess(spec: str, options: ExportOptions, channels: int) -> Preprocess:
-    try:
-        return preprocess_spec.parse(spec, options.channel_order, channels, options.resize)
-    except preprocess_spec.PreprocessSpecError as e:
-        raise ExportError(str(e)) from e
-
-
-def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    source = {
-        "model": model_path.name,
-        "model_sha256": bundle_format.sha256_file(model_path),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    if weights is not None:
-        source["weights"] = weights.name
-        source["weights_sha256"] = bundle_format.sha256_file(weights)
-    return source
-
-
 def _list_layers(args: argparse.Namespace) -> list[str]:
-    """--list-layers for either front end."""
-    if model_spec.is_torch_spec(str(args.model)):
-        return list(model_spec.front_end().list_layers(str(args.model), args.weights, args.input_size, args.all))
-    if onnx_model_file.is_onnx_file(args.model):
-        return list(onnx_model_file.front_end().list_layers(args.model, args.input_size, args.all))
-    if pt2_file.is_pt2_file(args.model):
-        return list(pt2_file.front_end().list_layers(args.model, args.input_size, args.all))
-    model_spec.refuse_malformed(str(args.model))
-    return keras_layers.list_layers(args.model, args.weights, args.all)
+    return formats.front_end_for(args.model).list_layers(str(args.model), args.weights, args.input_size, args.all)
 
 
 def _input_size(text: str) -> tuple[int, int]:
@@ -291,11 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cli_support.setup_logging(args.debug)
-    with cli_support.one_line_errors(args.debug, ExportError, HeadExportError, model_io.ModelLoadError,
-                                     keras_graph.GraphError, feature_export.FeatureExportError,
-                                     edge_worker.WorkerError, preprocess_spec.PreprocessSpecError,
-                                     class_names.ClassNamesError, model_spec.TorchExportError,
-                                     imx500_trunk.Imx500ExportError, ToolchainError) as status, \
+    with cli_support.one_line_errors(args.debug, ExportError) as status, \
             quiet.quiet_unless(args.debug):
         if args.list_layers:
             print("\n".join(_list_layers(args)))

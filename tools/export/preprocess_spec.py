@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge.explain.bundle import Preprocess
+from tools.export.front_end import ExportError
 
 # name -> (channel order, mean in pixel units, std in pixel units)
 PRESETS: dict[str, tuple[str, tuple[float, ...], tuple[float, ...]]] = {
@@ -18,7 +19,7 @@ HELP = (
 )
 
 
-class PreprocessSpecError(ValueError):
+class PreprocessSpecError(ExportError, ValueError):
     """A --preprocess value that is neither a preset nor a well-formed custom form."""
 
 

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from tools.export.exporter import ExportOptions, export
+from tools.export.exporter import export
+from tools.export.front_end import ExportOptions
 from tools.keras_support import model_io
 
 REPO = Path(__file__).resolve().parents[2]

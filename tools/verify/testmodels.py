@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from tools.export.exporter import ExportOptions, export
+from tools.export.exporter import export
+from tools.export.front_end import ExportOptions
 from tools.keras_support import architectures, model_io
 from tools.verify import ecosystem, zoo_models
 from tools.verify.ecosystem import InputBuilder

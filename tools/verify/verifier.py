@@ -27,8 +27,8 @@ from edge.explain import bundle as bundle_format
 from edge.explain.bundle import Preprocess
 from edge.explain.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
-from tools.export import preprocess_spec, quiet
-from tools.export.imx500.toolchain import ToolchainError
+from tools.export import formats, preprocess_spec, quiet
+from tools.export.front_end import ExportError
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.export.onnx import model_file as onnx_model_file
 from tools.export.torch import model_spec, pt2_file
@@ -277,7 +277,7 @@ def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_for
     if weights is not None:
         raise VerifyError("an .onnx model holds its weights: drop --weights")
     _needs_logits("ONNX", manifest)
-    onnx_model_file.front_end()  # first: a one-line error where onnx/torch are not installed
+    formats.require("onnx")  # first: a one-line error where onnx/torch are not installed
     try:
         from tools.verify.onnx_reference import OnnxGradCamReference
     except ImportError as e:
@@ -291,7 +291,7 @@ def _pt2_reference(model_path: Path, weights: Path | None, manifest: bundle_form
     if weights is not None:
         raise VerifyError("a .pt2 program holds its weights: drop --weights")
     _needs_logits("PyTorch", manifest)
-    pt2_file.front_end()  # first: a one-line error where torch is not installed
+    formats.require("pt2")  # first: a one-line error where torch is not installed
     from tools.verify import pt2_reference
 
     return pt2_reference.reference(model_path, manifest, user_tolerance)
@@ -361,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tolerance must be a positive factor, got {args.tolerance}", file=sys.stderr)
         return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
-                                     preprocess_spec.PreprocessSpecError, model_spec.TorchExportError,
-                                     ToolchainError) as s, \
+                                     ExportError) as s, \
             quiet.quiet_unless(args.debug):
         manifest = bundle_format.read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,

@@ -7,13 +7,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tools.export.front_end import ExportError
+
 REPO = Path(__file__).resolve().parents[3]  # the checkout: tools/export/imx500/toolchain.py
 WORKER = Path(__file__).with_name("sony_worker.py")
 ENV_VAR = "EDGE_IMX500_VENV"
 INSTALL_HINT = "run ./scripts/imx500-venv (or point EDGE_IMX500_VENV / --imx500-venv at its venv)"
 
 
-class ToolchainError(Exception):
+class ToolchainError(ExportError):
     """Sony's toolchain is missing or failed; one line saying what and what to do."""
 
 

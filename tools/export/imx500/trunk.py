@@ -21,13 +21,14 @@ from edge.explain import bundle as bundle_format
 from edge.explain import imx500_record
 from edge.explain.bundle import Manifest
 from edge.explain.preprocess import Preprocessor
+from tools.export.front_end import ExportError
 from tools.export.imx500 import carry, toolchain
 
 _LOGGER = logging.getLogger("tools.export")
 MEMORY_KEYS = ("Memory Usage", "Total Memory Available On Chip", "Memory Utilization", "Fit In Chip")
 
 
-class Imx500ExportError(Exception):
+class Imx500ExportError(ExportError):
     """The model cannot get an IMX500 trunk as asked; the message says why and what to do."""
 
 

@@ -17,12 +17,13 @@ from tqdm import tqdm
 
 from edge.explain.bundle import Quantization
 from edge.explain.preprocess import Preprocessor
+from tools.export.front_end import ExportError
 
 _LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-class FeatureExportError(Exception):
+class FeatureExportError(ExportError):
     """The feature model cannot be converted or calibrated."""
 
 

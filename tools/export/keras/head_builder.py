@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.explain.head import Head
 from edge.explain.head_ops import Activation, Affine, Dense, Op, Pool2D, Reduce
+from tools.export.front_end import ExportError
 from tools.export.head_passes import HeadShapeError, finish_head
 
 SUPPORTED = (
@@ -26,7 +27,7 @@ KERAS_ACTIVATIONS = {"linear": "linear", "relu": "relu", "relu6": "relu6", "soft
                 "hard_silu": "hardswish", "hard_swish": "hardswish", "silu": "silu", "swish": "silu"}
 
 
-class HeadExportError(Exception):
+class HeadExportError(ExportError):
     """A layer after the target cannot be run by the NumPy head."""
 
 

@@ -17,17 +17,19 @@ from torch import fx
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
 from tools.export import layer_list
-from tools.export.front_end import FrontEndModel
-from tools.export.head_passes import HeadShapeError, finish_head
+from tools.export.front_end import ExportOptions, FrontEndModel
 from tools.export.onnx import graph, head_ops, model_file, opset, static_torch
 from tools.export.onnx.graph import OnnxGraph, OnnxGraphError
+from tools.export.torch import family
 from tools.export.torch import front_end as torch_front_end
 from tools.export.torch import graph as torch_graph
 
 
-def load(path: Path, target: str | None, input_size: tuple[int, int]) -> FrontEndModel:
-    g = graph.read(model_file.load(path), input_size)
-    tensor, head, feature_shape, head_names = split_and_head(g, target)
+def load(model: str, weights: Path | None, options: ExportOptions) -> FrontEndModel:
+    family.refuse_weights_and_quantize("an .onnx model", weights, options)
+    path = Path(model)
+    g = graph.read(model_file.load(path), options.input_size)
+    tensor, head, feature_shape, head_names = split_and_head(g, options.target_layer)
     features = feature_module(to_torch(g), tensor)
     return FrontEndModel(
         tflite=torch_front_end.convert_features(features, g.input_size),
@@ -36,24 +38,18 @@ def load(path: Path, target: str | None, input_size: tuple[int, int]) -> FrontEn
         feature_shape=feature_shape,
         target=tensor,
         head_layers=tuple(head_names),
-        flops=_flops(features, g.input_size),
+        flops=family.flops(features, g.input_size),
         source=_source(path, g.model),
+        preprocess=family.preprocess(options, 3),
     )
 
 
 def split_and_head(g: OnnxGraph, target: str | None) -> tuple[str, Head, tuple[int, int, int], list[str]]:
     """The target tensor, the checked head after it, the target's shape (h, w, k) and the head's node names."""
     tensor = graph.resolve_target(g, target)
-    shape = g.shapes.get(tensor)
-    if shape is None or len(shape) != 4:
-        raise OnnxGraphError(f"target layer {tensor!r} gives shape {shape or 'unknown'}; it must be a 4-D feature "
-                             "map (see --list-layers)")
-    feature_shape = (shape[2], shape[3], shape[1])  # NCHW -> (h, w, k)
-    ops, names = head_ops.convert(g, graph.head_nodes(g, tensor), feature_shape, tensor)
-    try:
-        head = finish_head(ops, feature_shape)
-    except HeadShapeError as e:
-        raise head_ops.OnnxHeadOpError(str(e)) from e
+    head, feature_shape, names = family.head_at(
+        tensor, g.shapes.get(tensor), lambda fs: head_ops.convert(g, graph.head_nodes(g, tensor), fs, tensor),
+        OnnxGraphError, head_ops.OnnxHeadOpError)
     return tensor, head, feature_shape, names
 
 
@@ -86,16 +82,6 @@ def feature_module(gm: fx.GraphModule, tensor: str) -> fx.GraphModule:
     return torch_graph.feature_module(torch_graph.Split(gm, str(node.target), node, []))
 
 
-def _flops(features: fx.GraphModule, input_size: tuple[int, int]) -> int:
-    """Multiply-adds x 2 of the convolutions and linear layers, counted by torch's FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        features(torch.zeros(1, 3, *input_size))
-    return int(counter.get_total_flops())
-
-
 def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
     return {"model": path.name, "model_sha256": bundle_format.sha256_file(path),
             "onnx_producer": f"{model.producer_name} {model.producer_version}".strip(),
@@ -105,10 +91,10 @@ def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def list_layers(path: Path, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
+def list_layers(model: str, weights: Path | None, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
     """Every node with a 4-D output as a target candidate (its output tensor's name, which --target-layer takes), in
     tools/export/layer_list.py's format."""
-    g = graph.read(model_file.load(path), input_size)
+    g = graph.read(model_file.load(Path(model)), input_size)
     try:
         default: str | None = graph.default_target(g)
     except OnnxGraphError:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tools.export.torch.model_spec import TorchExportError, import_front_end
+from tools.export.front_end import ExportError
 
-_NEEDS = "ONNX models need requirements-torch.txt installed (onnx, onnx2torch, onnxruntime, torch, litert-torch)"
+NEEDS = "ONNX models need requirements-torch.txt installed (onnx, onnx2torch, onnxruntime, torch, litert-torch)"
 
 
-class OnnxExportError(TorchExportError):
-    """Base of the ONNX front end's errors (a TorchExportError, so that the CLIs' one-line handling covers it)."""
+class OnnxExportError(ExportError):
+    """Base of the ONNX front end's errors."""
 
 
 class OnnxModelError(OnnxExportError):
@@ -23,17 +23,12 @@ def is_onnx_file(model: str | Path) -> bool:
     return str(model).lower().endswith(".onnx")
 
 
-def front_end() -> Any:
-    """tools.export.onnx.front_end, or a one-line error where the ONNX/PyTorch stack is not installed."""
-    return import_front_end("tools.export.onnx.front_end", OnnxModelError, _NEEDS)
-
-
 def load(path: Path) -> Any:
     """The checked onnx.ModelProto of `path` (read only: the file is never written)."""
     try:
         import onnx
     except ImportError as e:
-        raise OnnxModelError(f"{_NEEDS}: {e}") from e
+        raise OnnxModelError(f"{NEEDS}: {e}") from e
     if not path.is_file():
         raise OnnxModelError(f"ONNX model {path} does not exist")
     try:

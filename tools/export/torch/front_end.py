@@ -1,4 +1,5 @@
-"""PyTorch model -> FrontEndModel: trace, split at the target, head ops, features to TFLite with NHWC input/output."""
+"""PyTorch model (`module:callable`, weights a state_dict) -> FrontEndModel: trace, split at the target, head ops,
+features to TFLite with NHWC input/output."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from torch.fx.passes.shape_prop import ShapeProp
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
 from tools.export import layer_list
-from tools.export.front_end import FrontEndModel
-from tools.export.head_passes import HeadShapeError, finish_head
-from tools.export.torch import graph, head_ops, model_spec
+from tools.export.front_end import ExportError, ExportOptions, FrontEndModel
+from tools.export.torch import family, graph, head_ops, model_spec
 from tools.export.torch.model_spec import TorchExportError
 
 
@@ -24,9 +24,12 @@ class FeatureConvertError(TorchExportError):
     """litert-torch could not convert the feature module."""
 
 
-def load(model: str, weights: Path | None, target: str | None, input_size: tuple[int, int]) -> FrontEndModel:
+def load(model: str, weights: Path | None, options: ExportOptions) -> FrontEndModel:
+    if options.quantize:
+        raise ExportError("--quantize int8 is not available for PyTorch models yet; export float features")
+    input_size = options.input_size
     net = model_spec.load(model, weights)
-    split, head, feature_shape, head_names = _split_and_head(net, target, input_size)
+    split, head, feature_shape, head_names = _split_and_head(net, options.target_layer, input_size)
     features = graph.feature_module(split)
     return FrontEndModel(
         tflite=convert_features(features, input_size),
@@ -35,8 +38,9 @@ def load(model: str, weights: Path | None, target: str | None, input_size: tuple
         feature_shape=feature_shape,
         target=split.target,
         head_layers=tuple(head_names),
-        flops=_flops(features, input_size),
+        flops=family.flops(features, input_size),
         source=_source(model, weights),
+        preprocess=family.preprocess(options, 3),
     )
 
 
@@ -50,16 +54,10 @@ def _split_and_head(net: nn.Module, target: str | None,
         except Exception as e:  # the model's own error at this input size
             raise graph.GraphError(f"the model does not run on a (1, 3, {input_size[0]}, {input_size[1]}) input: "
                                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
-    shape = tuple(split.target_node.meta["tensor_meta"].shape)
-    if len(shape) != 4:
-        raise graph.GraphError(f"target layer {split.target!r} gives shape {shape}; it must be a 4-D feature map "
-                               "(see --list-layers)")
-    feature_shape = (int(shape[2]), int(shape[3]), int(shape[1]))  # NCHW -> (h, w, k)
-    ops, names = head_ops.convert(split.graph_module, split.head_nodes, feature_shape, split.target)
-    try:
-        head = finish_head(ops, feature_shape)
-    except HeadShapeError as e:
-        raise head_ops.HeadOpError(str(e)) from e
+    shape = tuple(int(v) for v in split.target_node.meta["tensor_meta"].shape)
+    head, feature_shape, names = family.head_at(
+        split.target, shape, lambda fs: head_ops.convert(split.graph_module, split.head_nodes, fs, split.target),
+        graph.GraphError, head_ops.HeadOpError)
     return split, head, feature_shape, names
 
 
@@ -78,16 +76,6 @@ def convert_features(features: fx.GraphModule, input_size: tuple[int, int]) -> b
         path = Path(tmp) / "features.tflite"
         edge_model.export(str(path))
         return path.read_bytes()
-
-
-def _flops(features: fx.GraphModule, input_size: tuple[int, int]) -> int:
-    """Multiply-adds x 2 of the convolutions and linear layers, counted by torch's FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        features(torch.zeros(1, 3, *input_size))
-    return int(counter.get_total_flops())
 
 
 def _source(model: str, weights: Path | None) -> dict[str, str]:

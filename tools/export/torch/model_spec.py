@@ -13,31 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_NEEDS = "PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)"
+from tools.export.front_end import ExportError
+
+NEEDS = "PyTorch models need requirements-torch.txt installed (torch, torchvision, litert-torch)"
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _MODEL_SUFFIXES = {".keras", ".h5", ".hdf5", ".json", ".onnx", ".pt2", ".pt", ".pth"}
 
 
-class TorchExportError(Exception):
-    """Base of the PyTorch front end's errors (defined here, where torch is not imported, for the CLI to catch)."""
+class TorchExportError(ExportError):
+    """Base of the PyTorch front ends' errors (defined here, where torch is not imported)."""
 
 
 class ModelSpecError(TorchExportError):
     """MODEL does not name a callable that builds an nn.Module, or the weights do not fit it."""
-
-
-def import_front_end(module: str, error: type[TorchExportError], needs: str) -> Any:
-    """The front end `module`, imported only when its format is exported (it imports torch), or `error` in one line
-    naming the requirements where that stack is not installed."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise error(f"{needs}: {e}") from e
-
-
-def front_end() -> Any:
-    """tools.export.torch.front_end, or a one-line error where the PyTorch stack is not installed."""
-    return import_front_end("tools.export.torch.front_end", ModelSpecError, _NEEDS)
 
 
 def is_torch_spec(model: str) -> bool:
@@ -66,7 +54,7 @@ def load(model: str, weights: Path | None) -> Any:
     try:
         import torch
     except ImportError as e:
-        raise ModelSpecError(f"{_NEEDS}: {e}") from e
+        raise ModelSpecError(f"{NEEDS}: {e}") from e
 
     module_name, _, attr = model.rpartition(":")
     module = _import(module_name)

@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tools.export.torch.model_spec import TorchExportError, import_front_end
+from tools.export.torch.model_spec import TorchExportError
 
-_NEEDS = ".pt2 models need requirements-torch.txt installed (torch, litert-torch)"
+NEEDS = ".pt2 models need requirements-torch.txt installed (torch, litert-torch)"
 
 
 class Pt2ModelError(TorchExportError):
@@ -21,17 +21,12 @@ def is_pt2_file(model: str | Path) -> bool:
     return str(model).lower().endswith(".pt2")
 
 
-def front_end() -> Any:
-    """tools.export.torch.pt2_front_end, or a one-line error where the PyTorch stack is not installed."""
-    return import_front_end("tools.export.torch.pt2_front_end", Pt2ModelError, _NEEDS)
-
-
 def load(path: Path) -> Any:
     """The torch.export.ExportedProgram saved in `path`."""
     try:
         import torch
     except ImportError as e:
-        raise Pt2ModelError(f"{_NEEDS}: {e}") from e
+        raise Pt2ModelError(f"{NEEDS}: {e}") from e
     if not path.is_file():
         raise Pt2ModelError(f".pt2 model {path} does not exist")
     # torch.export.load logs a warning with a traceback when the archive is not a current .pt2, then tries the

@@ -15,9 +15,8 @@ from torch import fx
 from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
 from tools.export import layer_list
-from tools.export.front_end import FrontEndModel
-from tools.export.head_passes import HeadShapeError, finish_head
-from tools.export.torch import aten_head, pt2_file, pt2_graph
+from tools.export.front_end import ExportOptions, FrontEndModel
+from tools.export.torch import aten_head, family, pt2_file, pt2_graph
 from tools.export.torch import front_end as torch_front_end
 from tools.export.torch import graph as torch_graph
 from tools.export.torch.head_ops import HeadOpError
@@ -25,9 +24,11 @@ from tools.export.torch.model_spec import TorchExportError
 from tools.export.torch.pt2_graph import AtenSplit, Pt2GraphError
 
 
-def load(path: Path, target: str | None, input_size: tuple[int, int]) -> FrontEndModel:
-    gm, size = program(path, input_size)
-    split, head, feature_shape, head_names = split_and_head(gm, target)
+def load(model: str, weights: Path | None, options: ExportOptions) -> FrontEndModel:
+    family.refuse_weights_and_quantize("a .pt2 program", weights, options)
+    path = Path(model)
+    gm, size = program(path, options.input_size)
+    split, head, feature_shape, head_names = split_and_head(gm, options.target_layer)
     features = feature_module(split)
     return FrontEndModel(
         tflite=torch_front_end.convert_features(features, size),
@@ -36,8 +37,9 @@ def load(path: Path, target: str | None, input_size: tuple[int, int]) -> FrontEn
         feature_shape=feature_shape,
         target=split.target,
         head_layers=tuple(head_names),
-        flops=torch_front_end._flops(features, size),
+        flops=family.flops(features, size),
         source=_source(path),
+        preprocess=family.preprocess(options, 3),
     )
 
 
@@ -57,16 +59,9 @@ def program(path: Path, input_size: tuple[int, int]) -> tuple[fx.GraphModule, tu
 
 def split_and_head(gm: fx.GraphModule, target: str | None) -> tuple[AtenSplit, Head, tuple[int, int, int], list[str]]:
     split = pt2_graph.split(gm, target)
-    shape = pt2_graph.shape_of(split.target_node)
-    if len(shape) != 4:
-        raise Pt2GraphError(f"target layer {split.target!r} gives shape {shape}; it must be a 4-D feature map "
-                            "(see --list-layers)")
-    feature_shape = (shape[2], shape[3], shape[1])  # NCHW -> (h, w, k)
-    ops, names = aten_head.convert(gm, split.head_nodes, feature_shape, split.target)
-    try:
-        head = finish_head(ops, feature_shape)
-    except HeadShapeError as e:
-        raise HeadOpError(str(e)) from e
+    head, feature_shape, names = family.head_at(
+        split.target, pt2_graph.shape_of(split.target_node),
+        lambda fs: aten_head.convert(gm, split.head_nodes, fs, split.target), Pt2GraphError, HeadOpError)
     return split, head, feature_shape, names
 
 
@@ -81,10 +76,10 @@ def _source(path: Path) -> dict[str, str]:
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def list_layers(path: Path, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
+def list_layers(model: str, weights: Path | None, input_size: tuple[int, int], show_all: bool = False) -> list[str]:
     """Every module output (the outermost module path of that node) or functional call with a 4-D output as a target
     candidate, with its ATen op, in tools/export/layer_list.py's format."""
-    gm, _ = program(path, input_size)
+    gm, _ = program(Path(model), input_size)
     try:
         default: str | None = pt2_graph.default_target(gm)
     except Pt2GraphError:

@@ -12,8 +12,8 @@ import zipfile
 from http import HTTPStatus
 from urllib.parse import SplitResult, parse_qs
 
-from edge.http.app import App
 from edge.http.board import health
+from edge.http.dispatch import App
 from edge.http.handler import Handler
 from edge.http.hub import Published
 from edge.http.routes import query_int

@@ -31,7 +31,7 @@ SECURITY_HEADERS = {
 
 
 class Dispatcher(Protocol):
-    """What a handler serves through (edge.http.app.App): the [http] limits, and the gate and routes in dispatch."""
+    """What a handler serves through (edge.http.dispatch.App): the [http] limits, the gate and routes in dispatch."""
 
     config: DashboardConfig
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from urllib.parse import SplitResult
 
-from edge.http.app import App
+from edge.http.dispatch import App
 from edge.http.handler import Handler
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the text exposition format's own media type

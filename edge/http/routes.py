@@ -7,7 +7,7 @@ import logging
 from http import HTTPStatus
 from urllib.parse import SplitResult, parse_qs
 
-from edge.http.app import App
+from edge.http.dispatch import App
 from edge.http.handler import Handler
 
 _LOGGER = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.http import App, BoundedHTTPServer, DashboardConfig, FrameHub, Gate, default_hosts, is_loopback, resolve_token
-from edge.http.app import Board
 from edge.http.board import EventRing, MeanHeatmaps
+from edge.http.dispatch import Board
 from edge.http.handler import Handler
 from edge.http.log_seed import seed_events
 from edge.http.table import ROUTES

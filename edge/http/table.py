@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from edge.http import dashboard, prometheus, routes
-from edge.http.app import Route
+from edge.http.dispatch import Route
 
 ROUTES: Mapping[str, Route] = MappingProxyType({
     "/": Route(routes.page, page=True),

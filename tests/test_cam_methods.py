@@ -11,7 +11,6 @@ import pytest
 
 from edge import Explainer
 from edge.errors import MethodError
-from edge.explain.bundle import load_head
 from edge.explain.cam import METHODS, TRUNK_PASS_METHODS, CamContext, get_method
 from edge.explain.head import Head
 
@@ -74,7 +73,7 @@ def test_method_equals_tensorflow(zoo: Path, case: str, score: str, method: str)
 def test_methods_on_tensorflows_own_activations(zoo: Path, case: str, score: str) -> None:
     """Fed TensorFlow's own A, the NumPy head and every method reproduce TensorFlow's maps: the method is exact."""
     ref = _ref(zoo, case)
-    head = load_head(zoo / "bundles" / case / "head.npz")
+    head = Head.load(zoo / "bundles" / case / "head.npz")
     for i in range(len(ref["x"])):
         A, c = ref[f"{score}_activations"][i], int(ref[f"{score}_class_index"][i])
         hp = head.forward(A)
@@ -109,7 +108,7 @@ def _context(A: np.ndarray, head: Head) -> CamContext:
 
 @pytest.mark.parametrize("method", sorted(set(METHODS) - {"cam", *TRUNK_PASS_METHODS}))
 def test_degenerate_maps_and_no_side_effects(zoo: Path, method: str) -> None:
-    head = load_head(zoo / "bundles" / "fruit_bn" / "head.npz")
+    head = Head.load(zoo / "bundles" / "fruit_bn" / "head.npz")
     h, w, k = head.input_shape
     for flat in (np.zeros(head.input_shape, np.float32), np.broadcast_to(np.arange(k, dtype=np.float32), (h, w, k))):
         raw = get_method(method).raw(_context(np.ascontiguousarray(flat), head))  # no spatial variation at all

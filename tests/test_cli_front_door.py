@@ -13,8 +13,7 @@ from conftest import REPO, run_python
 
 from edge.explain.class_names import summary as class_summary
 from edge.explain.explainer import Explainer
-from edge.explain.render import RenderConfig
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sources import ImageFolderSource, SourceConfig
 from edge.sources.base import SLIDESHOW_FPS, Pacer
 
@@ -67,7 +66,7 @@ def test_the_capture_time_leaves_out_the_pacing_sleep() -> None:
     source = ImageFolderSource(SAMPLES, SourceConfig(fps=fps))
     with source:
         stats = Loop(Explainer.load(DEMO_MODEL), source, [], config=LoopConfig(max_frames=4),
-                     render_config=RenderConfig(), stop=threading.Event()).run()
+                     explaining=Explaining(), stop=threading.Event()).run()
     assert stats.frames == 4
     assert stats.means()["capture"] < 0.5 * 1e3 / fps, stats.means()  # decoding a small JPEG, not the 100 ms period
     pacer = Pacer(fps)

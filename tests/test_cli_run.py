@@ -21,9 +21,8 @@ import pytest
 from conftest import REPO, run_python
 
 from edge.explain.explainer import Explainer
-from edge.explain.render import RenderConfig
 from edge.records import Frame
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sinks import read_jsonl
 from edge.sources import SourceError
 
@@ -192,7 +191,7 @@ class FlakySource:
 
 def _loop(bundle: Path, source: FlakySource, **config: float) -> Loop:
     return Loop(Explainer.load(bundle), source, [], config=LoopConfig(**config),  # type: ignore[arg-type]
-                render_config=RenderConfig(), stop=threading.Event())
+                explaining=Explaining(), stop=threading.Event())
 
 
 def test_loop_reopens_a_failing_source_and_goes_on(fruit_bundle: Path) -> None:
@@ -223,7 +222,7 @@ def test_live_frames_are_dropped_not_queued_behind_a_slow_loop(fruit_bundle: Pat
         def close(self) -> None: ...
 
     loop = Loop(Explainer.load(fruit_bundle), source, [Slow()], config=LoopConfig(max_frames=5),
-                render_config=RenderConfig(), stop=threading.Event())
+                explaining=Explaining(), stop=threading.Event())
     stats = loop.run()
     assert stats.frames == 5 and stats.dropped > 0  # ~8 frames arrive per 100 ms slot; queued ones would not count
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_python
 
 from edge.explain import bundle as bundle_format
-from edge.explain.bundle import load_head
+from edge.explain.head import Head
 from edge.explain.head_ops import Dense
 from tools.export.quiet import NOISE
 
@@ -38,7 +38,7 @@ def test_classes_file_and_float16_head(zoo: Path, tmp_path: Path) -> None:
         assert {npz[n].dtype for n in npz.files if n.endswith(".kernel")} == {np.dtype(np.float16)}
     float32_size = (zoo / "bundles" / "fruit_bn" / "head.npz").stat().st_size
     assert (bundle / "head.npz").stat().st_size < 0.55 * float32_size
-    head = load_head(bundle / "head.npz")
+    head = Head.load(bundle / "head.npz")
     dense = [op for op in head.ops if isinstance(op, Dense)]
     assert all(op.kernel.dtype == np.float32 for op in dense)  # computed in float32
     assert dense[0].spatial_sum is not None  # the sums of the rounded kernel, so the fast path stays exact
@@ -67,12 +67,12 @@ def test_classes_file_and_float16_head(zoo: Path, tmp_path: Path) -> None:
 
 
 def test_gap_head_stores_no_cam_weights_and_load_derives_them(zoo: Path) -> None:
-    """GAP -> Dense: head.npz holds the kernel only; load_head gives the CAM weights, equal to the mean gradient."""
+    """GAP -> Dense: head.npz holds the kernel only; Head.load gives the CAM weights, equal to the mean gradient."""
     path = zoo / "bundles" / "mobilenet_gap" / "head.npz"
     with np.load(path) as npz:
         assert "cam_weights" not in npz.files
         stored = sum(npz[n].nbytes for n in npz.files if n != "spec")
-    head = load_head(path)
+    head = Head.load(path)
     assert head.cam_weights is not None
     kernel = next(op for op in head.ops if isinstance(op, Dense)).kernel
     assert stored < kernel.nbytes * 1.1  # not twice the kernel

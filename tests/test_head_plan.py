@@ -1,4 +1,4 @@
-"""The per-frame Grad-CAM weights of the load-time plan (edge/explain/head.py) equal the spatial mean of the full
+"""The per-frame Grad-CAM weights of the load-time plan (edge/explain/weight_plan.py) equal the spatial mean of the full
 gradient, on every head form of the zoo (Flatten with max-pooling, Flatten with several Dense layers, GAP -> Dense), for
 every class and both scores; and what the plan hands out cannot be changed by a caller."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.explain import head as head_module
+from edge.explain import weight_plan
 from edge.explain.head import Head
 
 CASES = ["fruit_bn", "fruit_pool", "dense_bn_dropout", "mobilenet_gap", "mobilenet_top"]
@@ -26,7 +26,7 @@ def test_plan_weights_equal_the_full_gradient_mean(
     zoo: Path, case: str, per_class: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if not per_class:  # the form of heads too big to copy per class, chosen when the head loads
-        monkeypatch.setattr(head_module, "_PER_CLASS_MAX", 0)
+        monkeypatch.setattr(weight_plan, "_PER_CLASS_MAX", 0)
     head = Head.load(zoo / "bundles" / case / "head.npz")
     assert head._plan is not None, "every zoo head has a pooling/affine spatial part and Dense layers"
     assert (head._plan.relu_at is not None) == (case in RELU_CASES)
@@ -39,8 +39,8 @@ def test_plan_weights_equal_the_full_gradient_mean(
             dz = head.score_gradient(hp, c, score)
             expected = head.gradient(hp, dz).astype(np.float64).mean(axis=(0, 1))
             tolerance = 1e-5 * np.abs(expected).max() + 1e-9
-            np.testing.assert_allclose(head.channel_weights(hp, dz), expected, rtol=0, atol=tolerance)
-        fast = head.logit_channel_weights(hp, c)
+            np.testing.assert_allclose(head.weights(hp, c, dz), expected, rtol=0, atol=tolerance)
+        fast = head.weights(hp, c)
         expected = head.gradient(hp, head.score_gradient(hp, c, "logit")).astype(np.float64).mean(axis=(0, 1))
         np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-5 * np.abs(expected).max() + 1e-9)
         assert fast.dtype == np.float32 and fast.shape == (head.input_shape[2],)
@@ -50,6 +50,6 @@ def test_shared_rows_are_read_only(zoo: Path) -> None:
     """A linear head's logit weights are a row of the plan's matrix, not a copy: a caller must not edit it."""
     head = Head.load(zoo / "bundles" / "mobilenet_gap" / "head.npz")
     hp = head.forward(np.ones(head.input_shape, np.float32))
-    weights = head.logit_channel_weights(hp, 0)
+    weights = head.weights(hp, 0)
     with pytest.raises(ValueError, match="read-only"):
         weights *= 2.0

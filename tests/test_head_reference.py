@@ -209,7 +209,7 @@ def test_head_gradient_and_gradcam_weights_equal_finite_differences_of_the_refer
         assert scale > 0
         np.testing.assert_allclose(head.gradient(hp, dz), numerical, rtol=0, atol=1e-3 * scale)
         assert head.fast_channel_weights  # the cheap path, which must carry the BatchNorm scale through the pool
-        np.testing.assert_allclose(head.channel_weights(hp, dz), numerical.mean(axis=(0, 1)), rtol=0,
+        np.testing.assert_allclose(head.weights(hp, c, dz), numerical.mean(axis=(0, 1)), rtol=0,
                                    atol=1e-3 * scale)
 
 
@@ -234,7 +234,7 @@ def test_gradcam_weights_through_relu6_after_global_average_pooling() -> None:
     for c in range(3):
         expected = d1.kernel @ (on * d2.kernel[:, c]) / 9  # d logit_c / d A, the same at every position, / (h * w)
         dz = head.score_gradient(hp, c, "logit")
-        np.testing.assert_allclose(head.channel_weights(hp, dz), expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(head.weights(hp, c, dz), expected, rtol=1e-5, atol=1e-7)
 
 
 def _every_kind_of_op() -> Head:
@@ -323,7 +323,7 @@ def test_gradcam_weights_with_a_relu_before_the_reduction_take_the_full_gradient
     for c in range(2):
         upsampled = np.repeat(np.repeat(rows[:, :, :, c], 2, axis=0), 2, axis=1) / 4  # (4, 4, 3) d logit / d pooled
         expected = ((A > 0) * upsampled).mean(axis=(0, 1))
-        weights = head.channel_weights(hp, head.score_gradient(hp, c, "logit"))
+        weights = head.weights(hp, c, head.score_gradient(hp, c, "logit"))
         assert weights.shape == (3,) and weights.dtype == np.float32
         np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)
 
@@ -343,7 +343,7 @@ def test_fast_gradcam_weights_equal_the_full_gradients_mean_with_the_batchnorm_l
     for c in range(3):
         dz = head.score_gradient(hp, c, "probability")
         assert dz.dtype == np.float32
-        np.testing.assert_allclose(head.channel_weights(hp, dz), head.gradient(hp, dz).mean(axis=(0, 1)), rtol=1e-5,
+        np.testing.assert_allclose(head.weights(hp, c, dz), head.gradient(hp, dz).mean(axis=(0, 1)), rtol=1e-5,
                                    atol=1e-7)
 
 
@@ -357,3 +357,25 @@ def test_a_head_file_with_pickled_objects_is_refused(zoo: Path, tmp_path: Path) 
     np.savez(tmp_path / "head.npz", **arrays)
     with pytest.raises(BundleError, match=r"head\.npz.*not a readable head file.*allow_pickle"):
         Head.load(tmp_path / "head.npz")
+
+
+@pytest.mark.parametrize("reduction", ["avg", "max", "flatten"])
+def test_gradcam_weights_without_a_dense_after_the_reduction_keep_the_batchnorm_scale(reduction: str) -> None:
+    """BatchNorm -> 2x2 max pool -> reduction -> ReLU -> Dense (a Flatten here has no Dense to carry spatial sums):
+    the weights come from the gradient at the reduction, summed over space and scaled by the BatchNorm; they must
+    equal the full gradient's spatial mean for both scores."""
+    rng = np.random.default_rng(12)
+    n = 2 * 2 * 3 if reduction == "flatten" else 3
+    head = Head([Affine(np.array([2.5, -0.5, 0.3], np.float32), np.array([0.1, 0.2, -0.3], np.float32)),
+                 Pool2D("max", (2, 2), (2, 2), "valid"), Reduce(reduction), Activation("relu"),
+                 Dense(rng.normal(size=(n, 4)).astype(np.float32), np.zeros(4, np.float32))], (4, 4, 3), "softmax")
+    assert head.fast_channel_weights and head.cam_weights is None
+    hp = head.forward(rng.normal(size=(4, 4, 3)).astype(np.float32))
+    for c in range(4):
+        for score in ("logit", "probability"):
+            dz = head.score_gradient(hp, c, score)
+            expected = head.gradient(hp, dz).astype(np.float64).mean(axis=(0, 1))
+            assert np.abs(expected).max() > 0
+            weights = head.weights(hp, c, None if score == "logit" else dz)
+            assert weights.shape == (3,) and weights.dtype == np.float32
+            np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-7)

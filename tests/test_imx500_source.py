@@ -24,12 +24,13 @@ from picamera2_fixture import FAKES, fake_picamera2
 
 from edge.errors import MethodError
 from edge.explain import cam as cam_registry
-from edge.explain.bundle import load_head, read_manifest
+from edge.explain.bundle import read_manifest
 from edge.explain.cam import CamContext, get_method, normalise
 from edge.explain.explainer import Explainer
+from edge.explain.head import Head
 from edge.explain.render import RenderConfig
 from edge.records import Result
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sinks import read_jsonl
 from edge.sources import SourceConfig, SourceError, create_source
 from edge.sources.base import SourceUnavailableError
@@ -78,7 +79,7 @@ def bundle(imx500_fruit: Path, tmp_path: Path) -> Path:  # noqa: F811
 
 def _expected(bundle: Path, A: np.ndarray) -> tuple[int, np.ndarray]:
     """The workstation's simulated Grad-CAM: the head on the simulated tensor, class and raw map."""
-    head = load_head(bundle / "head.npz")
+    head = Head.load(bundle / "head.npz")
     hp = head.forward(A)
     c = int(hp.probabilities.argmax())
     raw = get_method("gradcam").raw(CamContext(A, head, hp, head.score_gradient(hp, c, "logit"), c, "logit"))
@@ -134,7 +135,7 @@ def test_the_loop_draws_sensor_cams_inside_the_crop(fake: ModuleType, bundle: Pa
     sink = Collect()
     with Imx500Source(str(bundle), SourceConfig(width=640, height=480)) as source:
         stats = Loop(Explainer.load(bundle), source, [sink], config=LoopConfig(max_frames=3),
-                     render_config=RenderConfig(threshold=0.1, alpha=0.5), stop=threading.Event()).run()
+                     explaining=Explaining(render=RenderConfig(threshold=0.1, alpha=0.5)), stop=threading.Event()).run()
     assert stats.frames == 3 and not stats.failure and len(sink.drawn) == 3
     for image, overlay in sink.drawn:
         changed = np.abs(overlay.astype(np.int16) - image).max(axis=2) > 0  # (480, 640) bool

@@ -21,10 +21,9 @@ from test_disklog import make_result
 from test_thermal import _sysfs
 
 from edge.explain.explainer import Explainer
-from edge.explain.render import RenderConfig
 from edge.http.sink import DashboardConfig, DashboardSink
 from edge.records import Frame, Result
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.service.metrics import ServiceMetrics
 from edge.service.pacing import Pacing
 from edge.service.systemd_notify import Notifier
@@ -82,8 +81,8 @@ def explainer() -> Explainer:
 
 def _run(explainer: Explainer, pacing: Pacing, frames: int = 40) -> tuple[Loop, Collect, Collect]:
     logged, shown = Collect(live_view=False), Collect(live_view=True)
-    loop = Loop(explainer, Scene(frames), [logged, shown], config=LoopConfig(), render_config=RenderConfig(),
-                stop=threading.Event(), pacing=pacing)
+    loop = Loop(explainer, Scene(frames), [logged, shown], config=LoopConfig(),
+                explaining=Explaining(pacing=pacing), stop=threading.Event())
     loop.run()
     return loop, logged, shown
 
@@ -120,9 +119,9 @@ def test_a_still_scene_still_feeds_the_systemd_watchdog(explainer: Explainer, tm
         listener = threading.Thread(target=listen)
         listener.start()
         notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "20000"})  # ping every 10 ms
-        loop = Loop(explainer, Scene(10, delay_s=0.03), [], config=LoopConfig(), render_config=RenderConfig(),
-                    stop=threading.Event(), notifier=notifier,
-                    pacing=Pacing(TriggerConfig(mode="motion", keepalive_s=0)))
+        loop = Loop(explainer, Scene(10, delay_s=0.03), [], config=LoopConfig(),
+                    explaining=Explaining(pacing=Pacing(TriggerConfig(mode="motion", keepalive_s=0))),
+                    stop=threading.Event(), notifier=notifier)
         loop.run()
         notifier.close()
         listener.join()

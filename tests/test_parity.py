@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge import Explainer
-from edge.explain.bundle import load_head
+from edge.explain.head import Head
 from edge.explain.head_ops import Activation, Pool2D
 
 FLOAT_CASES = ["fruit_bn", "fruit_pool", "fruit_conv4", "mobilenet_gap", "mobilenet_top", "dense_bn_dropout",
@@ -46,14 +46,15 @@ def test_gradcam_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
 def test_head_gradient_equals_gradient_tape(zoo: Path, case: str, score: str) -> None:
     """The full dScore/dA from the NumPy head, fed TensorFlow's own activations, equals tape.gradient."""
     ref = _ref(zoo, case)
-    head = load_head(zoo / "bundles" / case / "head.npz")
+    head = Head.load(zoo / "bundles" / case / "head.npz")
     for i in range(len(ref["x"])):
         hp = head.forward(ref[f"{score}_activations"][i])
-        dz = head.score_gradient(hp, int(ref[f"{score}_class_index"][i]), score)
+        c = int(ref[f"{score}_class_index"][i])
+        dz = head.score_gradient(hp, c, score)
         expected = ref[f"{score}_gradient"][i]
         tolerance = 1e-4 * np.abs(expected).max()
         assert np.abs(head.gradient(hp, dz) - expected).max() <= tolerance
-        fast = head.channel_weights(hp, dz)  # the cheap path Grad-CAM uses
+        fast = head.weights(hp, c, dz)  # the cheap path Grad-CAM uses
         np.testing.assert_allclose(fast, expected.mean(axis=(0, 1)), rtol=0, atol=tolerance)
 
 
@@ -76,21 +77,21 @@ def test_the_zoo_has_every_head_form(zoo: Path) -> None:
     """The forms issue 26 found untested stay in the zoo: BatchNorm before a max-pool in the head, sigmoid and linear
     outputs, SAME max and average pooling with an odd padding total, global max pooling."""
     def ops(case: str) -> list[str]:
-        head = load_head(zoo / "bundles" / case / "head.npz")
+        head = Head.load(zoo / "bundles" / case / "head.npz")
         return [type(op).__name__ + (f"/{op.mode}" if hasattr(op, "mode") else "")
                 + (f"/{op.padding}" if hasattr(op, "padding") else "") for op in head.ops]
 
     assert ops("fruit_conv4")[:2] == ["Affine", "Pool2D/max/valid"]
-    assert load_head(zoo / "bundles" / "sigmoid_same_max" / "head.npz").output_activation == "sigmoid"
+    assert Head.load(zoo / "bundles" / "sigmoid_same_max" / "head.npz").output_activation == "sigmoid"
     assert ops("sigmoid_same_max")[0] == "Pool2D/max/same"
     assert ops("same_avg_gmp")[:3] == ["Pool2D/avg/same", "Affine", "Reduce/max"]
     assert ops("gmp_linear") == ["Reduce/max", "Dense"]
-    assert load_head(zoo / "bundles" / "gmp_linear" / "head.npz").output_activation == "none"
+    assert Head.load(zoo / "bundles" / "gmp_linear" / "head.npz").output_activation == "none"
     # Keras 3's hard_swish and silu as hidden activations (MobileNet-style heads), through the generic backward
-    hidden = load_head(zoo / "bundles" / "gap_hardswish_silu" / "head.npz").ops
+    hidden = Head.load(zoo / "bundles" / "gap_hardswish_silu" / "head.npz").ops
     assert [op.name for op in hidden if isinstance(op, Activation)] == ["hardswish", "silu"]
     for case in ("sigmoid_same_max", "same_avg_gmp"):  # an odd SAME total: a reversed split moves every window
-        head = load_head(zoo / "bundles" / case / "head.npz")
+        head = Head.load(zoo / "bundles" / case / "head.npz")
         pool = head.ops[0]
         assert isinstance(pool, Pool2D)
         for size, window, stride in zip(head.input_shape[:2], pool.pool, pool.strides, strict=True):

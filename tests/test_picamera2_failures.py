@@ -16,7 +16,7 @@ from picamera2_fixture import connect_display, fake_picamera2
 
 from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sinks import Picamera2OverlaySink
 from edge.sources import Picamera2Source, SourceConfig, SourceError, picamera2_preview
 from edge.sources.base import SourceUnavailableError
@@ -125,7 +125,7 @@ def test_loop_rides_out_a_hung_camera(fake: ModuleType, fruit_bundle: Path, monk
     threading.Timer(0.7, lambda: monkeypatch.setattr(fake, "HANG", False)).start()  # the camera comes back
     with caplog.at_level(logging.INFO):
         stats = Loop(Explainer.load(fruit_bundle), source, [], config=LoopConfig(max_frames=3, reopen_backoff_s=0.05),
-                     render_config=RenderConfig(), stop=threading.Event()).run()
+                     explaining=Explaining(), stop=threading.Event()).run()
     source.close()
     assert stats.frames == 3 and stats.read_errors >= 2 and not stats.failure
     first = fake.INSTANCES[0]
@@ -174,7 +174,7 @@ def test_a_preview_that_kills_frames_is_dropped_not_the_camera(fake: ModuleType,
     assert source.active_preview == "drm"
     with caplog.at_level(logging.WARNING):
         stats = Loop(Explainer.load(fruit_bundle), source, [], config=LoopConfig(max_frames=3, reopen_backoff_s=0.05),
-                     render_config=RenderConfig(), stop=threading.Event()).run()
+                     explaining=Explaining(), stop=threading.Event()).run()
     source.close()
     assert stats.frames == 3 and not stats.failure
     assert source.preview_failed and [c.preview for c in fake.INSTANCES[1:]] == [None] * (len(fake.INSTANCES) - 1)
@@ -210,7 +210,7 @@ def test_overlay_refused_by_the_display_turns_the_sink_off_once(fake: ModuleType
         sink = Picamera2OverlaySink(source, render, max_rate_hz=0)
         with caplog.at_level(logging.WARNING):
             stats = Loop(Explainer.load(fruit_bundle), source, [sink], config=LoopConfig(max_frames=5),
-                         render_config=render, stop=threading.Event()).run()
+                         explaining=Explaining(render=render), stop=threading.Event()).run()
         sink.close()
     assert stats.frames == 5 and not stats.failure and sink.disabled and sink.sent == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

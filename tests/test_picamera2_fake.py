@@ -17,7 +17,7 @@ from picamera2_fixture import FAKES, connect_display, fake_picamera2
 
 from edge.explain.explainer import Explainer
 from edge.explain.render import RenderConfig
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sinks import Picamera2OverlaySink, read_jsonl
 from edge.sources import Picamera2Source, SourceConfig, SourceError
 from edge.sources.base import SourceUnavailableError
@@ -135,7 +135,7 @@ def test_loop_hands_overlays_to_the_drm_preview(fake: ModuleType, fruit_bundle: 
         camera = fake.INSTANCES[0]
         assert camera.preview is fake.Preview.DRM and source.active_preview == "drm"
         sink = Picamera2OverlaySink(source, render, size=(120, 160), max_rate_hz=0)  # no rate cap: every change
-        stats = Loop(explainer, source, [sink], config=LoopConfig(max_frames=4), render_config=render,
+        stats = Loop(explainer, source, [sink], config=LoopConfig(max_frames=4), explaining=Explaining(render=render),
                      stop=threading.Event()).run()
         sink.close()
     assert stats.frames == 4 and not stats.failure

@@ -10,17 +10,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import Any
 
 from edge.errors import BundleError
 from edge.explain import imx500_record
-from edge.explain.bundle_check import check_file_names, manifest_json, trial
-
-if TYPE_CHECKING:
-    from edge.explain.head import Head
+from edge.explain.bundle_check import check_file_names, manifest_json
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -185,32 +179,6 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
         raise BundleError(path, f"malformed: {e}") from e
     _check_values(path, manifest)
     return manifest
-
-
-def load_head(path: Path) -> Head:
-    """head.npz as the device uses it: weights in float32 whatever they are stored as, and what head.npz leaves out
-    because it follows from the weights (the constant Grad-CAM weights of a head linear in A) derived here."""
-    from edge.explain.head import Head
-
-    head = Head.load(path)
-    with trial(path):  # a spec whose shapes disagree fails here, as a BundleError, not in the first frame
-        head.forward(np.zeros(head.input_shape, np.float32))
-        if head.cam_weights is None:
-            head.cam_weights = linear_cam_weights(head)
-    return head
-
-
-def linear_cam_weights(head: Head) -> NDArray[np.float32] | None:
-    """(k, C) Grad-CAM channel weights of every class for heads whose gradient does not depend on the frame
-    (no activation anywhere: GAP -> Dense, with or without BatchNorm); None for the others. Milliseconds: C backward
-    passes through vector-sized layers."""
-    from edge.explain.head_ops import Activation
-
-    if any(isinstance(op, Activation) for op in head.ops) or not head.fast_channel_weights:
-        return None
-    hp = head.forward(np.zeros(head.input_shape, np.float32))
-    eye = np.eye(head.num_classes, dtype=np.float32)
-    return np.stack([head.channel_weights(hp, eye[c]) for c in range(head.num_classes)], axis=1)
 
 
 def _check_values(path: Path, m: Manifest) -> None:

@@ -11,16 +11,14 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.errors import BundleError, InputError, MethodError
+from edge.errors import InputError, MethodError
 from edge.explain import bundle as bundle_format
-from edge.explain.bundle import Manifest
 from edge.explain.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
-from edge.explain.cam.base import FLOAT32
 from edge.explain.class_names import summary as class_summary
-from edge.explain.head import Head, HeadPass
-from edge.explain.head_ops import F32
+from edge.explain.head_ops import F32, HeadPass
+from edge.explain.open_bundle import OpenBundle, open_bundle
 from edge.explain.preprocess import Preprocessor
-from edge.explain.runtime import AUTO_THREADS, FeatureModel, resolve_threads
+from edge.explain.runtime import AUTO_THREADS
 from edge.explain.trunk_passes import TrunkPasses
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,15 +41,13 @@ class Explanation:
 class Explainer:
     """Loads a bundle once and explains frames with it. Use Explainer.load(path)."""
 
-    def __init__(
-        self, manifest: Manifest, features: FeatureModel, head: Head, *, score: str, path: Path | None = None
-    ) -> None:
-        self.manifest = manifest
-        self.features = features
-        self.head = head
+    def __init__(self, bundle: OpenBundle, *, score: str) -> None:
+        self.manifest = bundle.manifest
+        self.features = bundle.features
+        self.head = bundle.head
         self.score = score
-        self.path = path
-        self.preprocess = Preprocessor(manifest.preprocess, manifest.input_shape)
+        self.path: Path | None = bundle.path
+        self.preprocess = Preprocessor(self.manifest.preprocess, self.manifest.input_shape)
         self._trunk: TrunkPasses | None = None  # the trunk-pass CAM methods' own interpreter, made on first use
 
     @classmethod
@@ -63,32 +59,18 @@ class Explainer:
         runtime: str = "auto",
         score: str | None = None,
     ) -> Explainer:
-        """Validate the bundle (manifest, checksums, shapes) and load its interpreter once.
+        """Open and check the bundle (edge.explain.open_bundle) and load its interpreter once.
 
-        num_threads: TFLite threads, "auto" (every CPU this process may use; see docs/device.md), an int >= 1, or None
-        for the runtime's own default (one thread)."""
-        resolve_threads(num_threads)  # argument errors first, as TypeError/ValueError, before any file is read
-        path = Path(path)
-        manifest = bundle_format.read_manifest(path)
-        bundle_format.verify_files(path, manifest)
-        head = bundle_format.load_head(path / bundle_format.HEAD)
-        if head.input_shape != manifest.feature_shape:
-            raise BundleError(
-                path / bundle_format.HEAD,
-                f"takes features {head.input_shape} but the manifest says {manifest.feature_shape}",
-            )
-        if head.num_classes != manifest.num_classes:
-            raise BundleError(
-                path / bundle_format.HEAD,
-                f"has {head.num_classes} outputs but the manifest names {manifest.num_classes} classes",
-            )
-        features = FeatureModel(path / bundle_format.FEATURES, manifest, runtime=runtime, num_threads=num_threads)
+        num_threads: TFLite threads, "auto" (every CPU this process may use; see docs/device.md), an int from 1 to 64,
+        or None for the runtime's own default (one thread)."""
+        bundle = open_bundle(path, runtime=runtime, num_threads=num_threads)
+        manifest = bundle.manifest
         score = score or manifest.score
         if score not in bundle_format.SCORES:
             raise MethodError(f"unknown score {score!r}; choose one of {', '.join(bundle_format.SCORES)}")
-        _LOGGER.info("loaded %s (%s; %s features, %s runtime)", path, class_summary(manifest.class_names),
-                     manifest.features.dtype, features.runtime)
-        return cls(manifest, features, head, score=score, path=path)
+        _LOGGER.info("loaded %s (%s; %s features, %s runtime)", bundle.path, class_summary(manifest.class_names),
+                     manifest.features.dtype, bundle.features.runtime)
+        return cls(bundle, score=score)
 
     @property
     def class_names(self) -> list[str]:
@@ -121,22 +103,20 @@ class Explainer:
         x = self.preprocess(frame)
         if top_k is not None or target is not None or method != DEFAULT_METHOD or self.score != "logit":
             return self._explain(x, target, method, top_k, t0)
-        # The default call, and the path measured against classify (issue 25): Grad-CAM of the top class's logit, in
-        # this one function. After the feature model every further Python frame and object costs a microsecond or
-        # two in cache misses, so no context object and no score gradient (the head's weights function takes the
-        # class): the arithmetic of _explain's path through GradCAM.raw, in 29 -> 22 us per call (Flatten CNN).
+        # The default call, Grad-CAM of the top class's logit, in this one function: after the feature model every
+        # further Python frame and object costs in cache misses (docs/performance.md). The same weights() and
+        # normalise() as the Grad-CAM method's, so the result is exactly _explain's.
         t1 = time.perf_counter()
         A = self.features(x)  # (h, w, k) float32
         t2 = time.perf_counter()
         hp = self.head.forward(A)
         t3 = time.perf_counter()
         c = int(hp.probabilities.argmax())
-        cam_raw = A.dot(self.head.logit_channel_weights(hp, c))  # (h, w, k), (k,) -> (h, w) float32
+        cam_raw = A.dot(self.head.weights(hp, c))  # (h, w, k), (k,) -> (h, w) float32
         cam = normalise(cam_raw)
         timings = {"preprocess": (t1 - t0) * 1e3, "features": (t2 - t1) * 1e3, "head": (t3 - t2) * 1e3,
                    "cam": (time.perf_counter() - t3) * 1e3}
-        # positional: a slots dataclass's __init__ by keywords took 1.6 us here, by position 0.6 us; .item(): the score
-        # as a Python float in one call
+        # positional arguments and .item(): the cheapest forms here (docs/performance.md)
         return Explanation(hp.probabilities, c, self.manifest.class_names[c], hp.logits.item(c), cam, cam_raw,
                            DEFAULT_METHOD, timings)
 
@@ -181,15 +161,12 @@ class Explainer:
         head = self.head
         dz = head.score_gradient(hp, c, self.score)
         cam_raw = method.raw(CamContext(A, head, hp, dz, c, self.score, x, self.trunk_features))
-        if cam_raw.dtype is not FLOAT32:  # an identity test: == np.float32 converts the type on every call
-            cam_raw = cam_raw.astype(np.float32)
         cam = normalise(cam_raw)
+        cam_raw = cam_raw.astype(np.float32, copy=False)
         preprocess_ms, features_ms, head_ms = stages
         timings = {"preprocess": preprocess_ms, "features": features_ms, "head": head_ms,
                    "cam": (time.perf_counter() - t3) * 1e3}
-        # .item(): the score as a Python float in one call
         score = hp.logits.item(c) if self.score == "logit" else hp.probabilities.item(c)
-        # positional: a slots dataclass's __init__ by keywords took 1.6 us here, by position 0.6 us
         return Explanation(hp.probabilities, c, self.manifest.class_names[c], score, cam, cam_raw, method.name, timings)
 
     def trunk_features(self, xs: F32) -> F32:

@@ -18,6 +18,16 @@ from edge.explain import activations
 F32 = NDArray[np.float32]
 
 
+@dataclass(slots=True)
+class HeadPass:
+    """One forward pass of a head, kept for the backward passes that follow it (one per explained class)."""
+
+    inputs: list[F32]  # the input of every op; inputs[0] is A (h, w, k)
+    outputs: list[F32]  # the output of every op
+    logits: F32  # (C,) before the output activation
+    probabilities: F32  # (C,)
+
+
 def _same_padding(size: int, pool: int, stride: int) -> tuple[int, int, int]:
     """TensorFlow's SAME padding: (output size, pad before, pad after)."""
     out = -(-size // stride)

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from edge.errors import BundleError, RuntimeNotFoundError
-from edge.explain.bundle import Manifest
 from edge.explain.bundle_check import check_features
 from edge.explain.head_ops import F32
 
@@ -23,6 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 
 RUNTIMES = {"ai_edge_litert": "ai_edge_litert.interpreter", "tflite_runtime": "tflite_runtime.interpreter"}
 AUTO_THREADS = "auto"
+MAX_THREADS = 64  # the one bound on a thread count: the API, the config and the CLI all check it here
 
 
 def available_cpus() -> int:
@@ -35,19 +35,19 @@ def available_cpus() -> int:
 
 def resolve_threads(num_threads: int | str | None) -> int | None:
     """The TFLite thread count for a num_threads argument: "auto" = every CPU this process may use (the rule measured
-    in docs/device.md), an int >= 1 as given, None = the runtime's own default (one thread in today's runtimes).
-    Anything else is the caller's mistake: TypeError or ValueError naming num_threads."""
+    in docs/device.md), an int from 1 to MAX_THREADS as given, None = the runtime's own default (one thread in today's
+    runtimes). Anything else is the caller's mistake: TypeError or ValueError naming num_threads."""
+    wanted = f"an int from 1 to {MAX_THREADS}, {AUTO_THREADS!r} or None"
     if num_threads is None:
         return None
     if isinstance(num_threads, str):
         if num_threads == AUTO_THREADS:
             return available_cpus()
-        raise ValueError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads!r}")
+        raise ValueError(f"num_threads must be {wanted}, got {num_threads!r}")
     if isinstance(num_threads, bool) or not isinstance(num_threads, int | np.integer):
-        raise TypeError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads!r} "
-                        f"({type(num_threads).__name__})")
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be an int >= 1, {AUTO_THREADS!r} or None, got {num_threads}")
+        raise TypeError(f"num_threads must be {wanted}, got {num_threads!r} ({type(num_threads).__name__})")
+    if not 1 <= num_threads <= MAX_THREADS:
+        raise ValueError(f"num_threads must be {wanted}, got {num_threads}")
     return int(num_threads)
 
 
@@ -70,13 +70,12 @@ def interpreter_class(runtime: str = "auto") -> tuple[str, Any]:
     )
 
 
-class FeatureModel:
-    """features.tflite: model input (h_in, w_in, c) float32 -> A (h, w, k) float32, quantised or not inside."""
+class FeatureInterpreter:
+    """features.tflite on a TFLite interpreter: model input (h_in, w_in, c) float32 -> A (h, w, k) float32, quantised
+    or not inside. num_threads: a count resolve_threads() gave (None: the runtime's default)."""
 
-    def __init__(
-        self, path: Path, manifest: Manifest, *, runtime: str = "auto", num_threads: int | str | None = AUTO_THREADS
-    ) -> None:
-        self.num_threads = resolve_threads(num_threads)  # before the file: an argument error is not a bundle error
+    def __init__(self, path: Path, *, runtime: str = "auto", num_threads: int | None = None) -> None:
+        self.num_threads = num_threads
         self.runtime, interpreter_cls = interpreter_class(runtime)
         check_features(path)  # tflite-runtime maps the file unverified: a malformed one would crash the process
         try:
@@ -89,18 +88,11 @@ class FeatureModel:
         if len(inputs) != 1 or len(outputs) != 1:
             raise BundleError(path, f"has {len(inputs)} inputs and {len(outputs)} outputs; expected one of each")
         self._input, self._output = inputs[0], outputs[0]
-        self._check_shapes(path, manifest)
+        self.input_shape = tuple(int(v) for v in self._input["shape"][1:])  # (h_in, w_in, c)
+        self.output_shape = tuple(int(v) for v in self._output["shape"][1:])  # (h, w, k)
         self._in_quant = _quantization(self._input)
         self._out_quant = _quantization(self._output)
         self.input_dtype = np.dtype(self._input["dtype"])
-
-    def _check_shapes(self, path: Path, manifest: Manifest) -> None:
-        in_shape = tuple(int(v) for v in self._input["shape"][1:])
-        out_shape = tuple(int(v) for v in self._output["shape"][1:])
-        if in_shape != manifest.input_shape:
-            raise BundleError(path, f"takes input {in_shape} but the manifest says {manifest.input_shape}")
-        if out_shape != manifest.feature_shape:
-            raise BundleError(path, f"gives features {out_shape} but the manifest says {manifest.feature_shape}")
 
     def __call__(self, x: F32) -> F32:
         """x: (h_in, w_in, c) float32 model input -> A: (h, w, k) float32 (a fresh array, safe to keep)."""

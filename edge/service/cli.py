@@ -32,7 +32,7 @@ from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config
 from edge.service.drift import DriftWorker
 from edge.service.faithfulness_worker import FaithfulnessWorker
-from edge.service.loop import Loop
+from edge.service.loop import Explaining, Loop
 from edge.service.method_cost import warn_if_too_slow
 from edge.service.metrics import ServiceMetrics, disk_log_families, mqtt_families
 from edge.service.pacing import Pacing
@@ -43,7 +43,7 @@ from edge.sinks.mqtt import DeviceInfo, MqttSink
 from edge.sinks.mqtt_client import check_tls_files
 from edge.sinks.mqtt_messages import parse_broker_url, read_password
 from edge.sinks.preview import has_display
-from edge.sources import Picamera2Source, create_source, parse_spec
+from edge.sources import FrameSource, Picamera2Source, create_source, parse_spec
 from edge.sources.wait import open_when_available
 
 _LOGGER = logging.getLogger(__name__)
@@ -166,28 +166,48 @@ def redacted(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for section, values in settings.items()}
 
 
-def check_config(config: Config) -> int:
-    """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
-    effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
-    opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
-    explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
-                               runtime=config.model.runtime)
+@dataclasses.dataclass
+class Parts:
+    """What run and --check-config both build from a config, without opening anything."""
+
+    explainer: Explainer
+    source: FrameSource
+    sinks: list[Sink]
+    live: LiveSettings | None
+    pacing: Pacing | None
+
+
+def build(config: Config, stop: threading.Event, *, paced: bool) -> Parts:
+    """The explainer (its bundle checked, the target class too), the source and the sinks of this config; paced: with
+    the [trigger] and heat pacing that run uses (and its figures in the sinks)."""
+    explainer = Explainer.load(config.model.path, num_threads=config.model.threads, runtime=config.model.runtime)
     if config.model.target is not None:
-        explainer.class_index(config.model.target)
-    start_drift(config, explainer, start=False)  # a [drift] baseline file: readable and this model's
+        explainer.class_index(config.model.target)  # fail at start, not on the first frame
     kind, _ = parse_spec(config.source.spec)
     camera_preview, opencv_window = plan_preview(config, kind)
     manifest = explainer.manifest
     source = create_source(config.source, model_size=(manifest.input_width, manifest.input_height),
                            preview=camera_preview)
-    if not source.live:
-        with source:
-            pass
-    elif (check_source := getattr(source, "check", None)) is not None:  # a camera: its library, not the device
-        check_source()
-    sinks = build_sinks(config, source, threading.Event(), opencv_window=opencv_window, device=device_info(explainer))
+    live, about = live_controls(config, explainer)
+    pacing = pacing_for(config, about) if paced else None
+    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
+                        about=about, pacing=pacing)
     warn_if_silent(sinks)
-    for sink in sinks:  # their constructors validated the config; check() looks at what open() would need
+    return Parts(explainer, source, sinks, live, pacing)
+
+
+def check_config(config: Config) -> int:
+    """--check-config: builds and validates everything run() would (bundle, source, preview, sinks) without its side
+    effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
+    opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
+    parts = build(config, threading.Event(), paced=False)
+    start_drift(config, parts.explainer, start=False)  # a [drift] baseline file: readable and this model's
+    if not parts.source.live:
+        with parts.source:
+            pass
+    elif (check_source := getattr(parts.source, "check", None)) is not None:  # a camera: its library, not the device
+        check_source()
+    for sink in parts.sinks:  # their constructors validated the config; check() looks at what open() would need
         check = getattr(sink.sink if isinstance(sink, SinkWorker) else sink, "check", None)
         if check is not None:
             check()
@@ -196,7 +216,8 @@ def check_config(config: Config) -> int:
         if parse_broker_url(config.mqtt.url).tls:  # the TLS files as run loads them
             check_tls_files(config.mqtt.ca_file, config.mqtt.cert_file, config.mqtt.key_file)
     print(json.dumps(redacted(as_dict(config)), indent=2))
-    print(f"config OK: model {class_summary(explainer.class_names)}; source {config.source.spec}", file=sys.stderr)
+    print(f"config OK: model {class_summary(parts.explainer.class_names)}; source {config.source.spec}",
+          file=sys.stderr)
     return 0
 
 
@@ -236,23 +257,11 @@ def start_drift(config: Config, explainer: Explainer, *, start: bool = True) -> 
 
 
 def run(config: Config) -> int:
-    explainer = Explainer.load(config.model.path, num_threads=config.model.threads,
-                               runtime=config.model.runtime)
-    if config.model.target is not None:
-        explainer.class_index(config.model.target)  # fail at start, not on the first frame
-    kind, _ = parse_spec(config.source.spec)
-    camera_preview, opencv_window = plan_preview(config, kind)
-    manifest = explainer.manifest
-    source = create_source(config.source, model_size=(manifest.input_width, manifest.input_height),
-                           preview=camera_preview)
-    warn_if_too_slow(explainer, config.model.method, config.source.fps)
     stop = threading.Event()
+    parts = build(config, stop, paced=True)
+    warn_if_too_slow(parts.explainer, config.model.method, config.source.fps)
+    source, sinks = parts.source, parts.sinks
     notifier = Notifier()
-    live, about = live_controls(config, explainer)
-    pacing = pacing_for(config, about)
-    sinks = build_sinks(config, source, stop, opencv_window=opencv_window, device=device_info(explainer), live=live,
-                        about=about, pacing=pacing)
-    warn_if_silent(sinks)
     interrupted = threading.Event()
     for sink in sinks:
         if isinstance(sink, SinkWorker):
@@ -265,16 +274,16 @@ def run(config: Config) -> int:
         for sink in sinks:
             sink.open()
             stack.callback(sink.close)
+        explainer = parts.explainer
         scoring = FaithfulnessWorker(explainer, config.faithfulness) if config.faithfulness.enabled else None
         if scoring is not None:
             stack.callback(scoring.close)
         drift = start_drift(config, explainer)
         if drift is not None:
             stack.callback(drift.close)
-        loop = Loop(explainer, source, sinks, config=config.loop, render_config=config.render, stop=stop,
-                    notifier=notifier, method=config.model.method, target=config.model.target,
-                    top_k=config.model.top_k, live=live, faithfulness=scoring, pacing=pacing,
-                    drift=drift)
+        explaining = Explaining(config.model.method, config.model.target, config.model.top_k, config.render,
+                                parts.live, scoring, parts.pacing, drift)
+        loop = Loop(explainer, source, sinks, config=config.loop, explaining=explaining, stop=stop, notifier=notifier)
         stats = loop.run()
     return 1 if stats.failure else 0
 

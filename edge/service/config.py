@@ -20,6 +20,7 @@ from typing import Any, Union
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
 from edge.explain.render import RenderConfig
+from edge.explain.runtime import AUTO_THREADS, MAX_THREADS, RUNTIMES
 from edge.http.sink import DashboardConfig
 from edge.safe_io import FileTooLargeError, read_regular
 from edge.service.drift import DriftConfig
@@ -53,10 +54,10 @@ class ModelConfig:
     method: str = field(default="gradcam", metadata={"choices": tuple(METHODS), "doc": "CAM method"})
     target: str | None = field(default=None, metadata={"doc": "always explain this class (name); unset = top"})
     top_k: int = field(default=3, metadata={"range": (1, 1000), "doc": "classes in the top-k panel and records"})
-    threads: int | str = field(default="auto", metadata={"range": (1, 64), "words": ("auto",), "doc": (
+    threads: int | str = field(default="auto", metadata={"range": (1, MAX_THREADS), "words": (AUTO_THREADS,), "doc": (
         "TFLite threads; 'auto' = every CPU the process may use (measured: docs/device.md#threads)")})
     runtime: str = field(default="auto", metadata={
-        "choices": ("auto", "ai_edge_litert", "tflite_runtime"), "doc": "TFLite runtime"})
+        "choices": ("auto", *RUNTIMES), "doc": "TFLite runtime"})
 
 
 @dataclass(frozen=True)

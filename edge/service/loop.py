@@ -102,35 +102,49 @@ class FrameMailbox:
             return item
 
 
+@dataclass(frozen=True)
+class Explaining:
+    """What the loop asks of every frame: the CAM method, the class (None: the top one), how many classes to report,
+    how to draw; live: the browser view's controls, read once per frame, which override method, target, alpha and
+    threshold; faithfulness: the worker that scores some frames' maps ([faithfulness]); drift: the drift monitor."""
+
+    method: str = "gradcam"
+    target: str | None = None
+    top_k: int = 3
+    render: RenderConfig = field(default_factory=RenderConfig)
+    live: LiveSettings | None = None
+    faithfulness: FaithfulnessWorker | None = None
+    pacing: Pacing | None = None  # which frames to explain ([trigger], the heat back-off); None: every frame
+    drift: DriftWorker | None = None
+
+
 class Loop:
     """Runs source -> explainer -> render -> sinks until the source ends, max_frames, or stop is set."""
 
     def __init__(self, explainer: Explainer, source: FrameSource, sinks: Sequence[Sink], *, config: LoopConfig,
-                 render_config: RenderConfig, stop: threading.Event, notifier: Notifier | None = None,
-                 method: str = "gradcam", target: str | None = None, top_k: int = 3,
-                 live: LiveSettings | None = None, faithfulness: FaithfulnessWorker | None = None,
-                 pacing: Pacing | None = None, drift: DriftWorker | None = None) -> None:
+                 explaining: Explaining, stop: threading.Event, notifier: Notifier | None = None) -> None:
         self.explainer = explainer
         self.source = source
         self.sinks = list(sinks)
         self.config = config
-        self.render_config = render_config
+        self.render_config = render_config = explaining.render
         self.stop = stop
         self.notifier = notifier or Notifier({})
-        self.method = method
-        self.target = target
-        self.top_k = min(top_k, len(explainer.class_names))
+        self.method = explaining.method
+        self.target = explaining.target
+        self.top_k = min(explaining.top_k, len(explainer.class_names))
+        live = explaining.live
         self.stats = LoopStats()
         self.mailbox = FrameMailbox()
         self._smoother = CamSmoother(render_config.smoothing)
         self._fps = 0.0
         self._last_done = 0.0
         self._sha256 = explainer.manifest.sha256
-        self.drift = drift  # the drift monitor, fed without waiting (edge.service.drift), or None
+        self.drift = explaining.drift  # the drift monitor, fed without waiting (edge.service.drift), or None
         self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
         self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
-        self.faithfulness = faithfulness  # [faithfulness]: offered every frame, never waited for
-        self.pacing = pacing or Pacing()
+        self.faithfulness = explaining.faithfulness  # [faithfulness]: offered every frame, never waited for
+        self.pacing = explaining.pacing or Pacing()
         self._live_views = [sink for sink in self.sinks if getattr(sink, "live_view", False)]
         self._last: Result | None = None  # the last explained frame's result, shown under skipped frames
 

@@ -102,8 +102,7 @@ def loop_path(ex: Explainer, frames: int) -> dict[str, float]:
     and encodes every frame (blocking: none dropped). Frames per second through the whole pipeline."""
     import threading
 
-    from edge.explain.render import RenderConfig
-    from edge.service.loop import Loop, LoopConfig
+    from edge.service.loop import Explaining, Loop, LoopConfig
     from edge.sinks.base import SinkWorker
     from edge.sources.base import SourceConfig
     from edge.sources.synthetic import SyntheticSource
@@ -113,7 +112,7 @@ def loop_path(ex: Explainer, frames: int) -> dict[str, float]:
         source.open()
         sink = SinkWorker(_JpegSink(), blocking=True)
         sink.open()
-        loop = Loop(ex, source, [sink], config=LoopConfig(max_frames=count), render_config=RenderConfig(),
+        loop = Loop(ex, source, [sink], config=LoopConfig(max_frames=count), explaining=Explaining(),
                     stop=threading.Event())
         t0 = time.perf_counter()
         loop.run()

@@ -21,10 +21,9 @@ import numpy as np
 
 from edge import Explainer
 from edge.explain.faithfulness import FaithfulnessScorer, anchor_map
-from edge.explain.render import RenderConfig
 from edge.explain.trunk_passes import TrunkPasses
 from edge.service.faithfulness_worker import FaithfulnessConfig, FaithfulnessWorker
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.sources.base import SourceConfig
 from edge.sources.synthetic import SyntheticSource
 from tools.bench.trunk_batch import cpu_name
@@ -83,8 +82,8 @@ def loop_fps(bundle: Path, frames: int, scoring: FaithfulnessConfig | None) -> t
     source = SyntheticSource(SourceConfig())
     source.open()
     worker = FaithfulnessWorker(explainer, scoring) if scoring is not None else None
-    loop = Loop(explainer, source, [_NoSink()], config=LoopConfig(max_frames=frames), render_config=RenderConfig(),
-                stop=threading.Event(), faithfulness=worker)
+    loop = Loop(explainer, source, [_NoSink()], config=LoopConfig(max_frames=frames),
+                explaining=Explaining(faithfulness=worker), stop=threading.Event())
     t0, cpu0 = time.perf_counter(), time.process_time()
     stats = loop.run()
     fps = stats.frames / (time.perf_counter() - t0)

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.explain.explainer import Explainer
-from edge.explain.render import RenderConfig
 from edge.jpeg import encode_rgb
 from edge.records import Frame, Result
-from edge.service.loop import Loop, LoopConfig
+from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.service.pacing import Pacing
 from edge.service.trigger import TriggerConfig
 from edge.sinks.base import Sink, SinkWorker
@@ -111,8 +110,8 @@ def run_mode(explainer: Explainer, mode: str, args: argparse.Namespace) -> dict[
         sinks.append(SinkWorker(Viewer(), blocking=False, size=1))
     for sink in sinks:
         sink.open()
-    loop = Loop(explainer, source, sinks, config=LoopConfig(), render_config=RenderConfig(),
-                stop=threading.Event(), pacing=pacing)
+    loop = Loop(explainer, source, sinks, config=LoopConfig(),
+                explaining=Explaining(pacing=pacing), stop=threading.Event())
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic()
     stats = loop.run()

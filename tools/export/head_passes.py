@@ -1,7 +1,7 @@
 """The passes every front end's head goes through once its layers are edge ops: the output activation split off, the
 shape checked (a reduction, then a Dense at the end), BatchNorms folded into Dense kernels, Flatten->Dense spatial sums
-precomputed. No cam_weights: for a head linear in A they follow from its kernels (edge.explain.bundle.load_head derives
-them).
+precomputed. No cam_weights: for a head linear in A they follow from its kernels (edge.explain.head.Head derives
+them when it loads).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from edge.explain import bundle as bundle_format
 from edge.explain import imx500_record
 from edge.explain.bundle import Manifest
 from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.head import Head
 from tools.export.imx500 import toolchain
 
 TOP1_FLOOR = 0.99  # the fidelity asked of the simulated sensor trunk (docs/ai-camera.md)
@@ -59,7 +60,7 @@ def _pearson(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
 
 def compare(head_path: Path, float_A: NDArray[np.float32], sensor_A: NDArray[np.float32]) -> dict[str, Any]:
     """Top-1 agreement and Grad-CAM (of the float top-1 class) correlation of the two A through the NumPy head."""
-    head = bundle_format.load_head(head_path)
+    head = Head.load(head_path)
     method = get_method("gradcam")
     agree, correlations = 0, []
     for fa, sa in zip(float_A, sensor_A, strict=True):

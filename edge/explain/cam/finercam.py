@@ -57,7 +57,7 @@ class FinerCAM:
 
     def channel_weights(self, ctx: CamContext) -> F32:
         dz = finer_score_gradient(ctx.head_pass.logits, ctx.class_index, self.alpha).astype(np.float32)
-        return ctx.head.channel_weights(ctx.head_pass, dz)
+        return ctx.head.weights(ctx.head_pass, ctx.class_index, dz)
 
     def weighted(self, ctx: CamContext) -> F32:
         return ctx.A * self.channel_weights(ctx)

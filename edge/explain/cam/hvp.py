@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.errors import MethodError
-from edge.explain.head import Head, HeadPass
-from edge.explain.head_ops import F32, Activation, Affine, Dense, Op, Pool2D, Reduce
+from edge.explain.head import Head
+from edge.explain.head_ops import F32, Activation, Affine, Dense, HeadPass, Op, Pool2D, Reduce
 
 F64 = NDArray[Any]  # float64 arrays (Any: the ops are typed float32 but compute in the dtype they are given)
 _PIECEWISE_LINEAR = ("linear", "relu", "relu6", "hardsigmoid")

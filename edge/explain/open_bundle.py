@@ -38,17 +38,18 @@ def open_bundle(path: str | Path, *, runtime: str = "auto",
     head = Head.load(head_path)
     with trial(head_path):  # a spec whose shapes disagree fails here, as a BundleError, not in the first frame
         head.forward(np.zeros(head.input_shape, np.float32))
-    if head.input_shape != manifest.feature_shape:
-        raise BundleError(head_path,
-                          f"takes features {head.input_shape} but the manifest says {manifest.feature_shape}")
-    if head.num_classes != manifest.num_classes:
-        raise BundleError(head_path,
-                          f"has {head.num_classes} outputs but the manifest names {manifest.num_classes} classes")
     features = FeatureInterpreter(features_path, runtime=runtime, num_threads=threads)
-    if features.input_shape != manifest.input_shape:
-        raise BundleError(features_path,
-                          f"takes input {features.input_shape} but the manifest says {manifest.input_shape}")
-    if features.output_shape != manifest.feature_shape:
-        raise BundleError(features_path,
-                          f"gives features {features.output_shape} but the manifest says {manifest.feature_shape}")
+    for file, agrees, problem in (
+        (head_path, head.input_shape == manifest.feature_shape,
+         f"takes features {head.input_shape} but the manifest says {manifest.feature_shape}"),
+        (head_path, head.num_classes == manifest.num_classes,
+         f"has {head.num_classes} outputs but the manifest names {manifest.num_classes} classes"),
+        (features_path, features.input_shape == manifest.input_shape,
+         f"takes input {features.input_shape} but the manifest says {manifest.input_shape}"),
+        (features_path, features.output_shape == manifest.feature_shape,
+         f"gives features {features.output_shape} but the manifest says {manifest.feature_shape}"),
+    ):
+        if not agrees:
+            raise BundleError(file, problem)
     return OpenBundle(path, manifest, features, head)
+

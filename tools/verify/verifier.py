@@ -27,19 +27,14 @@ from edge.explain import bundle as bundle_format
 from edge.explain.bundle import Preprocess
 from edge.explain.cam import METHODS, normalise
 from tools.common import cli_support, contact_sheet
-from tools.export import formats, preprocess_spec, quiet
+from tools.export import preprocess_spec, quiet
 from tools.export.front_end import ExportError
 from tools.export.keras.feature_export import IMAGE_SUFFIXES
-from tools.export.onnx import model_file as onnx_model_file
-from tools.export.torch import model_spec, pt2_file
 from tools.keras_support import model_io
-from tools.verify import edge_side, imx500_fidelity, report_text, tolerance
+from tools.verify import edge_side, imx500_fidelity, references, report_text, tolerance
+from tools.verify.references import VerifyError as VerifyError
 
 CORRELATION_FLOOR = 0.999  # a float16 head's maps against TensorFlow's
-
-
-class VerifyError(Exception):
-    """Inputs to verify are missing or unusable."""
 
 
 def load_images(directory: Path, limit: int) -> tuple[list[Path], list[np.ndarray]]:
@@ -194,7 +189,7 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     manifest = bundle_format.read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
-    reference, tol = _reference(model_path, weights, manifest, user_tolerance)
+    reference, tol = references.reference(model_path, weights, manifest, user_tolerance)
     refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference {method} ({score})", unit="img",
                                                         leave=False)] for score in bundle_format.SCORES}
     tf_A = np.stack([r.activations for r in refs["logit"]])
@@ -224,7 +219,7 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
     manifest's, and the contact sheet of the edge side's logit maps if asked for."""
     manifest = checked.manifest
     out: dict[str, Any] = {"bundle": str(checked.bundle), "model": str(checked.model),
-                           "reference": reference_name(checked.model),
+                           "reference": references.reference_name(checked.model),
                            "features": manifest.features.dtype, "head_dtype": manifest.head_dtype, "method": method,
                            **judge(refs, edge, method, manifest.features.dtype, tol)}
     if convention is not None and convention != manifest.preprocess:
@@ -236,72 +231,6 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
         contact_sheet.write_sheet(sheet, rows, title=sheet_title(method))
         out["contact_sheet"] = str(sheet)
     return out
-
-
-def reference_name(model_path: Path) -> str:
-    """The framework whose Grad-CAM is the reference: PyTorch for MODULE:CALLABLE, .pt2 and .onnx, else TensorFlow."""
-    torch_side = (model_spec.is_torch_spec(str(model_path)) or onnx_model_file.is_onnx_file(model_path)
-                  or pt2_file.is_pt2_file(model_path))
-    return "PyTorch" if torch_side else "TensorFlow"
-
-
-def _reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
-               user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
-    """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
-    autograd for PyTorch MODULE:CALLABLE and on a .pt2 program itself (tools/verify/pt2_reference.py),
-    onnxruntime + torch autograd on onnx2torch's graph for .onnx (tools/verify/onnx_reference.py)."""
-    if onnx_model_file.is_onnx_file(model_path):
-        return _onnx_reference(model_path, weights, manifest, user_tolerance)
-    if pt2_file.is_pt2_file(model_path):
-        return _pt2_reference(model_path, weights, manifest, user_tolerance)
-    if not model_spec.is_torch_spec(str(model_path)):
-        from tools.verify.tf_reference import GradCamReference
-
-        model_spec.refuse_malformed(str(model_path))
-        model = model_io.load_model(model_path, weights)
-        tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
-        return GradCamReference(model, manifest.target_layer), tol
-    _needs_logits("PyTorch", manifest)
-    net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
-    from tools.verify import torch_reference
-
-    try:
-        reference = torch_reference.TorchGradCamReference(net, manifest.target_layer)
-    except ValueError as e:
-        raise VerifyError(str(e)) from e
-    return reference, torch_reference.tolerances(net, manifest.target_layer, manifest.head_dtype, user_tolerance)
-
-
-def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
-                    user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
-    if weights is not None:
-        raise VerifyError("an .onnx model holds its weights: drop --weights")
-    _needs_logits("ONNX", manifest)
-    formats.require("onnx")  # first: a one-line error where onnx/torch are not installed
-    try:
-        from tools.verify.onnx_reference import OnnxGradCamReference
-    except ImportError as e:
-        raise VerifyError(f"verifying an ONNX bundle needs onnxruntime (requirements-torch.txt): {e}") from e
-    reference = OnnxGradCamReference(model_path, manifest.target_layer, manifest.input_shape[:2])
-    return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
-
-
-def _pt2_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
-                   user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
-    if weights is not None:
-        raise VerifyError("a .pt2 program holds its weights: drop --weights")
-    _needs_logits("PyTorch", manifest)
-    formats.require("pt2")  # first: a one-line error where torch is not installed
-    from tools.verify import pt2_reference
-
-    return pt2_reference.reference(model_path, manifest, user_tolerance)
-
-
-def _needs_logits(reference: str, manifest: bundle_format.Manifest) -> None:
-    """The PyTorch-side references take the model's outputs as logits (the bundle's output activation 'none')."""
-    if manifest.output_activation != "none":
-        raise VerifyError(f"the {reference} reference takes the model's outputs as logits; this bundle's model ends "
-                          f"in {manifest.output_activation}")
 
 
 def sheet_rows(paths: list[Path], images: list[np.ndarray], probabilities: np.ndarray, cams: np.ndarray,

@@ -1,0 +1,82 @@
+"""The framework's own Grad-CAM that tools.verify holds the bundle against, chosen by the model's format (the export's
+front ends, tools/export/formats.py), with the tolerances that model allows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge.explain import bundle as bundle_format
+from tools.export import formats
+from tools.export.torch import model_spec
+from tools.keras_support import model_io
+from tools.verify import tolerance
+
+
+class VerifyError(Exception):
+    """Inputs to verify are missing or unusable."""
+
+
+def reference_name(model_path: Path) -> str:
+    """The framework whose Grad-CAM is the reference: PyTorch for MODULE:CALLABLE, .pt2 and .onnx, else TensorFlow."""
+    return "TensorFlow" if formats.front_end_for(model_path).name == "keras" else "PyTorch"
+
+
+def reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+               user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    """The framework's own Grad-CAM and the tolerances its model allows: tf.GradientTape for Keras models, torch
+    autograd for PyTorch MODULE:CALLABLE and on a .pt2 program itself (tools/verify/pt2_reference.py),
+    onnxruntime + torch autograd on onnx2torch's graph for .onnx (tools/verify/onnx_reference.py)."""
+    kind = formats.front_end_for(model_path).name
+    if kind == "onnx":
+        return _onnx_reference(model_path, weights, manifest, user_tolerance)
+    if kind == "pt2":
+        return _pt2_reference(model_path, weights, manifest, user_tolerance)
+    if kind == "keras":
+        from tools.verify.tf_reference import GradCamReference
+
+        model_spec.refuse_malformed(str(model_path))
+        model = model_io.load_model(model_path, weights)
+        tol = tolerance.derive(model, manifest.target_layer, manifest.head_dtype, user_tolerance)
+        return GradCamReference(model, manifest.target_layer), tol
+    _needs_logits("PyTorch", manifest)
+    net = model_spec.load(str(model_path), weights)  # first: a one-line error where torch is not installed
+    from tools.verify import torch_reference
+
+    try:
+        reference = torch_reference.TorchGradCamReference(net, manifest.target_layer)
+    except ValueError as e:
+        raise VerifyError(str(e)) from e
+    return reference, torch_reference.tolerances(net, manifest.target_layer, manifest.head_dtype, user_tolerance)
+
+
+def _onnx_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+                    user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    if weights is not None:
+        raise VerifyError("an .onnx model holds its weights: drop --weights")
+    _needs_logits("ONNX", manifest)
+    formats.require("onnx")  # first: a one-line error where onnx/torch are not installed
+    try:
+        from tools.verify.onnx_reference import OnnxGradCamReference
+    except ImportError as e:
+        raise VerifyError(f"verifying an ONNX bundle needs onnxruntime (requirements-torch.txt): {e}") from e
+    reference = OnnxGradCamReference(model_path, manifest.target_layer, manifest.input_shape[:2])
+    return reference, reference.tolerances(manifest.head_dtype, user_tolerance)
+
+
+def _pt2_reference(model_path: Path, weights: Path | None, manifest: bundle_format.Manifest,
+                   user_tolerance: float) -> tuple[Any, tolerance.Tolerances]:
+    if weights is not None:
+        raise VerifyError("a .pt2 program holds its weights: drop --weights")
+    _needs_logits("PyTorch", manifest)
+    formats.require("pt2")  # first: a one-line error where torch is not installed
+    from tools.verify import pt2_reference
+
+    return pt2_reference.reference(model_path, manifest, user_tolerance)
+
+
+def _needs_logits(reference: str, manifest: bundle_format.Manifest) -> None:
+    """The PyTorch-side references take the model's outputs as logits (the bundle's output activation 'none')."""
+    if manifest.output_activation != "none":
+        raise VerifyError(f"the {reference} reference takes the model's outputs as logits; this bundle's model ends "
+                          f"in {manifest.output_activation}")

@@ -100,12 +100,13 @@ def test_normalise_is_relu_then_the_plain_division_by_the_maximum(dtype: type) -
 
 
 def test_maps_of_many_shapes_keep_a_bounded_cache() -> None:
+    """Maps of many shapes in turn: normalise keeps nothing per shape (it has no cache left to bound)."""
     from edge.explain.cam import base
 
     for side in range(1, 100):
         raw = np.arange(side * 2, dtype=np.float32).reshape(side, 2)
         np.testing.assert_array_equal(normalise(raw), raw / raw.max())
-        assert len(base._ZEROS) <= base._ZEROS_KEPT
+        assert not hasattr(base, "_ZEROS")
 
 
 def test_a_nan_anywhere_gives_zeros() -> None:

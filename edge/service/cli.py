@@ -29,7 +29,7 @@ from edge.http.sink import DashboardSink
 from edge.live import LiveSettings, Settings
 from edge.service import baseline_cmd
 from edge.service.cli_args import build_parser, overrides_from
-from edge.service.config import Config, ConfigError, as_dict, load_config
+from edge.service.config import Config, ConfigError, as_dict, load_config, redacted
 from edge.service.drift import DriftWorker
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Explaining, Loop
@@ -59,7 +59,6 @@ def with_shipped_files(config: Config) -> Config:
         source = dataclasses.replace(source, spec=f"images:{folder}")
     return dataclasses.replace(config, model=model, source=source)
 
-SECRET_KEYS = {"token", "password"}  # config keys whose values --check-config never prints
 
 
 def plan_preview(config: Config, source_kind: str) -> tuple[str | None, bool]:
@@ -158,12 +157,6 @@ def stop_on_signals(stop: threading.Event, interrupted: threading.Event) -> Iter
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def redacted(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The settings with every secret value (an inline token or password) replaced by ***."""
-    return {section: {k: "***" if k in SECRET_KEYS and v else v for k, v in values.items()}
-            for section, values in settings.items()}
 
 
 @dataclasses.dataclass

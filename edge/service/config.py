@@ -208,3 +208,12 @@ def reference() -> list[tuple[str, str, str, str]]:
             default = "unset" if f.default is None else repr(f.default)
             rows.append((section, f.name, default, f.metadata.get("doc", "")))
     return rows
+
+
+SECRET_KEYS = {"token", "password"}  # config keys whose values --check-config never prints
+
+
+def redacted(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The settings with every secret value (an inline token or password) replaced by ***."""
+    return {section: {k: "***" if k in SECRET_KEYS and v else v for k, v in values.items()}
+            for section, values in settings.items()}

@@ -60,9 +60,7 @@ class CamMethod(Protocol):
 
 def normalise(cam_raw: NDArray[Any]) -> F32:
     """ReLU, then divide by the maximum: (h, w) float32 in [0, 1]; all zeros when nothing is positive or finite.
-    Maps of other dtypes (a method's float64 map) are made float32 first."""
-    if cam_raw.dtype is not FLOAT32:  # `is`: comparing with the type np.float32 would convert the type on every call
-        cam_raw = cam_raw.astype(np.float32)
+    A map of another float dtype (a method's float64 map) is normalised in its own dtype, then made float32."""
     if not cam_raw.size:
         return np.zeros(cam_raw.shape, np.float32)
     # argmax, like maximum, stops at the first NaN, whose index then gives a NaN peak; the raw maximum decides (it is
@@ -70,6 +68,7 @@ def normalise(cam_raw: NDArray[Any]) -> F32:
     peak = cam_raw.item(cam_raw.argmax())
     if not _TINY < peak < _INF:  # NaN fails every comparison
         return np.zeros(cam_raw.shape, np.float32)
-    cam = np.maximum(cam_raw, _ZERO)  # a new array: divided in place, no third one
-    cam /= np.array(peak, FLOAT32)  # the peak is a float32 value: dividing in float32 is exact to it
-    return cam
+    cam = np.maximum(cam_raw, _ZERO)  # a new array, in the map's dtype: divided in place, no third one
+    cam /= np.array(peak, cam.dtype)  # the peak is a value of the map's dtype: dividing in that dtype is exact to it
+    # `is`: comparing with the type np.float32 would convert the type on every call
+    return cam if cam.dtype is FLOAT32 else cam.astype(np.float32)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,9 +23,6 @@ from edge.explain.bundle import Manifest
 from edge.explain.head import Head
 from edge.explain.head_ops import F32
 from edge.explain.runtime import interpreter_class, resolve_threads
-
-if TYPE_CHECKING:
-    from edge.explain.explainer import Explainer
 
 # The default batch per thread count: one by one at 1 thread (batching measured no faster on XNNPACK), 16 at more
 # (tflite-runtime's threads then synchronise once per batch instead of once per input).
@@ -39,6 +36,21 @@ class Outputs:
 
     logits: F32  # (n, C) float32
     probabilities: F32  # (n, C) float32, the bundle's output activation (softmax, sigmoid or none)
+
+
+class _Runtime(Protocol):
+    runtime: str
+
+
+class LoadedBundle(Protocol):
+    """What TrunkPasses takes from a loaded explainer (structurally, so that this module needs no explainer)."""
+
+    path: Path | None
+    manifest: Manifest
+    head: Head
+
+    @property
+    def features(self) -> _Runtime: ...
 
 
 class TrunkPasses:
@@ -79,7 +91,7 @@ class TrunkPasses:
 
     @classmethod
     def for_explainer(
-        cls, explainer: Explainer, *, num_threads: int | str | None = 1, batch: int | None = None
+        cls, explainer: LoadedBundle, *, num_threads: int | str | None = 1, batch: int | None = None
     ) -> TrunkPasses:
         """A second interpreter on the explainer's bundle (same runtime), with the explainer's head."""
         if explainer.path is None:

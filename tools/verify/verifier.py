@@ -33,6 +33,7 @@ from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.keras_support import model_io
 from tools.verify import edge_side, imx500_fidelity, references, report_text, tolerance
 from tools.verify.references import VerifyError as VerifyError
+from tools.verify.sheet import sheet_rows, sheet_title
 
 CORRELATION_FLOOR = 0.999  # a float16 head's maps against TensorFlow's
 
@@ -231,23 +232,6 @@ def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndar
         contact_sheet.write_sheet(sheet, rows, title=sheet_title(method))
         out["contact_sheet"] = str(sheet)
     return out
-
-
-def sheet_rows(paths: list[Path], images: list[np.ndarray], probabilities: np.ndarray, cams: np.ndarray,
-               classes: list[str], method: str) -> list[list[tuple[np.ndarray, str]]]:
-    """The contact sheet, a row per image: the image captioned with its file name, the edge side's heatmap with the
-    method's name, the overlay with the edge side's top-1 class and its probability."""
-    rows = []
-    for p, image, probs, cam in zip(paths, images, probabilities, cams, strict=True):
-        c = int(np.argmax(probs))
-        heat = contact_sheet.heatmap_rgb(cam, (image.shape[1], image.shape[0]))  # (H, W, 3) uint8: the image's size
-        rows.append([(image, p.name), (heat, method),
-                     (contact_sheet.overlay_rgb(image, cam), f"{classes[c]} {probs[c]:.2f}")])
-    return rows
-
-
-def sheet_title(method: str) -> str:
-    return f"original | {method} heatmap | overlay (edge, score=logit)"
 
 
 def _convention(args: argparse.Namespace, channels: int) -> Preprocess | None:

@@ -99,8 +99,11 @@ def _member(path: Path, archive: zipfile.ZipFile, name: str, budget: int) -> NDA
         raise BundleError(path, f"array {name!r} declares {info.file_size} bytes, over the {budget}-byte limit")
     with archive.open(info) as f:
         shape, fortran, dtype = _npy_header(f)
+        if dtype.hasobject:  # np.load would unpickle it: code from the file, run on load
+            raise BundleError(path, f"not a readable head file (array {name!r} holds Python objects; reading it "
+                                    "would need allow_pickle, which a bundle never gets)")
         nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize  # float: a forged shape may overflow int64
-        if dtype.hasobject or nbytes > min(budget, info.file_size):
+        if nbytes > min(budget, info.file_size):
             raise BundleError(path, f"array {name!r} declares {nbytes} bytes of {dtype}: more than it holds")
         data = f.read(nbytes)
     if len(data) != nbytes:

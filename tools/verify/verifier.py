@@ -254,8 +254,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--method", choices=list(METHODS), default="gradcam",
-                   help="CAM method to check against its TensorFlow formula (tools/verify/tf_cams.py) and to draw on "
-                   "the contact sheet")
+                   help="CAM method to check against its reference (TensorFlow's tape, torch autograd) and to draw "
+                   f"on the contact sheet; those with a reference here: {', '.join(REFERENCED)}")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="multiply the derived tolerances (float32 rounding through the model) by this: below 1 "
                    "stricter, above 1 looser (default 1)")

@@ -82,10 +82,12 @@ def frame_path(ex: Explainer, repeats: int) -> dict[str, float]:
     return result
 
 
-class _JpegSink:
-    """What the browser view does per frame: draw the overlay, encode it as JPEG."""
+class JpegViewer:
+    """What an open browser view costs per frame: the overlay drawn and encoded as JPEG (live_view: also the frames a
+    trigger leaves unexplained)."""
 
     name = "jpeg"
+    live_view = True
 
     def open(self) -> None:
         pass
@@ -110,7 +112,7 @@ def loop_path(ex: Explainer, frames: int) -> dict[str, float]:
     def run(count: int) -> float:
         source = SyntheticSource(SourceConfig(spec="synthetic", width=640, height=480))
         source.open()
-        sink = SinkWorker(_JpegSink(), blocking=True)
+        sink = SinkWorker(JpegViewer(), blocking=True)
         sink.open()
         loop = Loop(ex, source, [sink], config=LoopConfig(max_frames=count), explaining=Explaining(),
                     stop=threading.Event())

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from edge.explain.explainer import Explainer
-from edge.jpeg import encode_rgb
 from edge.records import Frame, Result
 from edge.service.loop import Explaining, Loop, LoopConfig
 from edge.service.pacing import Pacing
 from edge.service.trigger import TriggerConfig
 from edge.sinks.base import Sink, SinkWorker
 from edge.sources.base import Pacer, SourceBase
+from tools.bench.edge_side import JpegViewer
 from tools.bench.processes import cpu_name
 
 H, W = 480, 640
@@ -67,22 +67,6 @@ class StillScene(SourceBase):
         return frame
 
 
-class Viewer:
-    """Like an open browser view: every frame drawn and encoded as JPEG, on its own thread."""
-
-    name = "viewer"
-    live_view = True
-
-    def open(self) -> None:
-        pass
-
-    def handle(self, result: Result) -> None:
-        encode_rgb(result.overlay, 80)
-
-    def close(self) -> None:
-        pass
-
-
 class Arrivals:
     """A sink noting when each explained frame reaches the outputs."""
 
@@ -107,7 +91,7 @@ def run_mode(explainer: Explainer, mode: str, args: argparse.Namespace) -> dict[
     pacing = Pacing(TriggerConfig(mode=mode, keepalive_s=args.keepalive))
     sinks: list[Sink] = [arrivals]
     if args.live_view:
-        sinks.append(SinkWorker(Viewer(), blocking=False, size=1))
+        sinks.append(SinkWorker(JpegViewer(), blocking=False, size=1))
     for sink in sinks:
         sink.open()
     loop = Loop(explainer, source, sinks, config=LoopConfig(),

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,20 @@ def run_python(*args: str, timeout: float = 900, **kwargs: object) -> subprocess
     )
 
 
+def cached_build(out: Path, make: Callable[[Path], subprocess.CompletedProcess[str]]) -> Path:
+    """OUT, made by `make(PATH)` (a `run_python` writing PATH) where it is not there yet. Written aside and renamed into
+    place, so that a run killed half-way or two runs at once never leave a half-built tree under the final name."""
+    if not out.exists():
+        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        proc = make(partial)
+        assert proc.returncode == 0, f"python {' '.join(map(str, proc.args[1:]))} failed:\n{proc.stderr[-4000:]}"
+        try:
+            partial.rename(out)
+        except OSError:  # another run finished first; its tree is as good
+            shutil.rmtree(partial, ignore_errors=True)
+    return out
+
+
 def build_zoo() -> Path:
     """Models, bundles and TF references from `python -m tools.verify.testmodels`, cached by content in build/.
 
@@ -68,17 +83,8 @@ def build_zoo() -> Path:
     tested against bundles exported by the unmutated code instead of rebuilding the zoo for every mutant."""
     if os.environ.get("EDGE_TEST_ZOO"):
         return Path(os.environ["EDGE_TEST_ZOO"])
-    out = REPO / "build" / f"zoo-{_zoo_key()}"
-    if not out.exists():
-        # Built aside and renamed into place, so that two test runs at once never read a half-built zoo.
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.verify.testmodels", str(partial))
-        assert proc.returncode == 0, f"tools.verify.testmodels failed:\n{proc.stderr[-4000:]}"
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first; its zoo is as good
-            shutil.rmtree(partial, ignore_errors=True)
-    return out
+    return cached_build(REPO / "build" / f"zoo-{_zoo_key()}",
+                        lambda path: run_python("-m", "tools.verify.testmodels", str(path)))
 
 
 # Test files that import TensorFlow into pytest's own process (the edge side refuses to run in such a process).

@@ -8,13 +8,12 @@ reason, only where the machine cannot run Sony's tools: no Python 3.9-3.11, or n
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MINI_DATA, REPO, _zoo_key, run_python
+from conftest import MINI_DATA, REPO, _zoo_key, cached_build, run_python
 
 REQUIREMENTS = REPO / "requirements-imx500.txt"
 FRUIT_MODEL = REPO / "models" / "fruit.keras"
@@ -48,13 +47,5 @@ def export_fruit(out: Path, venv: Path, *extra: str) -> subprocess.CompletedProc
 @pytest.fixture(scope="session")
 def imx500_fruit(imx500_venv: Path) -> Path:
     """The trained fruit CNN (models/fruit.keras) cut at bn4, with its IMX500 trunk calibrated on the mini train set."""
-    out = REPO / "build" / f"imx500-fruit-{_zoo_key()}-{venv_key()}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = export_fruit(partial, imx500_venv)
-        assert proc.returncode == 0, f"tools.export --trunk imx500 failed:\n{proc.stderr[-3000:]}"
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first
-            shutil.rmtree(partial, ignore_errors=True)
-    return out
+    return cached_build(REPO / "build" / f"imx500-fruit-{_zoo_key()}-{venv_key()}",
+                        lambda path: export_fruit(path, imx500_venv))

@@ -6,13 +6,11 @@ class and a non-top one. The anchors run in a subprocess (tools.verify.faithfuln
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, run_python
+from conftest import REPO, cached_build, run_python
 from torch_support import cached_zoo, zoo_key
 
 from edge import Explainer
@@ -34,16 +32,8 @@ def anchors() -> tuple[Path, Path]:
     zoo = cached_zoo("tools.verify.torch_zoo", "torchzoo", "torch_*.py")
     generator = REPO / "tools" / "verify" / "faithfulness_refs.py"
     key = hashlib.sha256(zoo_key("torch_*.py").encode() + generator.read_bytes()).hexdigest()[:16]
-    out = REPO / "build" / f"faithrefs-{key}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.verify.faithfulness_refs", str(zoo), str(partial), timeout=900)
-        assert proc.returncode == 0, f"tools.verify.faithfulness_refs failed:\n{proc.stderr[-4000:]}"
-        try:
-            partial.rename(out)
-        except OSError:
-            shutil.rmtree(partial, ignore_errors=True)
-    return zoo, out
+    return zoo, cached_build(REPO / "build" / f"faithrefs-{key}",
+                             lambda path: run_python("-m", "tools.verify.faithfulness_refs", str(zoo), str(path)))
 
 
 @pytest.mark.parametrize("case", CASES)

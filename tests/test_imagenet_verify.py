@@ -6,28 +6,19 @@ head are full size, which is what float32 drift depends on. Built and verified o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, _zoo_key, run_python
+from conftest import REPO, _zoo_key, cached_build, run_python
 
 MODELS = ["xception", "vgg16", "mobilenetv2", "resnet50", "efficientnetb0"]
 
 
 @pytest.fixture(scope="module")
 def reports() -> dict[str, dict]:
-    out = REPO / "build" / f"imagenet-small-{_zoo_key()}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", "tools.verify.imagenet_models", str(partial), "--small", "--verify",
-                          str(REPO / "samples"), "--limit", "4", timeout=1800)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first
-            shutil.rmtree(partial, ignore_errors=True)
+    out = cached_build(REPO / "build" / f"imagenet-small-{_zoo_key()}",
+                       lambda path: run_python("-m", "tools.verify.imagenet_models", str(path), "--small", "--verify",
+                                               str(REPO / "samples"), "--limit", "4", timeout=1800))
     found = {path.stem.rsplit("-", 1)[0]: json.loads(path.read_text()) for path in (out / "reports").glob("*.json")}
     assert sorted(found) == sorted(MODELS)
     for report in found.values():  # built aside and renamed: the bundles are where they are now

@@ -5,14 +5,12 @@ comparisons with the references, and the exporter run with some packages made un
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 from comparisons import rel_diff
-from conftest import REPO, run_python, stack_versions
+from conftest import REPO, cached_build, run_python, stack_versions
 
 from edge import Explainer
 
@@ -32,18 +30,9 @@ def zoo_key(*verify_globs: str) -> str:
 
 
 def cached_zoo(module: str, prefix: str, *verify_globs: str) -> Path:
-    """build/PREFIX-KEY, made by `python -m MODULE OUT` where it is not there yet (written aside, then renamed, so
-    that a run killed half-way or a parallel run never leaves a partial zoo under the final name)."""
-    out = REPO / "build" / f"{prefix}-{zoo_key(*verify_globs)}"
-    if not out.exists():
-        partial = out.with_name(f"{out.name}.partial-{os.getpid()}")
-        proc = run_python("-m", module, str(partial), timeout=1800)
-        assert proc.returncode == 0, f"{module} failed:\n{proc.stderr[-4000:]}"
-        try:
-            partial.rename(out)
-        except OSError:  # another run finished first
-            shutil.rmtree(partial, ignore_errors=True)
-    return out
+    """build/PREFIX-KEY, made by `python -m MODULE OUT` where it is not there yet."""
+    return cached_build(REPO / "build" / f"{prefix}-{zoo_key(*verify_globs)}",
+                        lambda path: run_python("-m", module, str(path), timeout=1800))
 
 
 def references(zoo: Path, case: str) -> dict[str, np.ndarray]:

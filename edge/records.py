@@ -36,6 +36,34 @@ class Frame:
         return self.image if self.lores is None else self.lores
 
 
+class PendingScores:
+    """One frame's [faithfulness] entry, delivered later by the background worker. Set once, the first value wins:
+    the scores, or {"skipped": reason} when they cannot come (worker busy, failed, stopped, or too late)."""
+
+    def __init__(self, value: dict[str, Any] | None = None) -> None:
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self.value: dict[str, Any] | None = None
+        if value is not None:
+            self.resolve(value)
+
+    def resolve(self, value: dict[str, Any]) -> bool:
+        """Deliver the entry; False (and nothing changes) when one was delivered before."""
+        with self._lock:
+            if self._done.is_set():
+                return False
+            self.value = value
+            self._done.set()
+            return True
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+
 class SinkError(EdgeError):
     """A sink cannot start (no GUI, port taken, log directory not writable)."""
 
@@ -62,10 +90,15 @@ class Result:
     draw: Callable[[], NDArray[np.uint8]] | None = field(default=None, repr=False, compare=False)
     drawn: NDArray[np.uint8] | None = field(default=None, repr=False, compare=False)  # set: no drawing needed
     render_ms: float | None = None  # how long drawing took, once drawn
-    faithfulness: dict[str, Any] | None = None  # scores [faithfulness] finished since the last result (their frame)
+    scoring: PendingScores | None = None  # [faithfulness]: this frame was due for scoring; its entry arrives here
     explained: bool = True  # False: a live frame the trigger skipped, shown under the last explanation (live views)
     drift: dict[str, Any] | None = None  # the drift monitor's latest status (state, distance, ...), when it runs
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def faithfulness(self) -> dict[str, Any] | None:
+        """This frame's [faithfulness] entry (its scores or {"skipped": reason}); None if not due or not yet here."""
+        return None if self.scoring is None else self.scoring.value
 
     @property
     def overlay(self) -> NDArray[np.uint8]:

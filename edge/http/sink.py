@@ -21,12 +21,14 @@ from edge.http.log_seed import seed_events
 from edge.http.table import ROUTES
 from edge.jpeg import encode_rgb
 from edge.live import LiveSettings
-from edge.records import Result, SinkError
+from edge.records import PendingScores, Result, SinkError
 from edge.sinks.record import PolicyConfig, make_record
 
 __all__ = ["DashboardConfig", "DashboardSink", "is_loopback"]
 
 _LOGGER = logging.getLogger(__name__)
+
+_SCORING_KEPT = 8  # [faithfulness] scores awaited at once (the worker scores one frame at a time)
 
 
 class DashboardSink:
@@ -56,6 +58,8 @@ class DashboardSink:
                            controls=config.controls and live is not None, service=service, metrics=metrics)
         self.log_dir = log_dir  # the disk log's folder: recent events are read back from it at open()
         self._server: BoundedHTTPServer | None = None
+        self._scoring: list[PendingScores] = []  # [faithfulness] scores of frames already shown, not in yet
+        self.latest_scores: dict[str, Any] | None = None  # the newest scores in, in every record as faithfulness_latest
         self._thread: threading.Thread | None = None
         self._app: App | None = None
 
@@ -92,18 +96,31 @@ class DashboardSink:
         settings = self.board.live.get() if self.board.live else None
         if result.explained:
             self.board.heatmaps.add(result.explanation.class_index, result.cam)
-        if result.faithfulness is not None:
-            self.board.heatmaps.add_scores(result.faithfulness)
+        self._take_scores(result)
         show_overlay = settings is None or settings.overlay
         data = encode_rgb(result.overlay if show_overlay else result.frame.image, self.config.jpeg_quality)
         if data is None:
             return
         record = make_record(result)  # after drawing: its latency_ms then has "render"
+        if self.latest_scores is not None:
+            record["faithfulness_latest"] = self.latest_scores
         if settings is None or not settings.paused:
             self.hub.publish(data, record, result)
         if result.explained:
             self.board.events.offer(result, record, lambda: data if show_overlay else
                                     encode_rgb(result.overlay, self.config.jpeg_quality) or b"")
+
+    def _take_scores(self, result: Result) -> None:
+        """[faithfulness]: a frame's scores arrive frames after it was shown (the view never waits for them): each set
+        goes into its class's running means, and is shown as the latest, once it is in."""
+        scoring = result.scoring
+        if scoring is not None and result.explained and all(s is not scoring for s in self._scoring):
+            self._scoring = [*self._scoring, scoring][-_SCORING_KEPT:]
+        for done in [s for s in self._scoring if s.done]:
+            self._scoring.remove(done)
+            if done.value is not None and "skipped" not in done.value:
+                self.board.heatmaps.add_scores(done.value)
+                self.latest_scores = done.value
 
     def close(self) -> None:
         self.hub.close()

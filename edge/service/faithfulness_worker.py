@@ -2,8 +2,9 @@
 
 Every `every_n`-th explained frame is offered to one worker thread with its own interpreter (edge.explain.trunk_passes)
 through a one-slot handover: when the worker is still scoring the previous frame, the new one is skipped and counted,
-never queued. Finished scores go into the next result the loop hands to its outputs (its JSONL record's `faithfulness`,
-with the number of the frame they belong to), and a running mean per class is kept for the dashboard.
+never queued. offer() answers with the frame's PendingScores, which the worker fills when it is done (or with
+{"skipped": reason}); the record outputs hold that frame's result until then (edge.sinks.hold), so the scores go into
+that frame's own record. A running mean per class is kept for the dashboard.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from numpy.typing import NDArray
 from edge.explain.explainer import Explainer, Explanation
 from edge.explain.faithfulness import FaithfulnessScorer
 from edge.explain.trunk_passes import TrunkPasses
+from edge.records import PendingScores
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ class FaithfulnessConfig:
     score: str = field(default="probability", metadata={
         "choices": ("probability", "logit"), "doc": "the class score the perturbations move"})
     threads: int = field(default=1, metadata={"range": (1, 64), "doc": "TFLite threads of the worker's interpreter"})
+    hold_s: float = field(default=5.0, metadata={"range": (0.0, 600.0), "doc": (
+        "the log, stdout and MQTT hold a scored frame's record this long for its scores (then: skipped timeout)")})
+    hold_frames: int = field(default=64, metadata={"range": (1, 100_000), "doc": (
+        "and hold at most this many frames meanwhile (each keeps its image in memory)")})
 
 
 @dataclass
@@ -48,6 +54,7 @@ class _Job:
     class_index: int
     label: str
     method: str
+    pending: PendingScores  # where the scores go, for the frame's own record
 
 
 class FaithfulnessWorker:
@@ -62,42 +69,52 @@ class FaithfulnessWorker:
         self._job: _Job | None = None
         self._busy = False
         self._stop = False
-        self._new: dict[str, Any] | None = None  # finished, not yet handed to a result
+        self._current: _Job | None = None  # the job being scored
         self.latest: dict[str, Any] | None = None
         self.means: dict[str, dict[str, float]] = {}  # class -> score -> running mean, plus "n"
         self.scored = 0
         self.skipped = 0
         self.offered = 0
+        self.late = 0  # scored after their frame's record had to go without them
         self.cpu_s = 0.0  # CPU seconds this thread spent scoring (for tools.bench)
         self._thread = threading.Thread(target=self._run, name="faithfulness", daemon=True)
         self._thread.start()
 
-    def offer(self, frame_index: int, image: NDArray[np.uint8], ex: Explanation) -> None:
-        """Called by the loop for every frame: every every_n-th is handed over, if the worker is free."""
+    def offer(self, frame_index: int, image: NDArray[np.uint8], ex: Explanation) -> PendingScores | None:
+        """Called by the loop for every frame: every every_n-th is handed over if the worker is free, and gets its
+        PendingScores (already {"skipped": "busy"} when the worker was not free); the others get None."""
         self.offered += 1
         if (self.offered - 1) % self.config.every_n:
-            return
+            return None
         with self._cond:
-            if self._busy or self._job is not None:
+            if self._busy or self._job is not None or self._stop:
                 self.skipped += 1
-                return
-            self._job = _Job(frame_index, image.copy(), ex.cam_raw, ex.class_index, ex.label, ex.method)
+                return PendingScores({"skipped": "busy"})
+            pending = PendingScores()
+            self._job = _Job(frame_index, image.copy(), ex.cam_raw, ex.class_index, ex.label, ex.method, pending)
             self._cond.notify()
-
-    def take_new(self) -> dict[str, Any] | None:
-        """The scores finished since the last call (for the next result's record), else None."""
-        with self._cond:
-            new, self._new = self._new, None
-            return new
+        return pending
 
     def stats(self) -> dict[str, Any]:
-        return {"scored": self.scored, "skipped": self.skipped, "latest": self.latest, "per_class": self.means}
+        return {"scored": self.scored, "skipped": self.skipped, "late": self.late, "latest": self.latest,
+                "per_class": self.means}
 
     def close(self, timeout: float = 1.0) -> None:
+        """Stop; a frame not scored by then gets {"skipped": "stopped"}, so no record waits for it."""
         with self._cond:
             self._stop = True
+            waiting, self._job = self._job, None
             self._cond.notify()
+        if waiting is not None:
+            waiting.pending.resolve({"skipped": "stopped"})
         self._thread.join(timeout)
+        with self._cond:
+            current = self._current
+        if current is not None:  # still scoring after the timeout: its record goes now (the thread is a daemon)
+            current.pending.resolve({"skipped": "stopped"})
+        if self.offered:
+            _LOGGER.info("faithfulness: %d frames scored, %d skipped (worker busy), %d too late for their record",
+                         self.scored, self.skipped, self.late)
 
     def _run(self) -> None:
         # Linux: this thread alone at the lowest CPU priority, so that the loop's threads come first (elsewhere, or
@@ -110,6 +127,7 @@ class FaithfulnessWorker:
                 if self._stop:
                     return
                 job, self._job, self._busy = self._job, None, True
+                self._current = job
             assert job is not None  # woken with a job, not a stop
             started = time.thread_time()
             try:
@@ -120,8 +138,11 @@ class FaithfulnessWorker:
             self.cpu_s += time.thread_time() - started
             with self._cond:
                 self._busy = False
+                self._current = None
                 if record is not None:
-                    self._new = self.latest = record
+                    self.latest = record
+            if not job.pending.resolve(record or {"skipped": "failed"}) and record is not None:
+                self.late += 1
 
     def _score(self, job: _Job) -> dict[str, Any]:
         x = self._explainer.preprocess(job.image)

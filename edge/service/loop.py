@@ -202,10 +202,9 @@ class Loop:
             _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)
             return
         cam = self._smoother.update(ex.cam, ex.class_index)
-        scores = None
+        scoring = None  # [faithfulness]: this frame's scores, delivered later (the record outputs hold it for them)
         if self.faithfulness is not None and frame.sensor is None:
-            self.faithfulness.offer(frame.index, frame.model_image, ex)
-            scores = self.faithfulness.take_new()
+            scoring = self.faithfulness.offer(frame.index, frame.model_image, ex)
         top = top_entries(ex.probabilities, self.explainer.class_names, self.top_k)
         self._tick_fps()
         t2 = time.perf_counter()
@@ -216,7 +215,7 @@ class Loop:
         # Drawn by the first sink that needs it, on that sink's thread: this thread goes back to explaining.
         result = Result(frame=frame, explanation=ex, cam=cam, top=top, source=self.source.name, fps=fps,
                         timings=timings, dropped=self.mailbox.dropped, model_sha256=self._sha256,
-                        class_names=tuple(self.explainer.class_names), faithfulness=scores,
+                        class_names=tuple(self.explainer.class_names), scoring=scoring,
                         drift=None if self.drift is None else self.drift.status(),
                         draw=lambda: render(frame.image, ex, config, top=top, cam=cam, fps=fps))
         for sink in self.sinks:

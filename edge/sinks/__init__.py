@@ -3,6 +3,7 @@
 from edge.records import Result, SinkError
 from edge.sinks.base import Sink, SinkWorker
 from edge.sinks.disklog import DiskLogConfig, DiskLogSink, read_jsonl
+from edge.sinks.hold import ScoreHold
 from edge.sinks.picamera2_overlay import Picamera2OverlaySink
 from edge.sinks.preview import OpenCVPreviewSink, PreviewConfig
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record
@@ -10,6 +11,6 @@ from edge.sinks.stdout import StdoutSink
 
 __all__ = [
     "DiskLogConfig", "DiskLogSink", "LogPolicy", "OpenCVPreviewSink",
-    "Picamera2OverlaySink", "PolicyConfig", "PreviewConfig", "Result", "Sink", "SinkError", "SinkWorker",
+    "Picamera2OverlaySink", "PolicyConfig", "PreviewConfig", "Result", "ScoreHold", "Sink", "SinkError", "SinkWorker",
     "StdoutSink", "make_record", "read_jsonl",
 ]

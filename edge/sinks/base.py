@@ -10,6 +10,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 from edge.records import Result
+from edge.sinks.hold import ScoreHold
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,10 +37,12 @@ class SinkWorker:
     When blocking is False a full queue drops its oldest result (counted in .dropped); when True (file sources,
     where every frame must be logged) submit() waits for room instead. close() lets every queued result through;
     only once .interrupted is set (SIGTERM/SIGINT) does it give up after interrupt_budget_s, so the service still
-    stops in time.
+    stops in time. With a ScoreHold (the record outputs, when [faithfulness] is on) the thread holds a scored frame's
+    result, and those after it, until its scores are in (edge.sinks.hold); the loop never waits for that.
     """
 
-    def __init__(self, sink: Sink, *, blocking: bool, size: int = 4, interrupt_budget_s: float = 1.0) -> None:
+    def __init__(self, sink: Sink, *, blocking: bool, size: int = 4, interrupt_budget_s: float = 1.0,
+                 hold: ScoreHold | None = None) -> None:
         self.sink = sink
         self.name = sink.name
         self.live_view = getattr(sink, "live_view", False)  # also gets the frames left unexplained
@@ -48,6 +51,7 @@ class SinkWorker:
         self.failed = 0
         self.interrupted = threading.Event()  # the run's own event once shared (edge.service.cli sets it on a signal)
         self.interrupt_budget_s = interrupt_budget_s
+        self.hold = hold
         self._queue: queue.Queue[Result | None] = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
 
@@ -78,12 +82,28 @@ class SinkWorker:
                     pass
 
     def _run(self) -> None:
-        while (result := self._queue.get()) is not None:
-            try:
-                self.sink.handle(result)
-            except Exception:  # the loop boundary of this thread: one bad frame must not end the sink
-                self.failed += 1
-                _LOGGER.exception("sink %s failed on frame %d", self.name, result.frame.index)
+        hold = self.hold
+        while True:
+            try:  # while results are held, wake when the front one's hold is over
+                result = self._queue.get(timeout=hold.wait_s() if hold is not None else None)
+            except queue.Empty:
+                ready = hold.ready() if hold is not None else []
+            else:
+                if result is None:
+                    break
+                ready = [result] if hold is None else hold.push(result)
+            for each in ready:
+                self._handle(each)
+        if hold is not None:
+            for each in hold.drain(self.interrupted.is_set):
+                self._handle(each)
+
+    def _handle(self, result: Result) -> None:
+        try:
+            self.sink.handle(result)
+        except Exception:  # the loop boundary of this thread: one bad frame must not end the sink
+            self.failed += 1
+            _LOGGER.exception("sink %s failed on frame %d", self.name, result.frame.index)
 
     def close(self, timeout: float | None = None) -> None:
         """Let every queued result through, then close the sink. The wait is cut short only interrupt_budget_s after
@@ -109,7 +129,7 @@ class SinkWorker:
             if deadline is not None and now >= deadline:
                 if self._thread.is_alive():
                     _LOGGER.warning("sink %s did not finish in time at shutdown: %d results not handled", self.name,
-                                    self._queue.qsize() - int(ended))
+                                    self._queue.qsize() - int(ended) + (len(self.hold) if self.hold is not None else 0))
                 break
             if now >= next_note:  # a long drain at the end of a file source says what it waits for
                 next_note = now + _DRAIN_NOTE_S

@@ -24,12 +24,14 @@ def faithfulness_entity_configs(prefix: str) -> dict[str, tuple[str, str, dict[s
 
 
 class FaithfulnessPublisher:
-    """Publishes each new set of scores once, retained (they are rare: every N-th frame)."""
+    """Publishes each frame's scores once, retained, with that frame's result (they are rare: every N-th frame); a
+    frame whose scores were skipped leaves the last ones standing."""
 
     def __init__(self, prefix: str) -> None:
         self.topic = faithfulness_topic(prefix)
 
     def publish(self, result: Result, outbox: Outbox) -> None:
-        if result.faithfulness is not None:
-            payload = result.faithfulness | {"time": result.frame.timestamp}
+        scores = result.faithfulness
+        if scores is not None and "skipped" not in scores:
+            payload = scores | {"time": result.frame.timestamp}
             outbox.put(self.topic, json.dumps(payload).encode(), 1, retain=True)

@@ -79,7 +79,8 @@ class LogPolicy:
         self._last_class = ex.class_index
         due = self._last_time is None or (self.config.every_s > 0 and now - self._last_time >= self.config.every_s)
         above = self.config.above is not None and float(ex.probabilities[ex.class_index]) >= self.config.above
-        scored = result.faithfulness is not None  # [faithfulness] scores are rare: never lost between records
+        scores = result.faithfulness  # [faithfulness] scores are rare: never lost between records (a skip may be)
+        scored = scores is not None and "skipped" not in scores
         if self.every_frame or due or (changed and self.config.on_change) or above or scored:
             self._last_time = now
             return True

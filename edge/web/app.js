@@ -83,8 +83,9 @@ function showRecord(r, seq) {
   $("time").dateTime = r.time || "";
   $("snapshot").href = `snapshot.zip?seq=${seq}`;
   showDrift(r.drift);
-  if (r.faithfulness) { // [faithfulness]: the last scores, kept until the next set
-    $("faithfulness").textContent = `heatmap faithfulness (frame ${r.faithfulness.frame}): ${scoreText(r.faithfulness)}`;
+  const scored = r.faithfulness_latest; // [faithfulness]: the newest scores in (of an earlier frame)
+  if (scored) {
+    $("faithfulness").textContent = `heatmap faithfulness (frame ${scored.frame}): ${scoreText(scored)}`;
     $("faithfulness").hidden = false;
   }
   const entries = Object.entries(r.probabilities || {}).sort((a, b) => b[1] - a[1]).slice(0, 10);

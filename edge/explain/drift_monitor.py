@@ -50,6 +50,18 @@ class DriftStatus:
         return out
 
 
+@dataclass(frozen=True)
+class DriftMaps:
+    """Per class c of C: the baseline's mean map and the running one, as the dashboard shows them side by side."""
+
+    class_names: tuple[str, ...]
+    baseline: NDArray[np.float64]  # (C, h, w) float64, each summing to 1
+    current: NDArray[np.float64]  # (C, h, w) float64, each summing to 1 (the baseline's until the class is seen)
+    baseline_frames: list[int]  # frames of each class in the baseline
+    frames: list[int]  # frames of each class since the monitor started
+    distances: list[float]  # each class's latest map distance over its thresholds (0 until judged)
+
+
 class _Latch:
     """Above 1 for hold frames: on; below clear for hold frames: off."""
 
@@ -69,7 +81,7 @@ class DriftMonitor:
     def __init__(self, baseline: Baseline, settings: DriftSettings | None = None) -> None:
         self.baseline, self.settings = baseline, settings or DriftSettings()
         self.maps = baseline.mean_maps.copy()  # (C, h, w) float64 running means
-        self.seen = np.zeros(len(baseline.class_names), np.int64)
+        self.seen = [0] * len(baseline.class_names)  # frames of each class since the start
         self.labels = baseline.frequencies.copy()  # (C,) running label mix
         self.frame = baseline.frame_mean.copy()  # (2,) running brightness, sharpness
         # The running mean's own spread: a frame's spread times sqrt(a / (2 - a)) for weight a per sampled frame;
@@ -80,7 +92,8 @@ class DriftMonitor:
         self.base_outside = 1.0 - baseline.stat_mean[:, 4]  # (C,)
         self.frames = 0
         self.judged: list[int] = []
-        self.distances = np.zeros(len(baseline.class_names))  # (C,) each class's latest map distance
+        self.distances = [0.0] * len(baseline.class_names)  # each class's latest map distance
+        self.shifts = np.zeros((len(baseline.class_names), 2))  # (C, 2) each class's latest centroid shift, cells
         self.input = ""
         self.frequencies = baseline.frequencies  # (C,)
         # Precomputed once, so that a class's three distances are one matrix-vector product and a dot: per class
@@ -96,11 +109,18 @@ class DriftMonitor:
         self.latches = {"explanation": _Latch(self.settings), "labels": _Latch(self.settings)}
         self.status = DriftStatus("ok", 0.0)
 
+    def snapshot(self) -> DriftMaps:
+        """The maps now, copied; from another thread a copy may catch one class halfway through one frame's update."""
+        b = self.baseline
+        return DriftMaps(b.class_names, b.mean_maps, self.maps.copy(), b.counts.tolist(), list(self.seen),
+                         list(self.distances))
+
     def class_distance(self, k: int) -> float:
         """Class k's map distance over its thresholds: the largest of correlation, centroid shift, outside energy."""
         s, m = self.settings, self.maps[k].ravel()  # a distribution: it sums to 1, so its mean is 1 / size
         row, col, inside, cross = (self._proj[k] @ m).tolist()
         dy, dx = row - self.base_centroids[k, 0], col - self.base_centroids[k, 1]
+        self.shifts[k] = dy, dx
         outside = 1.0 - inside - self.base_outside[k]
         spread = float(m @ m) - 1.0 / m.size  # sum of (m - mean)^2
         den = (spread ** 0.5 if spread > 0 else 0.0) * self._base_norm[k]
@@ -110,23 +130,24 @@ class DriftMonitor:
     def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
         s = self.settings
         self.frames += 1
-        self.seen[class_index] += 1
-        a = max(1.0 / s.window, 1.0 / self.seen[class_index])
+        seen = self.seen[class_index] = self.seen[class_index] + 1
+        a = max(1.0 / s.window, 1.0 / seen)
         m = self.maps[class_index]
         total = float(cam.sum())  # a normalised CAM: already >= 0
-        m += a * ((cam / total if total > 0 else 1.0 / cam.size) - m)
+        m *= 1.0 - a  # with the next line: m += a * (cam / total - m), in two NumPy calls fewer
+        m += cam * (a / total) if total > 0 else a / cam.size
         b = 1.0 / s.label_window
         self.labels *= 1.0 - b
         self.labels[class_index] += b
         if image is not None and self.frames % s.frame_every == 1 % s.frame_every:
             self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
             self.input = self._input()
-        if self.seen[class_index] >= s.min_frames and self.baseline.counts[class_index] >= s.min_frames:
+        if seen >= s.min_frames and self.baseline.counts[class_index] >= s.min_frames:
             if class_index not in self.judged:
                 self.judged.append(class_index)
             self.distances[class_index] = self.class_distance(class_index)  # the other maps did not change
         worst = max(self.judged, key=self.distances.__getitem__) if self.judged else -1
-        explanation = float(self.distances[worst]) if self.judged else 0.0
+        explanation = self.distances[worst] if self.judged else 0.0
         labels = 0.5 * float(np.abs(self.labels - self.frequencies).sum()) / s.labels
         return self._decide(explanation, labels, worst)
 
@@ -160,11 +181,11 @@ class DriftMonitor:
             return "label mix changed"
         if kind == "input":
             return frame_cause
-        shifts = [centroid(self.maps[k]) - self.base_centroids[k] for k in self.judged]  # (2,) each, cells
-        common = np.mean(shifts, axis=0) if shifts else np.zeros(2)
+        shifts = self.shifts[self.judged]  # (J, 2) cells: a judged class's map only changes when it is measured
+        common = shifts.sum(axis=0) / max(1, len(shifts))  # (2,)
         size = float(np.hypot(*common))
         # moved: every judged class's map shifted the same way (cosine >= 0.7 with their mean shift)
-        if len(shifts) >= 2 and size >= 0.75 and all(
-                float(v @ common) >= 0.7 * size * float(np.hypot(*v)) for v in shifts):
+        if len(shifts) >= 2 and size >= 0.75 and bool(
+                (shifts @ common >= 0.7 * size * np.hypot(shifts[:, 0], shifts[:, 1])).all()):
             return f"moved ({common[0]:+.1f}, {common[1]:+.1f}) cells"
         return frame_cause if frame_cause in ("blurred", "dark") else "looking elsewhere"

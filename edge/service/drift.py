@@ -1,15 +1,18 @@
 """[drift]: the explanation-drift monitor in the service, on a thread of its own so the loop never waits for it.
 
-The loop offers each explained frame (dropped when the monitor is behind) and stamps each Result with the monitor's
-latest status. With learn_frames the baseline is learned from the first frames and saved beside the log, and a restart
-loads it instead of learning again.
+The loop appends each explained frame to an inbox (skipped when the monitor is behind) without waking anything: the
+monitor's thread empties the inbox every POLL_S, so the loop pays no lock, no wake-up and no context switch per frame
+(docs/drift.md, the cost). The loop stamps each Result with the monitor's latest status. With learn_frames the
+baseline is learned from the first frames and saved beside the log, and a restart loads it instead of learning again.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
+import time
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline, BaselineBuilder, BaselineError
-from edge.explain.drift_monitor import DriftMonitor, DriftSettings
+from edge.explain.drift_monitor import DriftMaps, DriftMonitor, DriftSettings
 from edge.explain.explainer import Explanation
+from edge.http.sink import DashboardSink
 
 _LOGGER = logging.getLogger(__name__)
 LEARNED_NAME = "drift-baseline.npz"
+POLL_S = 0.02  # the monitor lags the loop by at most this; its decisions span hundreds of frames
+INBOX = 64  # frames waiting for the monitor at most (each holds its frame's image)
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,24 @@ class DriftWorker:
         else:
             self.builder = BaselineBuilder(model_sha256, class_names, grid)
         self._status: dict[str, Any] = {"state": "learning" if self.builder else "ok", "distance": 0.0}
-        self._queue: queue.Queue[tuple[int, float, NDArray[np.float32], NDArray[np.uint8]] | None] = \
-            queue.Queue(maxsize=32)
+        self._inbox: deque[tuple[Explanation, NDArray[np.uint8]]] = deque()  # append and popleft: atomic
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="drift", daemon=True)
         self._events: list[dict[str, Any]] = []  # alert and clear statuses not yet handed to the loop
         self._lock = threading.Lock()
         self.dropped = 0
 
-    def start(self) -> None:
+    def start(self, sinks: Iterable[object] = ()) -> None:
+        """Starts the monitor's thread; a browser view among sinks shows its maps (maps())."""
+        for sink in sinks:
+            if isinstance(view := getattr(sink, "sink", sink), DashboardSink):  # a SinkWorker's or a bare sink
+                view.board.drift = self.maps
         self._thread.start()
+
+    def maps(self) -> DriftMaps | None:
+        """The baseline's and the running mean maps per class; None while the baseline is being learned."""
+        monitor = self.monitor
+        return None if monitor is None else monitor.snapshot()
 
     def status(self) -> dict[str, Any]:
         """The latest status, with the alerts and clearings since the last call under "events" (a list)."""
@@ -80,26 +95,30 @@ class DriftWorker:
         return self._status | {"events": events} if events else self._status
 
     def offer(self, ex: Explanation, image: NDArray[np.uint8]) -> None:
-        """Never blocks: a frame the monitor has no room for is skipped (its running means hardly notice)."""
-        try:
-            self._queue.put_nowait((ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image))
-        except queue.Full:
+        """Never blocks nor wakes a thread: a frame the monitor has no room for is skipped (its running means hardly
+        notice). ex and image are kept by reference: the loop makes new ones for every frame."""
+        if len(self._inbox) >= INBOX:
             self.dropped += 1
+        else:
+            self._inbox.append((ex, image))
 
     def close(self, timeout: float = 1.0) -> None:
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            return
+        """Handles the frames still waiting (a baseline being learned is saved), for at most timeout seconds."""
+        self._stop.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            try:
-                self._handle(*item)
-            except (BaselineError, OSError, ValueError) as e:
-                _LOGGER.error("drift: %s; the monitor stops", e)
-                return
+        stopping = False
+        while not stopping:
+            stopping = self._stop.wait(POLL_S)  # then the frames still waiting, as close() promises
+            while self._inbox:
+                ex, image = self._inbox.popleft()
+                try:
+                    self._handle(ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image)
+                except (BaselineError, OSError, ValueError) as e:
+                    _LOGGER.error("drift: %s; the monitor stops", e)
+                    return
+                time.sleep(0)  # hands the interpreter lock back to the loop between frames if it waits for it
 
     def _handle(self, class_index: int, confidence: float, cam: NDArray[np.float32],
                 image: NDArray[np.uint8]) -> None:

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 from broker import Broker, Collector, retained
 from browser import chromium_driver, wait_until
 from edge_process import EdgeProcess
+from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline
+from edge.http.board import heatmap_png
 from edge.service.cli import main
 from tools.data.drift_scenarios import load_images, scenario
 from tools.fleet.state import Fleet
@@ -120,8 +123,38 @@ def test_fleet_watch_shows_drift_with_cameras_in_alert_first() -> None:
     assert fleet.summary()["devices"]["zzz"]["drift"]["state"] == "alert"
 
 
-def test_the_dashboard_shows_a_banner_while_in_alert(tmp_path: Path, moved: tuple[Path, Path]) -> None:
-    """Debian's Chromium on the browser view of a moved camera: no banner at first, then the alert's banner."""
+# Per class on the drift panel: {map: [width, height, RGBA...]} of each image as the page decoded it, read back
+# through a canvas in one script (the panel is redrawn every few seconds); null until every image has loaded.
+PANEL_PIXELS = """
+const out = {};
+for (const li of document.querySelectorAll("#drift-maps li")) {
+  const maps = out[li.dataset.class] = {};
+  for (const img of li.querySelectorAll("img")) {
+    if (!img.complete || !img.naturalWidth) return null;
+    const c = document.createElement("canvas");
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext("2d"); g.drawImage(img, 0, 0);
+    maps[img.dataset.map] = [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data)];
+  }
+}
+return Object.keys(out).length ? out : null;
+"""
+
+
+def _panel(browser: Any) -> dict[str, dict[str, NDArray[np.uint8]]] | None:
+    """Class name -> map ("baseline", "current") -> (h, w, 3) uint8 RGB as shown, once every class shows both."""
+    shown = browser.execute_script(PANEL_PIXELS)
+    if not shown or any(set(maps) != {"baseline", "current"} for maps in shown.values()):
+        return None
+    return {name: {m: np.array(rgba, np.uint8).reshape(h, w, 4)[:, :, :3] for m, (w, h, rgba) in maps.items()}
+            for name, maps in shown.items()}
+
+
+def test_the_dashboard_shows_the_alert_and_each_class_baseline_map_beside_the_current(
+        tmp_path: Path, moved: tuple[Path, Path]) -> None:
+    """Debian's Chromium on the browser view of a moved camera: no banner at first, then the alert's banner; per
+    class the baseline's mean map (exactly the baseline file's, drawn as the mean heatmaps are) beside the running
+    one, which the move has changed."""
     frames, baseline = moved
     config = f"[drift]\nenabled = true\nbaseline = '{baseline}'\nhold = 20\n"
     browser: Any = chromium_driver(tmp_path / "profile")
@@ -132,5 +165,16 @@ def test_the_dashboard_shows_a_banner_while_in_alert(tmp_path: Path, moved: tupl
             assert not banner.is_displayed()
             wait_until(lambda: banner.is_displayed() or None, timeout=120)
             assert banner.text.startswith("Explanation drift (") and "of its threshold" in banner.text
+            panel = wait_until(lambda: _panel(browser), timeout=30)
+            assert panel is not None
+            base = Baseline.load(baseline)
+            assert sorted(panel) == sorted(n for n, c in zip(base.class_names, base.counts, strict=True) if c > 0)
+            for k, name in enumerate(base.class_names):
+                expected = cv2.cvtColor(cv2.imdecode(np.frombuffer(heatmap_png(
+                    (base.mean_maps[k] / base.mean_maps[k].max()).astype(np.float32)) or b"", np.uint8),
+                    cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+                shown, now = panel[name]["baseline"], panel[name]["current"]
+                assert np.abs(shown.astype(int) - expected).max() <= 2, name  # the baseline's own map
+                assert np.abs(now.astype(int) - shown).mean() > 5, name  # the moved camera's map is another
     finally:
         browser.quit()

@@ -125,17 +125,23 @@ class MeanHeatmaps:
             if cached is not None and cached[0] == count:
                 return cached[1]
             mean = (self.sums[class_index] / count).astype(np.float32)  # (S, S) float32
-        big = cv2.resize(mean, (size, size), interpolation=cv2.INTER_LINEAR)
-        ok, data = cv2.imencode(".png", cv2.cvtColor(colorize(big, "jet"), cv2.COLOR_RGB2BGR))
-        if not ok:
-            return None
-        with self._lock:
-            self._png[class_index] = (count, data.tobytes())
-        return data.tobytes()
+        data = heatmap_png(mean, size)
+        if data is not None:
+            with self._lock:
+                self._png[class_index] = (count, data)
+        return data
 
     def listing(self) -> list[int]:
         with self._lock:
             return [int(c) for c in self.counts]
+
+
+def heatmap_png(m: NDArray[np.float32], size: int = 96) -> bytes | None:
+    """An (h, w) map in [0, 1], size x size and jet-coloured, as PNG bytes (None if OpenCV cannot encode it)."""
+    big = np.asarray(cv2.resize(np.asarray(m, np.float32), (size, size), interpolation=cv2.INTER_LINEAR),
+                     np.float32)  # (size, size) float32
+    ok, data = cv2.imencode(".png", cv2.cvtColor(colorize(big, "jet"), cv2.COLOR_RGB2BGR))
+    return data.tobytes() if ok else None
 
 
 def cpu_temperature() -> float | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from edge.explain.drift_monitor import DriftMaps
 from edge.http.board import EventRing, MeanHeatmaps
 from edge.http.config import DashboardConfig
 from edge.http.gate import Gate
@@ -34,6 +35,7 @@ class Board:
     started: float = field(default_factory=time.monotonic)
     service: Callable[[], dict[str, Any]] | None = None  # the service's heat and trigger figures, for health
     metrics: Callable[[], str] | None = None  # the /metrics text
+    drift: Callable[[], DriftMaps | None] | None = None  # [drift]: the monitor's baseline and running mean maps
 
 
 @dataclass(frozen=True)

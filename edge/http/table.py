@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from edge.http import dashboard, prometheus, routes
+from edge.http import dashboard, drift_view, prometheus, routes
 from edge.http.dispatch import Route
 
 ROUTES: Mapping[str, Route] = MappingProxyType({
@@ -24,6 +24,8 @@ ROUTES: Mapping[str, Route] = MappingProxyType({
     "/event.jpg": Route(dashboard.event_image),
     "/heatmap.png": Route(dashboard.heatmap),
     "/api/heatmaps": Route(dashboard.heatmap_list),
+    "/drift.png": Route(drift_view.drift_map),
+    "/api/drift": Route(drift_view.drift_list),
     "/snapshot.zip": Route(dashboard.snapshot),
     "/metrics": Route(prometheus.metrics),
 })

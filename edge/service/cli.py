@@ -194,7 +194,7 @@ def check_config(config: Config) -> int:
     effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
     opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
     parts = build(config, threading.Event(), paced=False)
-    start_drift(config, parts.explainer, start=False)  # a [drift] baseline file: readable and this model's
+    start_drift(config, parts.explainer)  # a [drift] baseline file: readable and this model's
     if not parts.source.live:
         with parts.source:
             pass
@@ -237,15 +237,15 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     return LiveSettings(initial, list(METHODS), explainer.class_names), about
 
 
-def start_drift(config: Config, explainer: Explainer, *, start: bool = True) -> DriftWorker | None:
-    """The drift monitor when [drift] is on (a baseline of another model or map size: one line, exit 2)."""
+def start_drift(config: Config, explainer: Explainer, sinks: list[Sink] | None = None) -> DriftWorker | None:
+    """The drift monitor when [drift] is on (another model's baseline: one line, exit 2); sinks None: only checked."""
     if not config.drift.enabled:
         return None
     h, w, _ = explainer.manifest.feature_shape
     worker = DriftWorker(config.drift, model_sha256=explainer.manifest.sha256,
                          class_names=tuple(explainer.class_names), grid=(h, w), log_dir=config.log.dir)
-    if start:
-        worker.start()
+    if sinks is not None:
+        worker.start(sinks)  # its maps on the browser view, if there is one
     return worker
 
 
@@ -271,7 +271,7 @@ def run(config: Config) -> int:
         scoring = FaithfulnessWorker(explainer, config.faithfulness) if config.faithfulness.enabled else None
         if scoring is not None:
             stack.callback(scoring.close)
-        drift = start_drift(config, explainer)
+        drift = start_drift(config, explainer, sinks)
         if drift is not None:
             stack.callback(drift.close)
         explaining = Explaining(config.model.method, config.model.target, config.model.top_k, config.render,

@@ -240,6 +240,42 @@ function showDrift(d) { // [drift]: a banner while the monitor is in alert
     `distance ${Number(d.distance).toFixed(2)} of its threshold`;
 }
 
+async function refreshDrift() { // [drift]: per class the baseline's mean map beside the running one
+  try {
+    const r = await fetch("api/drift");
+    $("drift-panel").hidden = !r.ok;
+    if (!r.ok) return;
+    const classes = (await r.json()).filter((c) => c.baseline_frames > 0 || c.frames > 0);
+    $("drift-maps").replaceChildren(...classes.map((c) => {
+      const pair = document.createElement("div");
+      pair.className = "pair";
+      for (const [map, when] of [["baseline", "in the baseline"], ["current", "now"]]) {
+        if (map === "current" && c.frames === 0) {
+          const unseen = document.createElement("span");
+          unseen.className = "unseen";
+          unseen.textContent = "not seen yet";
+          pair.append(unseen);
+          continue;
+        }
+        const img = document.createElement("img");
+        img.src = `drift.png?class=${c.class}&map=${map}&n=${map === "baseline" ? 0 : c.frames}`;
+        img.alt = `mean heatmap of ${c.name} ${when}`;
+        img.dataset.map = map;
+        pair.append(img);
+      }
+      const caption = document.createElement("figcaption");
+      caption.textContent = `${c.name}: baseline (${c.baseline_frames} frames) · now (${c.frames} frames` +
+        (c.frames > 0 ? `, distance ${c.distance.toFixed(2)} of its threshold)` : ")");
+      const figure = document.createElement("figure");
+      figure.append(pair, caption);
+      const li = document.createElement("li");
+      li.dataset.class = c.name;
+      li.append(figure);
+      return li;
+    }));
+  } catch (e) { /* reconnecting */ }
+}
+
 function scoreText(s) {
   const names = [["deletion_auc", "deletion"], ["insertion_auc", "insertion"], ["drop_in_confidence", "drop"]];
   return names.filter(([k]) => typeof s[k] === "number").map(([k, n]) => `${n} ${s[k].toFixed(3)}`).join(", ");
@@ -271,7 +307,9 @@ connect();
 refreshHealth();
 refreshEvents();
 refreshHeatmaps();
+refreshDrift();
 setInterval(refreshHealth, 2000);
 setInterval(refreshEvents, 3000);
 setInterval(refreshHeatmaps, 5000);
+setInterval(refreshDrift, 5000);
 setInterval(refreshState, 5000);

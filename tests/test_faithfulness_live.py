@@ -56,6 +56,26 @@ def test_worker_skips_while_busy_and_keeps_means() -> None:
     assert worker.means[ex.label]["n"] == worker.scored
 
 
+def test_close_answers_every_frame_it_took() -> None:
+    """No record waits past close(): the frame being scored (or about to be) gets {"skipped": "stopped"} unless its
+    scores are in; a frame offered after close gets it at once."""
+    explainer = Explainer.load(FRUIT, num_threads=1)
+    worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+    frame = np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
+    ex = explainer.explain(frame)
+    pending = worker.offer(0, frame, ex)
+    while worker._current is None:  # in the worker's hands (41 passes: it will be busy for a while)
+        time.sleep(0.001)
+    worker.close(timeout=0.0)
+    assert pending is not None and pending.value == {"skipped": "stopped"}
+    after = worker.offer(1, frame, ex)
+    assert after is not None and after.value == {"skipped": "stopped"}
+    queued = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+    first = queued.offer(0, frame, ex)
+    queued.close(timeout=0.0)  # taken or not yet: answered either way
+    assert first is not None and first.done
+
+
 def test_config_is_checked() -> None:
     assert not build_config({}).faithfulness.enabled  # off by default
     with pytest.raises(ConfigError, match="every_n"):

@@ -87,7 +87,9 @@ class FaithfulnessWorker:
         if (self.offered - 1) % self.config.every_n:
             return None
         with self._cond:
-            if self._busy or self._job is not None or self._stop:
+            if self._stop:
+                return PendingScores({"skipped": "stopped"})
+            if self._busy or self._job is not None:
                 self.skipped += 1
                 return PendingScores({"skipped": "busy"})
             pending = PendingScores()

@@ -13,6 +13,7 @@ import pytest
 from broker import Broker, Collector, retained
 from browser import chromium_driver, wait_until
 from edge_process import EdgeProcess
+from ha_fixture import ha_judge, ha_python  # noqa: F401 (fixture)
 from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline
@@ -109,6 +110,25 @@ def test_drift_over_mqtt_and_home_assistant(tmp_path: Path, moved: tuple[Path, P
     fired = [json.loads(m.payload) for m in sub.on("/drift/event")]
     assert event["state_topic"] == "edge-explainer/cam7/drift/event"
     assert [f["event_type"] for f in fired] == ["alert"] and fired[0]["event_type"] in event["event_types"]
+
+
+def test_home_assistants_own_code_accepts_the_drift_entities(tmp_path: Path, moved: tuple[Path, Path], broker: Broker,
+                                                            ha_python: str) -> None:  # noqa: F811
+    """HA's own MQTT code (tests/ha_check.py, HA 2024.3.3) on the binary_sensor and the event entity, fed the state and
+    event messages of a real alert."""
+    sub = Collector(broker.port)
+    _run_moved(tmp_path, moved, "--mqtt", broker.url, "--device-id", "cam7")
+    sub.wait_for("/drift/event", 1)
+    sub.close()
+    configs = {t: json.loads(p) for t, p in retained(broker.port, "homeassistant/#").items() if p}
+    results = ha_judge(ha_python, configs, sub.messages)["results"]
+    assert {t: r["error"] for t, r in results.items() if r["error"]} == {}
+    problem = results["homeassistant/binary_sensor/cam7/drift/config"]
+    assert problem["entity_id"] == problem["entity_id_current"] == "binary_sensor.cam7_drift"
+    assert problem["state"] == "on" and {"class", "distance", "cause"} <= set(problem["attributes"])
+    fired = results["homeassistant/event/cam7/drift_event/config"]
+    assert fired["entity_id"] == fired["entity_id_current"] == "event.cam7_drift_event"
+    assert fired["state"]["event_type"] == "alert" and {"class", "distance", "cause"} <= set(fired["state"])
 
 
 def test_fleet_watch_shows_drift_with_cameras_in_alert_first() -> None:

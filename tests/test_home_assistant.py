@@ -2,16 +2,14 @@
 entity ids, origin, every config's topics and templates matched with what is really published there, HA's birth
 message bringing back the configs and the last state, and --mqtt-forget while the camera runs.
 
-HA itself is not installed here (it needs Python 3.13 and hundreds of pinned packages): the rules below are HA's own,
-read from homeassistant/components/mqtt/ (discovery.py's TOPIC_MATCHER, sensor.py's enum/options check, entity.py's
-default_entity_id). test_home_assistants_own_schemas_accept_the_configs runs HA's code when EDGE_HA_PYTHON names a
-Python that has it (tests/ha_check.py).
+The rules checked here in Python are HA's own, read from homeassistant/components/mqtt/ of 2026.2 (discovery.py's
+TOPIC_MATCHER, sensor.py's enum/options check, entity.py's default_entity_id); test_home_assistants_own_code_accepts_
+the_configs runs HA's code itself (homeassistant 2024.3.3, the newest for Python 3.11, through tests/ha_check.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -22,9 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
-import pytest
 from broker import Broker, Collector, Received, retained
-from conftest import REPO, run_python
+from conftest import run_python
+from ha_fixture import ha_judge, ha_python  # noqa: F401 (fixture)
 from test_mqtt import CLASSES, edge_popen
 
 from edge.sinks.mqtt_discovery import REPLAY_SETTLE_S, DeviceInfo, discovery_configs
@@ -182,31 +180,32 @@ def test_forget_while_the_camera_runs_leaves_no_configs(broker: Broker) -> None:
     assert "connection lost" not in stderr, "forget took the running camera's connection"
 
 
-@pytest.mark.skipif(not os.environ.get("EDGE_HA_PYTHON"), reason="EDGE_HA_PYTHON (a Python with homeassistant "
-                    "installed, see tests/ha_check.py) not set")
-def test_home_assistants_own_schemas_accept_the_configs(broker: Broker) -> None:
+def test_home_assistants_own_code_accepts_the_configs(broker: Broker, tmp_path: Path,
+                                                      ha_python: str) -> None:  # noqa: F811
+    """HA's own MQTT code (tests/ha_check.py, HA 2024.3.3) on every config and message of a run with [faithfulness]."""
+    config = tmp_path / "edge.toml"
+    config.write_text("[faithfulness]\nenabled = true\nevery_n = 5\n")  # with curves: insertion_auc is the state
     sub = Collector(broker.port)
-    proc = run_python("-m", "edge", "run", "--no-display", "--source", "images:samples", "--mqtt", broker.url,
-                      "--device-id", "greenhouse.07", timeout=120)
+    proc = run_python("-m", "edge", "run", "--config", str(config), "--no-display", "--source", "images:samples",
+                      "--repeat", "--max-frames", "40", "--mqtt", broker.url, "--device-id", "greenhouse.07",
+                      timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    sub.wait_for("/prediction", 12)
+    sub.wait_for("/faithfulness", 1)
     sub.wait_for("/status", 2)  # online, then offline at the end: on a loaded machine it may arrive after the rest
     sub.close()
     configs = _configs(retained(broker.port, "homeassistant/#"))
-    last = {m.topic: m.payload.decode() for m in sub.messages if m.topic.endswith("/prediction")}
-    check = subprocess.run([os.environ["EDGE_HA_PYTHON"], str(REPO / "tests" / "ha_check.py")],
-                           input=json.dumps({"configs": configs, "messages": last}), capture_output=True,
-                           text=True, timeout=300, check=False)
-    assert check.returncode == 0, check.stderr[-3000:]
-    report = json.loads(check.stdout)
-    print(f"Home Assistant {report['version']}: {json.dumps(report['results'], indent=1)}")
-    results = report["results"]
-    assert all(r["topic_ok"] and r["error"] is None for r in results.values()), results
-    assert {r["entity_id"] for r in results.values()} == {"sensor.greenhouse_07_label",
-                                                         "sensor.greenhouse_07_confidence",
-                                                         "camera.greenhouse_07_overlay"}
-    for r in results.values():  # HA keeps every key but the entity id key it does not know (and options before 2024.x)
-        assert set(r["dropped"]) <= {"object_id", "default_entity_id", "options"}, r["dropped"]
+    results = ha_judge(ha_python, configs, sub.messages)["results"]
+    assert {t: r["error"] for t, r in results.items() if r["error"]} == {}
+    entity_ids = {r["entity_id"] for r in results.values()}
+    assert entity_ids == {f"{c}.greenhouse_07_{k}" for c, k in [("sensor", "label"), ("sensor", "confidence"),
+                                                                 ("camera", "overlay"), ("sensor", "faithfulness")]}
+    for r in results.values():  # HA 2025.10+ derives the same id from default_entity_id, which 2024.3 drops
+        assert r["entity_id_current"] == r["entity_id"]
+        assert "default_entity_id" in r["dropped"] and set(r["dropped"]) <= {"default_entity_id", "options"}
     label = results["homeassistant/sensor/greenhouse_07/label/config"]
     assert label["state"] in CLASSES and set(label["attributes"]) == set(CLASSES)
     assert 0.0 <= float(results["homeassistant/sensor/greenhouse_07/confidence/config"]["state"]) <= 100.0
+    faithfulness = results["homeassistant/sensor/greenhouse_07/faithfulness/config"]
+    assert faithfulness["messages"] >= 1 and isinstance(float(faithfulness["state"]), float)
+    assert {"insertion_auc", "deletion_auc", "confidence_change", "class"} <= set(faithfulness["attributes"])
+    assert float(faithfulness["state"]) == faithfulness["attributes"]["insertion_auc"]

@@ -142,6 +142,7 @@ def perturbed_copy(bundle: Path, dest: Path, factor: float = 1.01) -> Path:
     import numpy as np
 
     from edge.explain import bundle as bundle_format
+    from edge.explain.bundle_check import sha256_file
 
     shutil.copytree(bundle, dest)
     with np.load(dest / bundle_format.HEAD) as npz:
@@ -150,6 +151,6 @@ def perturbed_copy(bundle: Path, dest: Path, factor: float = 1.01) -> Path:
     arrays[kernel] = arrays[kernel] * np.float32(factor)
     np.savez(dest / bundle_format.HEAD, **arrays)
     manifest = json.loads((dest / bundle_format.MANIFEST).read_text(encoding="utf-8"))
-    manifest["files"] = {name: bundle_format.sha256_file(dest / name) for name in manifest["files"]}
+    manifest["files"] = {name: sha256_file(dest / name) for name in manifest["files"]}
     (dest / bundle_format.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     return dest

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge import BundleError, Explainer
-from edge.explain.bundle import sha256_file
+from edge.explain.bundle_check import sha256_file
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import run_python
 
-from edge.explain import bundle as bundle_format
 from edge.explain.head import Head
 from edge.explain.head_ops import Dense
+from edge.explain.open_bundle import read_manifest
 from tools.export.quiet import NOISE
 
 SYNSETS = "n07739125 apple\nn07747607 orange, Citrus sinensis\nn07739125 apple\n"
@@ -32,7 +32,7 @@ def test_classes_file_and_float16_head(zoo: Path, tmp_path: Path) -> None:
     assert "3 classes: apple, orange, apple_2" in proc.stdout and "(float16, " in proc.stdout
     assert "duplicate class name(s) made unique: 'apple' -> 'apple_2'" in proc.stderr
     assert not [line for line in proc.stderr.splitlines() if NOISE.match(line)], proc.stderr[-2000:]
-    manifest = bundle_format.read_manifest(bundle)
+    manifest = read_manifest(bundle)
     assert manifest.class_names == ("apple", "orange", "apple_2") and manifest.head_dtype == "float16"
     with np.load(bundle / "head.npz") as npz:
         assert {npz[n].dtype for n in npz.files if n.endswith(".kernel")} == {np.dtype(np.float16)}

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edge.errors import BundleError
-from edge.explain.bundle import read_manifest
 from edge.explain.explainer import Explainer
+from edge.explain.open_bundle import read_manifest
 from edge.sources.base import SourceError, to_rgb8
 
 DEMO = REPO / "models" / "fruit"

@@ -42,7 +42,7 @@ def test_imagenet_model_verifies_with_both_checks(reports: dict[str, dict], name
 
 
 def test_targets_are_the_tutorials(reports: dict[str, dict]) -> None:
-    from edge.explain.bundle import read_manifest
+    from edge.explain.open_bundle import read_manifest
 
     targets = {name: read_manifest(Path(r["bundle"])).target_layer for name, r in reports.items()}
     assert targets["xception"] == "block14_sepconv2_act" and targets["vgg16"] == "block5_conv3"

@@ -14,7 +14,8 @@ from imx500_fixture import FRUIT_MODEL, HELD_OUT, imx500_fruit, imx500_venv  # n
 
 from edge import BundleError, Explainer
 from edge.explain import imx500_record
-from edge.explain.bundle import read_manifest, verify_files
+from edge.explain.bundle_check import verify_files
+from edge.explain.open_bundle import read_manifest
 
 
 def _error_line(proc: object) -> str:

@@ -24,10 +24,10 @@ from picamera2_fixture import FAKES, fake_picamera2
 
 from edge.errors import MethodError
 from edge.explain import cam as cam_registry
-from edge.explain.bundle import read_manifest
 from edge.explain.cam import CamContext, get_method, normalise
 from edge.explain.explainer import Explainer
 from edge.explain.head import Head
+from edge.explain.open_bundle import read_manifest
 from edge.explain.render import RenderConfig
 from edge.records import Result
 from edge.service.loop import Explaining, Loop, LoopConfig

@@ -12,7 +12,7 @@ from comparisons import correlation
 from conftest import REPO, run_python
 
 from edge import Explainer
-from edge.explain.bundle import sha256_file
+from edge.explain.bundle_check import sha256_file
 from edge.explain.head import Head
 from edge.explain.head_ops import Dense
 

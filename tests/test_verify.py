@@ -11,6 +11,7 @@ import numpy as np
 from conftest import run_python, zoo_frames
 
 from edge.explain import bundle as bundle_format
+from edge.explain.bundle_check import sha256_file
 from tools.export.quiet import NOISE
 
 
@@ -30,7 +31,7 @@ def _rewrite_manifest(bundle: Path, **changes: object) -> None:
     path = bundle / bundle_format.MANIFEST
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw.update(changes)
-    raw["files"] = {name: bundle_format.sha256_file(bundle / name) for name in raw["files"]}
+    raw["files"] = {name: sha256_file(bundle / name) for name in raw["files"]}
     path.write_text(json.dumps(raw), encoding="utf-8")
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from edge.errors import BundleError
 from edge.explain import imx500_record
-from edge.explain.bundle_check import check_file_names, manifest_json
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -104,48 +103,9 @@ class Manifest:
         return json.dumps(raw, indent=2) + "\n"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_manifest(bundle: Path) -> Manifest:
-    """Parse and validate bundle/manifest.json (not the other files: see verify_files)."""
-    path = bundle / MANIFEST
-    if not bundle.is_dir():
-        raise BundleError(bundle, "is not a bundle directory (expected manifest.json, features.tflite, head.npz)")
-    try:
-        raw = manifest_json(path)
-    except FileNotFoundError as e:
-        raise BundleError(path, "missing; export the model with `python -m tools.export`") from e
-    except (OSError, ValueError) as e:  # ValueError: bad UTF-8 or JSON, nested too deeply
-        raise BundleError(path, f"unreadable JSON ({e})") from e
-    if not isinstance(raw, dict):
-        raise BundleError(path, "must hold a JSON object")
-    return _parse_manifest(path, raw)
-
-
-def verify_files(bundle: Path, manifest: Manifest) -> None:
-    """Check that every file the manifest lists exists and has the checksum it recorded."""
-    for name in (FEATURES, HEAD):
-        if name not in manifest.files:
-            raise BundleError(bundle / MANIFEST, f"lists no sha256 for {name}")
-    check_file_names(bundle / MANIFEST, list(manifest.files))
-    for name, expected in manifest.files.items():
-        path = bundle / name
-        if not path.is_file():
-            raise BundleError(path, "missing from the bundle")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise BundleError(
-                path, f"checksum mismatch (manifest {expected[:12]}..., file {actual[:12]}...): corrupt or replaced"
-            )
-
-
-def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
+def parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
+    """The manifest that raw (manifest.json's object, read by edge.explain.open_bundle) holds, each field of its
+    type; BundleError(path, ...) for a missing, unknown or malformed key (bundle_check checks its values)."""
     version = raw.get("format_version")
     if version != FORMAT_VERSION:
         raise BundleError(
@@ -177,31 +137,7 @@ def _parse_manifest(path: Path, raw: dict[str, Any]) -> Manifest:
     except (TypeError, ValueError, AttributeError, OverflowError) as e:
         # AttributeError: a section that should be an object holds a list, a number or null.
         raise BundleError(path, f"malformed: {e}") from e
-    _check_values(path, manifest)
     return manifest
-
-
-def _check_values(path: Path, m: Manifest) -> None:
-    problems = []
-    if not m.class_names:
-        problems.append("class_names is empty")
-    if m.score not in SCORES:
-        problems.append(f"score {m.score!r} is not one of {', '.join(SCORES)}")
-    if m.output_activation not in OUTPUT_ACTIVATIONS:
-        problems.append(f"output_activation {m.output_activation!r} is not one of {', '.join(OUTPUT_ACTIVATIONS)}")
-    if m.preprocess.channel_order not in CHANNEL_ORDERS:
-        problems.append(f"preprocess.channel_order {m.preprocess.channel_order!r} is not RGB or BGR")
-    if m.preprocess.resize not in RESIZE_MODES:
-        problems.append(f"preprocess.resize {m.preprocess.resize!r} is not one of {', '.join(RESIZE_MODES)}")
-    channels = m.input_shape[2]
-    if len(m.preprocess.scale) != channels or len(m.preprocess.offset) != channels:
-        problems.append(f"preprocess.scale/offset need {channels} values, one per input channel")
-    if m.features.dtype not in ("float32", "int8"):
-        problems.append(f"features.dtype {m.features.dtype!r} is not float32 or int8")
-    if m.head_dtype not in HEAD_DTYPES:
-        problems.append(f"head_dtype {m.head_dtype!r} is not one of {', '.join(HEAD_DTYPES)}")
-    if problems:
-        raise BundleError(path, "; ".join(problems))
 
 
 def _str_list(value: Any) -> list[str]:

@@ -17,11 +17,14 @@ from numpy.typing import NDArray
 
 from edge.errors import BundleError
 from edge.explain import activations
-from edge.explain.bundle_check import HEAD_FAILURES, read_head_archive
+from edge.explain.bundle_check import read_head_archive
 from edge.explain.head_ops import F32, Activation, Affine, Dense, HeadPass, Op, Pool2D, Reduce
 from edge.explain.weight_plan import WeightPlan, Weights, backward
 
 HEAD_FORMAT = 1
+# What a head built from a hostile file's arrays may raise, building or on its first pass: a BundleError each.
+HEAD_FAILURES = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError,
+                 MemoryError, FloatingPointError)
 
 
 class Head:
@@ -110,16 +113,27 @@ class Head:
 
     @classmethod
     def load(cls, path: Path) -> Head:
-        header, arrays = read_head_archive(path)  # only the arrays the spec names, sizes checked first
+        """The head in head.npz at path, read with edge.explain.bundle_check's size checks and tried on zeros."""
+        return cls.from_archive(path, *read_head_archive(path))
+
+    @classmethod
+    def from_archive(cls, path: Path, header: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Head:
+        """The head that head.npz's spec (header) and arrays describe, run once on zeros so that arrays whose shapes
+        disagree fail here, as a BundleError naming path, not in the first frame."""
         if header.get("head_format") != HEAD_FORMAT:
             raise BundleError(path, f"head format {header.get('head_format')!r} is not supported ({HEAD_FORMAT})")
         try:
             ops = [_op_from_spec(spec, i, arrays) for i, spec in enumerate(header["ops"])]
             h, w, k = (int(v) for v in header["input_shape"])
-            return cls(ops, (h, w, k), str(header["output_activation"]), arrays.get("cam_weights"))
+            head = cls(ops, (h, w, k), str(header["output_activation"]), arrays.get("cam_weights"))
         except (*HEAD_FAILURES, AssertionError) as e:  # AssertionError: the plan's shape invariants
             reason = str(e)[:200] or "arrays whose shapes do not fit together"
             raise BundleError(path, f"malformed head ({reason})") from e
+        try:
+            head.forward(np.zeros(head.input_shape, np.float32))
+        except HEAD_FAILURES as e:
+            raise BundleError(path, f"malformed head: its arrays do not fit together ({str(e)[:200]})") from e
+        return head
 
 
 def _softmax(logits: F32) -> F32:

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from edge.errors import BundleError, RuntimeNotFoundError
-from edge.explain.bundle_check import check_features
 from edge.explain.head_ops import F32
 
 _LOGGER = logging.getLogger(__name__)
@@ -72,12 +71,13 @@ def interpreter_class(runtime: str = "auto") -> tuple[str, Any]:
 
 class FeatureInterpreter:
     """features.tflite on a TFLite interpreter: model input (h_in, w_in, c) float32 -> A (h, w, k) float32, quantised
-    or not inside. num_threads: a count resolve_threads() gave (None: the runtime's default)."""
+    or not inside. path: a file whose flatbuffer edge.explain.bundle_check.check_features passed (tflite-runtime maps
+    the file unverified: a malformed one would crash the process). num_threads: a count resolve_threads() gave (None:
+    the runtime's default)."""
 
     def __init__(self, path: Path, *, runtime: str = "auto", num_threads: int | None = None) -> None:
         self.num_threads = num_threads
         self.runtime, interpreter_cls = interpreter_class(runtime)
-        check_features(path)  # tflite-runtime maps the file unverified: a malformed one would crash the process
         try:
             self._interpreter = interpreter_cls(model_path=str(path), num_threads=self.num_threads)
             self._interpreter.allocate_tensors()

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 
 from edge.errors import BundleError, MethodError
-from edge.explain import bundle as bundle_format
 from edge.explain import imx500_record
 from edge.explain.cam import CamContext, get_method, normalise
 from edge.explain.head_ops import F32
 from edge.explain.imx500_record import Imx500Trunk
+from edge.explain.open_bundle import read_manifest
 from edge.records import Frame
 from edge.sources.base import SourceBase, SourceConfig, SourceError, SourceUnavailableError
 from edge.sources.picamera2 import _import_picamera2
@@ -128,7 +128,7 @@ class Imx500Source(SourceBase):
 
     def open(self) -> None:
         try:
-            manifest = bundle_format.read_manifest(self.bundle)
+            manifest = read_manifest(self.bundle)
         except BundleError as e:
             raise SourceError(f"imx500: {e}") from e
         if manifest.imx500 is None:

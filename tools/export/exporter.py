@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge.explain import bundle as bundle_format
 from edge.explain.bundle import FeatureModel, Manifest
+from edge.explain.bundle_check import sha256_file
 from tools.common import cli_support, edge_worker
 from tools.export import class_names, formats, head_storage, preprocess_spec, quiet
 from tools.export.front_end import ExportError, ExportOptions, FrontEndModel
@@ -52,7 +53,7 @@ def write_bundle(options: ExportOptions, front: FrontEndModel) -> Manifest:
         features=FeatureModel(dtype, in_quant, out_quant, front.flops),
         head_layers=front.head_layers,
         head_dtype=options.head_dtype,
-        files={name: bundle_format.sha256_file(out / name) for name in (bundle_format.FEATURES, bundle_format.HEAD)},
+        files={name: sha256_file(out / name) for name in (bundle_format.FEATURES, bundle_format.HEAD)},
         source=front.source,
     )
     (out / bundle_format.MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

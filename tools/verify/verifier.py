@@ -26,6 +26,7 @@ from tqdm import tqdm
 from edge.explain import bundle as bundle_format
 from edge.explain.bundle import Preprocess
 from edge.explain.cam import METHODS, normalise
+from edge.explain.open_bundle import read_manifest
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.front_end import ExportError
@@ -187,7 +188,7 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     if method not in REFERENCED:
         raise VerifyError(f"method {method!r} has no reference in tools.verify yet (tests/test_cam_family.py checks it "
                           f"against pytorch-grad-cam / torch-cam); choose one of {', '.join(REFERENCED)}")
-    manifest = bundle_format.read_manifest(bundle)
+    manifest = read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
     reference, tol = references.reference(model_path, weights, manifest, user_tolerance)
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
                                      ExportError) as s, \
             quiet.quiet_unless(args.debug):
-        manifest = bundle_format.read_manifest(args.bundle)
+        manifest = read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,
                         _convention(args, manifest.input_channels), args.tolerance)

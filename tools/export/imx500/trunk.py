@@ -20,6 +20,7 @@ from typing import Any
 from edge.explain import bundle as bundle_format
 from edge.explain import imx500_record
 from edge.explain.bundle import Manifest
+from edge.explain.bundle_check import sha256_file
 from edge.explain.preprocess import Preprocessor
 from tools.export.front_end import ExportError
 from tools.export.imx500 import carry, toolchain
@@ -117,7 +118,7 @@ def add_trunk(model_path: Path, weights: Path | None, manifest: Manifest, out: P
                         record.memory.get("Memory Usage", "?"))
     files = dict(manifest.files)
     for name in (imx500_record.NETWORK, imx500_record.QUANTISED_TRUNK, imx500_record.MEMORY_REPORT):
-        files[name] = bundle_format.sha256_file(out / name)
+        files[name] = sha256_file(out / name)
     updated = dataclasses.replace(manifest, imx500=record, files=files)
     (out / bundle_format.MANIFEST).write_text(updated.to_json(), encoding="utf-8")
     return updated

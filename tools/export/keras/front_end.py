@@ -13,8 +13,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from edge.explain import bundle as bundle_format
 from edge.explain.bundle import Preprocess
+from edge.explain.bundle_check import sha256_file
 from edge.explain.preprocess import Preprocessor
 from tools.export import preprocess_spec
 from tools.export.front_end import ExportError, ExportOptions, FrontEndModel
@@ -112,12 +112,12 @@ def _preprocess(model: Any, options: ExportOptions, channels: int) -> Preprocess
 def _source(model_path: Path, weights: Path | None) -> dict[str, str]:
     source = {
         "model": model_path.name,
-        "model_sha256": bundle_format.sha256_file(model_path),
+        "model_sha256": sha256_file(model_path),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if weights is not None:
         source["weights"] = weights.name
-        source["weights_sha256"] = bundle_format.sha256_file(weights)
+        source["weights_sha256"] = sha256_file(weights)
     return source

@@ -14,7 +14,7 @@ import onnx2torch
 import torch
 from torch import fx
 
-from edge.explain import bundle as bundle_format
+from edge.explain.bundle_check import sha256_file
 from edge.explain.head import Head
 from tools.export import layer_list
 from tools.export.front_end import ExportOptions, FrontEndModel
@@ -83,7 +83,7 @@ def feature_module(gm: fx.GraphModule, tensor: str) -> fx.GraphModule:
 
 
 def _source(path: Path, model: onnx.ModelProto) -> dict[str, str]:
-    return {"model": path.name, "model_sha256": bundle_format.sha256_file(path),
+    return {"model": path.name, "model_sha256": sha256_file(path),
             "onnx_producer": f"{model.producer_name} {model.producer_version}".strip(),
             "onnx_opset": str(graph.opset_of(model)),
             "onnx": onnx.__version__, "onnx2torch": metadata.version("onnx2torch"), "torch": torch.__version__,

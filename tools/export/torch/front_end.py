@@ -12,7 +12,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from edge.explain import bundle as bundle_format
+from edge.explain.bundle_check import sha256_file
 from edge.explain.head import Head
 from tools.export import layer_list
 from tools.export.front_end import ExportError, ExportOptions, FrontEndModel
@@ -85,7 +85,7 @@ def _source(model: str, weights: Path | None) -> dict[str, str]:
               "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     if weights is not None:
         source["weights"] = weights.name
-        source["weights_sha256"] = bundle_format.sha256_file(weights)
+        source["weights_sha256"] = sha256_file(weights)
     return source
 
 

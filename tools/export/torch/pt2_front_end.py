@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import fx
 
-from edge.explain import bundle as bundle_format
+from edge.explain.bundle_check import sha256_file
 from edge.explain.head import Head
 from tools.export import layer_list
 from tools.export.front_end import ExportOptions, FrontEndModel
@@ -71,7 +71,7 @@ def feature_module(split: AtenSplit) -> fx.GraphModule:
 
 
 def _source(path: Path) -> dict[str, str]:
-    return {"model": path.name, "model_sha256": bundle_format.sha256_file(path), "torch": torch.__version__,
+    return {"model": path.name, "model_sha256": sha256_file(path), "torch": torch.__version__,
             "litert_torch": metadata.version("litert-torch"),
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 

@@ -1,7 +1,7 @@
 """Home Assistant's own MQTT code judging the device's discovery configs and messages. It runs under the Python of the
 venv scripts/ha-venv makes (HA pins hundreds of packages of its own, so never the project's venv):
 
-    EDGE_HA_PYTHON=$(./scripts/ha-venv) pytest tests/test_home_assistant.py -k own_schemas
+    EDGE_HA_PYTHON=$(./scripts/ha-venv) pytest tests/test_home_assistant.py -k own_code
 
 Reads {"configs": {topic: config}, "messages": {topic: [payload text, ...]}} on stdin (the retained configs and the
 messages seen on each topic, as a broker delivered them) and prints, per config topic, what HA makes of it, the way

@@ -2,9 +2,9 @@
 entity ids, origin, every config's topics and templates matched with what is really published there, HA's birth
 message bringing back the configs and the last state, and --mqtt-forget while the camera runs.
 
-The rules checked here in Python are HA's own, read from homeassistant/components/mqtt/ of 2026.2 (discovery.py's
-TOPIC_MATCHER, sensor.py's enum/options check, entity.py's default_entity_id); test_home_assistants_own_code_accepts_
-the_configs runs HA's code itself (homeassistant 2024.3.3, the newest for Python 3.11, through tests/ha_check.py).
+The rules checked here in Python are HA's own, read from homeassistant/components/mqtt/ of 2026.11 (discovery.py's
+TOPIC_MATCHER, sensor.py's enum/options check, entity.py's default_entity_id); the last test runs HA's code itself
+(homeassistant 2024.3.3, the newest for Python 3.11, through tests/ha_check.py).
 """
 
 from __future__ import annotations

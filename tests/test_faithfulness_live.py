@@ -207,3 +207,17 @@ def test_dashboard_keeps_running_means_per_class() -> None:
     for name in ("deletion_auc", "insertion_auc", "confidence_change"):
         assert mine["faithfulness"][name] == pytest.approx(np.mean([s[name] for s in sets]))
     assert all("faithfulness" not in m for m in maps if m["name"] != ex.label)
+
+
+def test_the_dashboards_means_are_read_as_a_copy() -> None:
+    """HTTP threads serialise the running means while the output's thread adds scores: they read a copy taken under
+    the heatmaps' lock, which later scores do not change."""
+    from edge.http.board import MeanHeatmaps
+
+    maps = MeanHeatmaps(2)
+    maps.add_scores({"class": "Apfel", "frame": 1, "deletion_auc": 0.25})
+    seen = maps.faithfulness_means()
+    maps.add_scores({"class": "Apfel", "frame": 2, "deletion_auc": 0.75})
+    maps.add_scores({"class": "Orange", "frame": 3, "deletion_auc": 0.5})
+    assert seen == {"Apfel": {"n": 1.0, "deletion_auc": 0.25}}
+    assert maps.faithfulness_means()["Apfel"] == {"n": 2.0, "deletion_auc": 0.5}

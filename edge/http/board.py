@@ -102,11 +102,17 @@ class MeanHeatmaps:
 
     def add_scores(self, scores: dict[str, Any]) -> None:
         """One set of [faithfulness] scores into its class's running means."""
-        mean = self.faithfulness.setdefault(str(scores.get("class", "")), {"n": 0.0})
-        mean["n"] += 1
-        for name, value in scores.items():
-            if name not in ("frame", "passes") and isinstance(value, int | float) and not isinstance(value, bool):
-                mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
+        with self._lock:  # the output's thread writes, HTTP threads read (faithfulness_means)
+            mean = self.faithfulness.setdefault(str(scores.get("class", "")), {"n": 0.0})
+            mean["n"] += 1
+            for name, value in scores.items():
+                if name not in ("frame", "passes") and isinstance(value, int | float) and not isinstance(value, bool):
+                    mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
+
+    def faithfulness_means(self) -> dict[str, dict[str, float]]:
+        """A copy of the running means per class name, safe to serialise while scores come in."""
+        with self._lock:
+            return {name: dict(mean) for name, mean in self.faithfulness.items()}
 
     def add(self, class_index: int, cam: NDArray[np.float32]) -> None:
         small = cv2.resize(np.asarray(cam, np.float32), (HEATMAP_SIZE, HEATMAP_SIZE), interpolation=cv2.INTER_AREA)

@@ -128,7 +128,7 @@ def heatmap(app: App, h: Handler, url: SplitResult) -> None:
 def heatmap_list(app: App, h: Handler, url: SplitResult) -> None:
     counts = app.board.heatmaps.listing()
     classes = list(app.board.about.get("classes", ())) or [str(i) for i in range(len(counts))]
-    means = app.board.heatmaps.faithfulness  # [faithfulness]: running means per class, when scored
+    means = app.board.heatmaps.faithfulness_means()  # [faithfulness]: running means per class, when scored
     _json(h, [{"class": i, "name": name, "frames": n, **({"faithfulness": means[name]} if name in means else {})}
               for i, (name, n) in enumerate(zip(classes, counts, strict=False))])
 

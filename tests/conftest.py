@@ -11,11 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from broker import auth_broker, broker, tls_broker  # noqa: F401 (fixtures: a real Mosquitto for the MQTT tests)
+from browser import chromium_driver
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -74,6 +76,27 @@ def cached_build(out: Path, make: Callable[[Path], subprocess.CompletedProcess[s
         except OSError:  # another run finished first; its tree is as good
             shutil.rmtree(partial, ignore_errors=True)
     return out
+
+
+def scripted_venv(script: str, venv: Path, timeout: float) -> str:
+    """What `scripts/SCRIPT VENV` prints, having made the venv there (or kept it, when its pins are unchanged). The
+    scripts exit 2 saying "no Python ..." where this machine has none they can make it with: the test skips, so."""
+    proc = subprocess.run([str(REPO / "scripts" / script), str(venv)], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if proc.returncode == 2 and "no Python" in proc.stderr:
+        pytest.skip(f"scripts/{script} cannot make its venv here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, f"scripts/{script} failed:\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+@pytest.fixture
+def driver(tmp_path: Path) -> Iterator[Any]:
+    """Debian's Chromium under Selenium (tests/browser.py), 1280 x 900, quit after the test."""
+    browser: Any = chromium_driver(tmp_path / "profile")
+    try:
+        yield browser
+    finally:
+        browser.quit()
 
 
 def build_zoo() -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from broker import Received
-from conftest import REPO
+from conftest import REPO, scripted_venv
 
 REQUIREMENTS = REPO / "requirements-ha.txt"
 
@@ -26,13 +26,7 @@ def venv_key() -> str:
 def ha_python() -> str:
     if os.environ.get("EDGE_HA_PYTHON"):
         return os.environ["EDGE_HA_PYTHON"]
-    venv = REPO / "build" / f"ha-venv-{venv_key()}"
-    proc = subprocess.run([str(REPO / "scripts" / "ha-venv"), str(venv)], capture_output=True, text=True,
-                          timeout=1200, check=False)
-    if proc.returncode == 2 and "no Python 3.11" in proc.stderr:
-        pytest.skip(f"Home Assistant's venv cannot be made here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, f"scripts/ha-venv failed:\n{proc.stderr[-3000:]}"
-    return proc.stdout.strip().splitlines()[-1]
+    return scripted_venv("ha-venv", REPO / "build" / f"ha-venv-{venv_key()}", timeout=1200).strip().splitlines()[-1]
 
 
 def ha_judge(python: str, configs: dict[str, dict[str, Any]], received: list[Received]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import MINI_DATA, REPO, _zoo_key, cached_build, run_python
+from conftest import MINI_DATA, REPO, _zoo_key, cached_build, run_python, scripted_venv
 
 REQUIREMENTS = REPO / "requirements-imx500.txt"
 FRUIT_MODEL = REPO / "models" / "fruit.keras"
@@ -30,11 +30,7 @@ def imx500_venv() -> Path:
     if shutil.which("java") is None:
         pytest.skip("imxconv-tf needs `java` and this machine has none (apt install default-jre-headless)")
     venv = REPO / "build" / f"imx500-venv-{venv_key()}"
-    proc = subprocess.run([str(REPO / "scripts" / "imx500-venv"), str(venv)], capture_output=True, text=True,
-                          timeout=1800, check=False)
-    if proc.returncode == 2 and "no Python 3.9-3.11" in proc.stderr:
-        pytest.skip(f"Sony's venv cannot be made here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, f"scripts/imx500-venv failed:\n{proc.stderr[-3000:]}"
+    scripted_venv("imx500-venv", venv, timeout=1800)
     return venv
 
 

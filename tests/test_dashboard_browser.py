@@ -34,15 +34,6 @@ def edge(fruit_bundle: Path) -> Iterator[EdgeProcess]:
         yield process
 
 
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Any]:
-    browser: Any = chromium_driver(tmp_path / "profile")
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.loads(answer.read())

@@ -4,14 +4,12 @@ the scores the real worker computed for the frames fed to the real dashboard."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from browser import chromium_driver, wait_until
+from browser import wait_until
 from conftest import REPO
 
 from edge import Explainer
@@ -24,15 +22,6 @@ pytestmark = pytest.mark.slow
 FRUIT = REPO / "models" / "fruit"
 SAMPLES = ("apfel_01.jpg", "orange_01.jpg", "apfel_02.jpg", "tomate_01.jpg")
 SHOWN = "return [...document.querySelectorAll('#heatmaps figcaption')].map(c => c.textContent);"
-
-
-@pytest.fixture
-def driver(tmp_path: Path) -> Iterator[Any]:
-    browser: Any = chromium_driver(tmp_path / "profile")
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def _text(scores: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
-"""The numbers explanation drift is judged on: statistics of one CAM and of one frame, NumPy only."""
+"""The numbers explanation drift is judged on: statistics of one CAM and of one frame (NumPy and OpenCV)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -64,8 +65,10 @@ def thumbnail(image: NDArray[np.uint8]) -> F32:
 def frame_stats(image: NDArray[np.uint8]) -> F64:
     """(2,) float64: brightness (mean green, 0..255) and sharpness (log10 of 1 + the variance of the Laplacian)."""
     g = thumbnail(image)
-    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4.0 * g[1:-1, 1:-1]
-    return np.array([float(g.mean()), float(np.log10(1.0 + lap.var()))])
+    # OpenCV's 3x3 aperture (ksize 1) is the 4-neighbour Laplacian; the border rows and columns are left out
+    lap = np.asarray(cv2.Laplacian(g, cv2.CV_32F, ksize=1), np.float32)[1:-1, 1:-1]  # (h - 2, w - 2) float32
+    std = float(np.asarray(cv2.meanStdDev(lap)[1]).item())
+    return np.array([float(cv2.mean(g)[0]), float(np.log10(1.0 + std * std))])
 
 
 FRAME_STAT_NAMES = ("brightness", "sharpness")

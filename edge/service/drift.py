@@ -29,6 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 LEARNED_NAME = "drift-baseline.npz"
 POLL_S = 0.02  # the monitor lags the loop by at most this; its decisions span hundreds of frames
 INBOX = 64  # frames waiting for the monitor at most (each holds its frame's image)
+YIELD_EVERY = 4  # frames the monitor handles between offers of the interpreter lock to the loop
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class DriftWorker:
         self._events: list[dict[str, Any]] = []  # alert and clear statuses not yet handed to the loop
         self._lock = threading.Lock()
         self.dropped = 0
+        self.handled = 0  # frames the monitor's thread took from the inbox
+        self.busy_s = 0.0  # CPU time that thread spent on them (its cost, as tools.bench.drift_cost reports it)
 
     def start(self, sinks: Iterable[object] = ()) -> None:
         """Starts the monitor's thread; a browser view among sinks shows its maps (maps())."""
@@ -111,14 +114,18 @@ class DriftWorker:
         stopping = False
         while not stopping:
             stopping = self._stop.wait(POLL_S)  # then the frames still waiting, as close() promises
+            started = time.thread_time()
             while self._inbox:
+                self.handled += 1
+                if self.handled % YIELD_EVERY == 0:
+                    time.sleep(0)  # the loop gets the interpreter lock back within a few frames' work if it waits
                 ex, image = self._inbox.popleft()
                 try:
                     self._handle(ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image)
                 except (BaselineError, OSError, ValueError) as e:
                     _LOGGER.error("drift: %s; the monitor stops", e)
                     return
-                time.sleep(0)  # hands the interpreter lock back to the loop between frames if it waits for it
+            self.busy_s += time.thread_time() - started
 
     def _handle(self, class_index: int, confidence: float, cam: NDArray[np.float32],
                 image: NDArray[np.uint8]) -> None:

@@ -249,25 +249,27 @@ async function refreshDrift() { // [drift]: per class the baseline's mean map be
     $("drift-maps").replaceChildren(...classes.map((c) => {
       const pair = document.createElement("div");
       pair.className = "pair";
-      for (const [map, when] of [["baseline", "in the baseline"], ["current", "now"]]) {
+      for (const [map, when, frames] of [["baseline", "baseline", c.baseline_frames], ["current", "now", c.frames]]) {
+        const slot = document.createElement("div");
+        const label = document.createElement("span");
+        label.textContent = `${when} (${frames} frames)`;
         if (map === "current" && c.frames === 0) {
-          const unseen = document.createElement("span");
-          unseen.className = "unseen";
-          unseen.textContent = "not seen yet";
-          pair.append(unseen);
-          continue;
+          label.textContent = "not seen yet";
+          label.className = "unseen";
+          slot.append(label);
+        } else {
+          const img = document.createElement("img");
+          img.src = `drift.png?class=${c.class}&map=${map}&n=${frames}`;
+          img.alt = `mean heatmap of ${c.name}, ${when}`;
+          img.dataset.map = map;
+          slot.append(img, label);
         }
-        const img = document.createElement("img");
-        img.src = `drift.png?class=${c.class}&map=${map}&n=${map === "baseline" ? 0 : c.frames}`;
-        img.alt = `mean heatmap of ${c.name} ${when}`;
-        img.dataset.map = map;
-        pair.append(img);
+        pair.append(slot);
       }
       const caption = document.createElement("figcaption");
-      caption.textContent = `${c.name}: baseline (${c.baseline_frames} frames) · now (${c.frames} frames` +
-        (c.frames > 0 ? `, distance ${c.distance.toFixed(2)} of its threshold)` : ")");
+      caption.textContent = c.name + (c.frames > 0 ? `: distance ${c.distance.toFixed(2)} of its threshold` : "");
       const figure = document.createElement("figure");
-      figure.append(pair, caption);
+      figure.append(caption, pair);
       const li = document.createElement("li");
       li.dataset.class = c.name;
       li.append(figure);

@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from edge.explain import bundle as bundle_format
 from tools.export import formats
 from tools.export.torch import model_spec
 from tools.keras_support import model_io
-from tools.verify import tolerance
+from tools.verify import family, tolerance
 
 
 class VerifyError(Exception):
@@ -80,3 +83,29 @@ def _needs_logits(reference: str, manifest: bundle_format.Manifest) -> None:
     if manifest.output_activation != "none":
         raise VerifyError(f"the {reference} reference takes the model's outputs as logits; this bundle's model ends "
                           f"in {manifest.output_activation}")
+
+
+def add_family_maps(reference: Any, x: np.ndarray, refs: dict[str, list[Any]], method: str,
+                    samples: int | None) -> dict[str, np.ndarray]:
+    """Each reference's map of a family method (tools/verify/family.py) put in its `methods`, image i with seed i;
+    returns, per score, the size (N,) each image's rounding scales with (0 where it is the map's own)."""
+    n = family.samples_of(method, samples) if method in family.SAMPLED else 0
+    scales: dict[str, np.ndarray] = {}
+    for score, score_refs in refs.items():
+        sizes = []
+        for i, (xi, r) in enumerate(zip(x, tqdm(score_refs, desc=f"reference {method} ({score})", unit="img",
+                                                 leave=False), strict=True)):
+            if hasattr(r, "gradient"):  # TensorFlow's Reference: tape.gradient's A and g
+                from tools.verify import family_tf_trunk
+
+                cam, size = family_tf_trunk.reference_map(reference, xi, r.activations, r.gradient, r.class_index,
+                                                          score, method, i, n)
+            else:
+                from tools.verify import family_torch
+
+                cam, size = family_torch.reference_map(reference, xi, r.activations, r.class_index, score, method, i,
+                                                       n)
+            r.methods[method] = cam
+            sizes.append(size or 0.0)
+        scales[score] = np.array(sizes)
+    return scales

@@ -37,6 +37,7 @@ class GradCamReference:
         pre_output = keras_graph.input_of_output_layer(model)
         self._last_kind = type(last).__name__
         self._last = last
+        self.head_layers = chain.layers
         self._activation = self._output_activation(last)
         self._model = keras.Model(model.inputs, [chain.target_tensor, pre_output, model.outputs[0]])
         # The original CAM is defined for GlobalAveragePooling2D -> Dense only: keep that Dense's kernel (k, C).
@@ -81,6 +82,24 @@ class GradCamReference:
             activations=A[0].numpy().astype(np.float32),
             methods=methods,
         )
+
+    def head(self, A: Any) -> tuple[Any, Any]:
+        """The Keras layers after the target on activations (n, h, w, k): logits and probabilities (n, C)."""
+        pre = A
+        for layer in self.head_layers[:-1]:
+            pre = layer(pre, training=False)
+        return self._outputs(pre, self.head_layers[-1](pre, training=False))
+
+    def forward(self, x: Any) -> tuple[Any, Any, Any]:
+        """The whole model on inputs (n, H, W, c): activations A (n, h, w, k), logits and probabilities (n, C)."""
+        A, pre, out = self._model([x], training=False)
+        return (A, *self._outputs(pre, out))
+
+    def _outputs(self, pre: Any, out: Any) -> tuple[Any, Any]:
+        import tensorflow as tf
+
+        logits = self._logits(pre, out)
+        return logits, out if self._activation != "none" else tf.nn.softmax(logits)
 
     def _logits(self, pre: Any, out: Any) -> Any:
         import tensorflow as tf

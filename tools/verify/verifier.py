@@ -1,7 +1,8 @@
-"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's Grad-CAM equal the framework's?
+"""python -m tools.verify BUNDLE --model MODEL --images DIR: does the device's CAM equal the framework's?
 
 TensorFlow computes Grad-CAM with GradientTape on the original Keras model (torch autograd on a PyTorch model,
-tools/verify/torch_reference.py), for score = logit and probability; the edge side runs the bundle in a
+tools/verify/torch_reference.py), for score = logit and probability; the rest of the CAM family against
+pytorch-grad-cam / torch-cam or TensorFlow ops (tools/verify/family.py says which); the edge side runs the bundle in a
 TensorFlow-free subprocess (tools/verify/edge_side.py). Two questions, two checks:
 (a) the head: fed the framework's own target activations, does the NumPy head give its gradient's map and the
 model's probabilities? This is the export's promise, to float32 rounding of the head's sums. (b) the features: how far
@@ -19,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -30,38 +30,20 @@ from edge.explain.open_bundle import read_manifest
 from tools.common import cli_support, contact_sheet
 from tools.export import preprocess_spec, quiet
 from tools.export.front_end import ExportError
-from tools.export.keras.feature_export import IMAGE_SUFFIXES
 from tools.keras_support import model_io
-from tools.verify import edge_side, imx500_fidelity, references, report_text, tolerance
+from tools.verify import edge_side, family, imx500_fidelity, references, report_text, tolerance
+from tools.verify.inputs import load_images as load_images
+from tools.verify.inputs import reference_inputs as reference_inputs
 from tools.verify.references import VerifyError as VerifyError
 from tools.verify.sheet import sheet_rows, sheet_title
 
 CORRELATION_FLOOR = 0.999  # a float16 head's maps against TensorFlow's
 
 
-def load_images(directory: Path, limit: int) -> tuple[list[Path], list[np.ndarray]]:
-    every = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    paths = every[:: max(1, len(every) // limit)][:limit]  # spread over the class folders, not the first one only
-    images, kept = [], []
-    for path in paths:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is not None:
-            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # (H, W, 3) uint8 RGB
-            kept.append(path)
-    if not images:
-        raise VerifyError(f"{directory}: no readable images")
-    return kept, images
-
-
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else float(np.allclose(a, b))
-
-
-# The methods with a reference here (tools/verify/tf_cams.py, torch_reference.py); the rest of the CAM family is checked
-# against pytorch-grad-cam and torch-cam by tests/test_cam_family.py
-REFERENCED = ("gradcam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam", "cam")
 
 
 def _reference_map(r: Any, method: str) -> np.ndarray:
@@ -126,12 +108,14 @@ def _within(m: dict[str, Any], tolerance: float | None) -> bool:
 
 
 def judge(refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str, dtype: str,
-          tol: tolerance.Tolerances) -> dict[str, Any]:
+          tol: tolerance.Tolerances, sizes: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The two questions: (a) is the head exact on TensorFlow's own activations, (b) how far do the TFLite features
-    drift from TensorFlow's, and what does that do to the map and the probabilities."""
-    amplify = 10 if method == "gradcampp" else 1  # Grad-CAM++'s alphas amplify rounding
+    drift from TensorFlow's, and what does that do to the map and the probabilities. `sizes`: per score, the size
+    (N,) each map's rounding scales with where that is not the map's own (Random CAM's cancelling terms; 0: none)."""
+    amplify = 10 if method == "gradcampp" else family.AMPLIFY.get(method, 1)  # alphas, softmaxes amplify rounding
     exact = tol.head_dtype == "float32"  # float16 weights are an approximation: judged on agreement, cost shown
-    head_tol = tol.head * amplify if exact else None
+    # a trunk-pass method's (a) runs the perturbed copies through the TFLite trunk: the features' drift is in it
+    head_tol = (tol.effect if method in family.TRUNK_PASS else tol.head) * amplify if exact else None
     effect_tol = tol.effect * amplify if exact else None
     # the probability drift each check allows, within which a top-1 flip is a near tie (float16: its own allowance)
     head_dp = tol.head * amplify if exact else tolerance.FLOAT16_HEAD_DP
@@ -146,6 +130,8 @@ def judge(refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str, 
         expected_p = np.stack([r.probabilities for r in score_refs])
         scale = None if score == "logit" else probability_map_scale(logit_maps, expected_cam,
                                                                       expected_p[np.arange(len(classes)), classes])
+        if sizes is not None:
+            scale = np.maximum(_peaks(expected_cam) if scale is None else scale, sizes[score])
         head = map_metrics(edge[f"{score}_head_cam_raw"], edge[f"{score}_head_probabilities"], expected_cam,
                            expected_p, classes, head_dp, scale)
         head["passed"] = _within(head, head_tol)
@@ -156,7 +142,8 @@ def judge(refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str, 
         full["passed"] = dtype == "int8" or _within(full, effect_tol)
         report["scores"][score] = full
     report["feature_drift"] = {"max_rel": drift, "passed": dtype == "int8" or drift <= tol.features}
-    report["tolerances"] = {"head": tol.head * amplify, "head_rule": "exact" if exact else "agreement",
+    report["tolerances"] = {"head": (tol.effect if method in family.TRUNK_PASS else tol.head) * amplify,
+                            "head_rule": "exact" if exact else "agreement",
                             "correlation_floor": CORRELATION_FLOOR, "features": tol.features, "effect": tol.effect,
                             "accumulating_layers": tol.layers, "fan_in_sum": tol.fan_in_sum,
                             "head_fan_in_sum": tol.head_fan_in_sum, "head_dtype": tol.head_dtype}
@@ -167,37 +154,28 @@ def judge(refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str, 
     return report
 
 
-def reference_inputs(images: list[np.ndarray], spec: Preprocess, shape: tuple[int, int, int]) -> np.ndarray:
-    """(N, h_in, w_in, c) float32 model inputs built from `spec` directly (not by edge's Preprocessor, which is
-    under test): resize, channel order, pixel * scale + offset."""
-    interpolation = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "nearest": cv2.INTER_NEAREST}[spec.resize]
-    out = []
-    for image in images:
-        resized = cv2.resize(image, (shape[1], shape[0]), interpolation=interpolation)
-        if spec.channel_order == "BGR":
-            resized = resized[..., ::-1]
-        x = resized.astype(np.float32) * np.array(spec.scale, np.float32) + np.array(spec.offset, np.float32)
-        out.append(x.astype(np.float32))
-    return np.stack(out)
-
-
 def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Path, limit: int,
            sheet: Path | None, method: str = "gradcam", convention: Preprocess | None = None,
-           user_tolerance: float = 1.0) -> dict[str, Any]:
-    """The framework's references and the edge side's outputs for the images; report() judges them."""
-    if method not in REFERENCED:
-        raise VerifyError(f"method {method!r} has no reference in tools.verify yet (tests/test_cam_family.py checks it "
-                          f"against pytorch-grad-cam / torch-cam); choose one of {', '.join(REFERENCED)}")
+           user_tolerance: float = 1.0, samples: int | None = None) -> dict[str, Any]:
+    """The framework's references and the edge side's outputs for the images; report() judges them. `samples`: the
+    noise or integration samples of SS-CAM, IS-CAM and Smooth Grad-CAM++ on both sides (None: the method's own)."""
     manifest = read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
     reference, tol = references.reference(model_path, weights, manifest, user_tolerance)
-    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference {method} ({score})", unit="img",
-                                                        leave=False)] for score in bundle_format.SCORES}
+    framework = references.reference_name(model_path)
+    scores = family.scores_checked(method, framework, bundle_format.SCORES)
+    refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference ({score})", unit="img", leave=False)]
+            for score in scores}
+    sizes = references.add_family_maps(reference, x, refs, method, samples) if method in family.FAMILY else None
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
-    edge = edge_side.run(bundle, images, tf_A, targets, method)
-    out = report(Checked(bundle, model_path, manifest, paths, images), refs, edge, method, tol, convention, sheet)
+    edge = edge_side.run(bundle, images, tf_A, targets, method, inputs=x, samples=samples)
+    out = report(Checked(bundle, model_path, manifest, paths, images), refs, edge, method, tol, convention, sheet,
+                 sizes)
+    out["method_reference"] = family.reference_text(method, framework)
+    if method in family.SAMPLED:
+        out["samples"] = family.samples_of(method, samples)
     if manifest.imx500 is not None:  # the sensor trunk too: its simulation against these float activations
         out["imx500"] = imx500_fidelity.report(bundle, manifest, images, tf_A)
         out["passed"] = out["passed"] and out["imx500"]["passed"]
@@ -216,14 +194,15 @@ class Checked:
 
 
 def report(checked: Checked, refs: dict[str, list[Any]], edge: dict[str, np.ndarray], method: str,
-           tol: tolerance.Tolerances, convention: Preprocess | None, sheet: Path | None) -> dict[str, Any]:
+           tol: tolerance.Tolerances, convention: Preprocess | None, sheet: Path | None,
+           sizes: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """The report (no TensorFlow here): what was compared, judge()'s verdict, a convention that differs from the
     manifest's, and the contact sheet of the edge side's logit maps if asked for."""
     manifest = checked.manifest
     out: dict[str, Any] = {"bundle": str(checked.bundle), "model": str(checked.model),
                            "reference": references.reference_name(checked.model),
                            "features": manifest.features.dtype, "head_dtype": manifest.head_dtype, "method": method,
-                           **judge(refs, edge, method, manifest.features.dtype, tol)}
+                           **judge(refs, edge, method, manifest.features.dtype, tol, sizes)}
     if convention is not None and convention != manifest.preprocess:
         out["preprocess_mismatch"] = {"manifest": asdict(manifest.preprocess), "given": asdict(convention)}
     if sheet is not None:
@@ -255,8 +234,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", type=Path, help="contact sheet PNG (default: BUNDLE/verify.png)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--method", choices=list(METHODS), default="gradcam",
-                   help="CAM method to check against its reference (TensorFlow's tape, torch autograd) and to draw "
-                   f"on the contact sheet; those with a reference here: {', '.join(REFERENCED)}")
+                   help="CAM method to check against its reference and to draw on the contact sheet: TensorFlow's "
+                   "tape for Keras models; torch autograd, pytorch-grad-cam or torch-cam for PyTorch and ONNX "
+                   "(docs/verify.md's table)")
+    p.add_argument("--samples", type=int, help="noise or integration samples of sscam, iscam and smoothgradcampp, on "
+                   "both sides (default: the method's own, 35, 10 and 4)")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="multiply the derived tolerances (float32 rounding through the model) by this: below 1 "
                    "stricter, above 1 looser (default 1)")
@@ -274,13 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tolerance > 0:
         print(f"error: --tolerance must be a positive factor, got {args.tolerance}", file=sys.stderr)
         return 2
+    if args.samples is not None and args.samples < 1:
+        print(f"error: --samples must be at least 1, got {args.samples}", file=sys.stderr)
+        return 2
     with cli_support.one_line_errors(args.debug, VerifyError, model_io.ModelLoadError, edge_side.EdgeSideError,
                                      ExportError) as s, \
             quiet.quiet_unless(args.debug):
         manifest = read_manifest(args.bundle)
         report = verify(args.bundle, args.model, args.weights, args.images, args.limit,
                         args.sheet or args.bundle / "verify.png", args.method,
-                        _convention(args, manifest.input_channels), args.tolerance)
+                        _convention(args, manifest.input_channels), args.tolerance, args.samples)
         return _print_report(report, args.json)
     return s.code
 

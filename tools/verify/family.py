@@ -33,7 +33,8 @@ AMPLIFY = {"ablationcam": 10, "kpcacam": 10, "eigengradcam": 10, "shapleycam": 1
 PYTORCH_REFERENCES = {
     "gradcamelementwise": "pytorch-grad-cam GradCAMElementWise", "eigengradcam": "pytorch-grad-cam EigenGradCAM "
     "(up to sign: oriented like sum_k g^k A^k)", "kpcacam": "pytorch-grad-cam KPCA_CAM", "fem": "pytorch-grad-cam FEM",
-    "finercam": "pytorch-grad-cam FinerCAM", "shapleycam": "pytorch-grad-cam ShapleyCAM",
+    "finercam": "pytorch-grad-cam FinerCAM",
+    "shapleycam": "pytorch-grad-cam ShapleyCAM (nn.Hardsigmoid as relu6(x + 3) / 6, which torch differentiates twice)",
     "ablationcam": "pytorch-grad-cam AblationCAM (its layer's minimum read once)",
     "randomcam": "pytorch-grad-cam RandomCAM, np.random.seed(i) for image i: the device's weights drawn from seed i",
     "scorecam": "pytorch-grad-cam ScoreCAM (masks upsampled in float64)",

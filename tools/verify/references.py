@@ -85,10 +85,23 @@ def _needs_logits(reference: str, manifest: bundle_format.Manifest) -> None:
                           f"in {manifest.output_activation}")
 
 
+def is_pt2(model_path: Path) -> bool:
+    return formats.front_end_for(model_path).name == "pt2"
+
+
+def refuse_unchecked(model_path: Path, method: str) -> None:
+    """A one-line error where the method's reference cannot run on the model: pytorch-grad-cam's AblationCAM ablates
+    channels item by item of a batch, which a .pt2 program exported for one input cannot take."""
+    if method == "ablationcam" and is_pt2(model_path):
+        raise VerifyError("pytorch-grad-cam's AblationCAM runs batches, which a .pt2 program refuses (exported for one "
+                          "input): verify ablationcam with the PyTorch MODULE:CALLABLE the program came from")
+
+
 def add_family_maps(reference: Any, x: np.ndarray, refs: dict[str, list[Any]], method: str,
-                    samples: int | None) -> dict[str, np.ndarray]:
+                    samples: int | None, one_by_one: bool = False) -> dict[str, np.ndarray]:
     """Each reference's map of a family method (tools/verify/family.py) put in its `methods`, image i with seed i;
-    returns, per score, the size (N,) each image's rounding scales with (0 where it is the map's own)."""
+    returns, per score, the size (N,) each image's rounding scales with (0 where it is the map's own).
+    `one_by_one`: the PyTorch model takes one input at a time (a .pt2 program)."""
     n = family.samples_of(method, samples) if method in family.SAMPLED else 0
     scales: dict[str, np.ndarray] = {}
     for score, score_refs in refs.items():
@@ -104,7 +117,7 @@ def add_family_maps(reference: Any, x: np.ndarray, refs: dict[str, list[Any]], m
                 from tools.verify import family_torch
 
                 cam, size = family_torch.reference_map(reference, xi, r.activations, r.class_index, score, method, i,
-                                                       n)
+                                                       n, one_by_one)
             r.methods[method] = cam
             sizes.append(size or 0.0)
         scales[score] = np.array(sizes)

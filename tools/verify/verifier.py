@@ -159,6 +159,7 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
            user_tolerance: float = 1.0, samples: int | None = None) -> dict[str, Any]:
     """The framework's references and the edge side's outputs for the images; report() judges them. `samples`: the
     noise or integration samples of SS-CAM, IS-CAM and Smooth Grad-CAM++ on both sides (None: the method's own)."""
+    references.refuse_unchecked(model_path, method)
     manifest = read_manifest(bundle)
     paths, images = load_images(images_dir, limit)
     x = reference_inputs(images, convention or manifest.preprocess, manifest.input_shape)
@@ -167,7 +168,9 @@ def verify(bundle: Path, model_path: Path, weights: Path | None, images_dir: Pat
     scores = family.scores_checked(method, framework, bundle_format.SCORES)
     refs = {score: [reference(xi, score) for xi in tqdm(x, desc=f"reference ({score})", unit="img", leave=False)]
             for score in scores}
-    sizes = references.add_family_maps(reference, x, refs, method, samples) if method in family.FAMILY else None
+    sizes = None
+    if method in family.FAMILY:
+        sizes = references.add_family_maps(reference, x, refs, method, samples, references.is_pt2(model_path))
     tf_A = np.stack([r.activations for r in refs["logit"]])
     targets = {score: [r.class_index for r in rs] for score, rs in refs.items()}
     edge = edge_side.run(bundle, images, tf_A, targets, method, inputs=x, samples=samples)

@@ -36,19 +36,24 @@ PYTORCH_REFERENCES = {
     "finercam": "pytorch-grad-cam FinerCAM",
     "shapleycam": "pytorch-grad-cam ShapleyCAM (nn.Hardsigmoid as relu6(x + 3) / 6, which torch differentiates twice)",
     "ablationcam": "pytorch-grad-cam AblationCAM (its layer's minimum read once)",
-    "randomcam": "pytorch-grad-cam RandomCAM, np.random.seed(i) for image i: the device's weights drawn from seed i",
+    "randomcam": "pytorch-grad-cam RandomCAM after np.random.seed(i) for image i, the device's weights drawn from "
+                 "seed i: the same random numbers, the map checked exactly (not their distribution)",
     "scorecam": "pytorch-grad-cam ScoreCAM (masks upsampled in float64)",
-    "sscam": "torch-cam SSCAM given the device's noise for image i (seed i), logit score only",
+    "sscam": "torch-cam SSCAM given the device's noise for image i (seed i: the map checked exactly, not the noise's "
+             "distribution), logit score only",
     "iscam": "torch-cam ISCAM, logit score only",
-    "smoothgradcampp": "torch-cam SmoothGradCAMpp given the device's noise for image i (seed i), on the input's own "
-                       "activations, logit score only",
+    "smoothgradcampp": "torch-cam SmoothGradCAMpp given the device's noise for image i (seed i: the map checked "
+                       "exactly, not the noise's distribution), on the input's own activations, logit score only",
 }
 TF_REFERENCES = {
-    "randomcam": "TensorFlow ops, weights drawn from seed i as the device's for image i",
-    "sscam": "TensorFlow ops and the Keras model on the masked inputs, the device's noise for image i (seed i)",
+    "randomcam": "TensorFlow ops, the weights drawn from seed i as the device's for image i: the same random "
+                 "numbers, the map checked exactly (not their distribution)",
+    "sscam": "TensorFlow ops and the Keras model on the masked inputs, with the device's noise for image i (seed i: "
+             "the map checked exactly, not the noise's distribution)",
     "iscam": "TensorFlow ops and the Keras model on the masked inputs",
     "scorecam": "TensorFlow ops and the Keras model on the masked inputs",
-    "smoothgradcampp": "tape.gradient on the Keras model at the device's noisy inputs for image i (seed i)",
+    "smoothgradcampp": "tape.gradient on the Keras model at the device's noisy inputs for image i (seed i: the map "
+                       "checked exactly, not the noise's distribution)",
     "ablationcam": "the Keras layers after the target on the ablated activations",
     "shapleycam": "tape.gradient of tape.gradient on the Keras layers after the target (Hessian-vector product)",
     "finercam": "tape.gradient of Finer-CAM's score through the Keras layers after the target",

@@ -135,3 +135,18 @@ def test_a_huge_value_is_echoed_short(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match=r"\[render\] alpha: expected a number, got ") as info:
         load_config(path)
     assert len(str(info.value)) < 300
+
+
+def test_smoothing_options_from_flags_and_file() -> None:
+    """--aug-smooth / --eigen-smooth set [model] aug_smooth / eigen_smooth; aug_smooth needs trunk passes, which the
+    imx500 source (the trunk on the sensor) cannot give: refused at start, naming the key."""
+    args = build_parser().parse_args(["run", "--aug-smooth", "--eigen-smooth"])
+    assert overrides_from(args)["model"] == {"aug_smooth": True, "eigen_smooth": True}
+    assert "model" not in overrides_from(build_parser().parse_args(["run"]))
+    config = build_config({"model": {"eigen_smooth": True}})
+    assert config.model.smoothing.describe() == "eigen_smooth" and Config().model.smoothing.describe() == "none"
+    with pytest.raises(ConfigError, match=r"\[model\] aug_smooth: expected true/false, got "):
+        build_config({"model": {"aug_smooth": "yes"}})
+    with pytest.raises(ConfigError, match=r"^config: \[model\] aug_smooth needs trunk passes; the imx500 source "):
+        build_config({"model": {"aug_smooth": True}, "source": {"spec": "imx500:models/fruit"}})
+    assert build_config({"model": {"eigen_smooth": True}, "source": {"spec": "imx500:models/fruit"}})

@@ -25,3 +25,16 @@ def test_trunk_pass_methods_warn_at_a_rate_they_cannot_keep(caplog: pytest.LogCa
     warnings = [r for r in caplog.records if r.name == "edge.service.method_cost"]  # not the explainer's load line
     assert len(warnings) == 1
     assert warnings[0].getMessage().startswith(f"method sscam runs the feature model {1 + 35 * k} times a frame")
+
+
+def test_aug_smooth_adds_its_passes_to_any_method(caplog: pytest.LogCaptureFixture) -> None:
+    """aug_smooth: 5 more copies of the input, each with the method's own passes."""
+    ex = Explainer.load(REPO / "models" / "fruit", num_threads=1)
+    k = ex.head.input_shape[-1]
+    assert trunk_pass_ms(ex, "gradcam", aug_smooth=True)[0] == 5  # type: ignore[index]
+    assert trunk_pass_ms(ex, "scorecam", aug_smooth=True)[0] == 6 * (1 + k) - 1  # type: ignore[index]
+    with caplog.at_level(logging.WARNING, logger="edge.service.method_cost"):
+        assert warn_if_too_slow(ex, "gradcam", 1e4, aug_smooth=True)
+        assert not warn_if_too_slow(ex, "gradcam", 1e4)
+    warnings = [r for r in caplog.records if r.name == "edge.service.method_cost"]
+    assert [w.getMessage()[:58] for w in warnings] == ["method gradcam with aug_smooth runs the feature model 5 ti"]

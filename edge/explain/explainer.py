@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from edge.errors import InputError, MethodError
 from edge.explain import bundle as bundle_format
 from edge.explain.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
+from edge.explain.cam.smoothing import Smoothing, aug_smoothed_map, raw_map
 from edge.explain.class_names import summary as class_summary
 from edge.explain.head_ops import F32, HeadPass
 from edge.explain.open_bundle import OpenBundle, open_bundle
@@ -82,12 +83,14 @@ class Explainer:
 
     @overload
     def explain(
-        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: None = ...
+        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: None = ...,
+        aug_smooth: bool = ..., eigen_smooth: bool = ...
     ) -> Explanation: ...
 
     @overload
     def explain(
-        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: int
+        self, frame: NDArray[np.uint8], *, target: int | str | None = ..., method: str = ..., top_k: int,
+        aug_smooth: bool = ..., eigen_smooth: bool = ...
     ) -> list[Explanation]: ...
 
     def explain(
@@ -97,12 +100,16 @@ class Explainer:
         target: int | str | None = None,
         method: str = DEFAULT_METHOD,
         top_k: int | None = None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
     ) -> Explanation | list[Explanation]:
-        """Explain an (H, W, 3) uint8 RGB frame of any size: the top class, a chosen target, or the top_k classes."""
+        """Explain an (H, W, 3) uint8 RGB frame of any size: the top class, a chosen target, or the top_k classes.
+        aug_smooth, eigen_smooth: pytorch-grad-cam's smoothing options (edge/explain/cam/smoothing.py)."""
         t0 = time.perf_counter()
         x = self.preprocess(frame)
-        if top_k is not None or target is not None or method != DEFAULT_METHOD or self.score != "logit":
-            return self._explain(x, target, method, top_k, t0)
+        if (top_k is not None or target is not None or method != DEFAULT_METHOD or self.score != "logit"
+                or aug_smooth or eigen_smooth):
+            return self._explain(x, target, method, top_k, t0, Smoothing(aug_smooth, eigen_smooth))
         # The default call, Grad-CAM of the top class's logit, in this one function: after the feature model every
         # further Python frame and object costs in cache misses (docs/performance.md). The same weights() and
         # normalise() as the Grad-CAM method's, so the result is exactly _explain's.
@@ -122,24 +129,29 @@ class Explainer:
 
     @overload
     def explain_input(
-        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: None = ...
+        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: None = ..., aug_smooth: bool = ...,
+        eigen_smooth: bool = ...
     ) -> Explanation: ...
 
     @overload
     def explain_input(
-        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: int
+        self, x: F32, *, target: int | str | None = ..., method: str = ..., top_k: int, aug_smooth: bool = ...,
+        eigen_smooth: bool = ...
     ) -> list[Explanation]: ...
 
     def explain_input(
-        self, x: F32, *, target: int | str | None = None, method: str = DEFAULT_METHOD, top_k: int | None = None
+        self, x: F32, *, target: int | str | None = None, method: str = DEFAULT_METHOD, top_k: int | None = None,
+        aug_smooth: bool = False, eigen_smooth: bool = False
     ) -> Explanation | list[Explanation]:
         """Explain an already preprocessed model input x (h_in, w_in, c) float32: the parity path."""
         if x.shape != self.manifest.input_shape:
             raise InputError(f"expected a model input of shape {self.manifest.input_shape}, got {x.shape}")
-        return self._explain(np.asarray(x, np.float32), target, method, top_k, None)
+        smoothing = Smoothing(aug_smooth, eigen_smooth)
+        return self._explain(np.asarray(x, np.float32), target, method, top_k, None, smoothing)
 
     def _explain(
-        self, x: F32, target: int | str | None, method_name: str, top_k: int | None, t0: float | None
+        self, x: F32, target: int | str | None, method_name: str, top_k: int | None, t0: float | None,
+        smoothing: Smoothing
     ) -> Explanation | list[Explanation]:
         """x: the model input; t0: when preprocessing began (None: x came preprocessed)."""
         method = get_method(method_name)
@@ -150,17 +162,22 @@ class Explainer:
         stages = (0.0 if t0 is None else (t1 - t0) * 1e3, (t2 - t1) * 1e3, (time.perf_counter() - t2) * 1e3)
         if top_k is None:  # one class: no list, no sort
             c = int(hp.probabilities.argmax()) if target is None else self.class_index(target)
-            return self._explain_class(A, hp, c, method, stages, x)
-        return [self._explain_class(A, hp, c, method, stages, x) for c in self._classes(hp, target, top_k)]
+            return self._explain_class(A, hp, c, method, stages, x, smoothing)
+        return [self._explain_class(A, hp, c, method, stages, x, smoothing) for c in self._classes(hp, target, top_k)]
 
     def _explain_class(
-        self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float], x: F32
+        self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float], x: F32,
+        smoothing: Smoothing
     ) -> Explanation:
         """One class's map and result; stages: the preprocess, features and head ms shared by the frame's classes."""
         t3 = time.perf_counter()
         head = self.head
         dz = head.score_gradient(hp, c, self.score)
-        cam_raw = method.raw(CamContext(A, head, hp, dz, c, self.score, x, self.trunk_features))
+        ctx = CamContext(A, head, hp, dz, c, self.score, x, self.trunk_features)
+        if smoothing.aug:  # cam_raw: pytorch-grad-cam's aug_smooth output (ReLU'd, scaled, averaged); cam: its max 1
+            cam_raw = aug_smoothed_map(method, ctx, smoothing.eigen)
+        else:
+            cam_raw = raw_map(method, ctx, smoothing.eigen)
         cam = normalise(cam_raw)
         cam_raw = cam_raw.astype(np.float32, copy=False)
         preprocess_ms, features_ms, head_ms = stages

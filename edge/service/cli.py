@@ -229,7 +229,7 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     about = {"model": Path(explainer.path).name if explainer.path else "model",
              "sha256": explainer.manifest.sha256[:12], "runtime": explainer.features.runtime,
              "threads": explainer.features.num_threads or "runtime default", "classes": list(explainer.class_names),
-             "version": __version__}
+             "version": __version__, "cam_smoothing": config.model.smoothing.describe()}
     if not (config.http.enabled and config.http.controls):
         return None, about
     initial = Settings(method=config.model.method, target=config.model.target, alpha=config.render.alpha,
@@ -252,7 +252,7 @@ def start_drift(config: Config, explainer: Explainer, sinks: list[Sink] | None =
 def run(config: Config) -> int:
     stop = threading.Event()
     parts = build(config, stop, paced=True)
-    warn_if_too_slow(parts.explainer, config.model.method, config.source.fps)
+    warn_if_too_slow(parts.explainer, config.model.method, config.source.fps, aug_smooth=config.model.aug_smooth)
     source, sinks = parts.source, parts.sinks
     notifier = Notifier()
     interrupted = threading.Event()
@@ -275,7 +275,7 @@ def run(config: Config) -> int:
         if drift is not None:
             stack.callback(drift.close)
         explaining = Explaining(config.model.method, config.model.target, config.model.top_k, config.render,
-                                parts.live, scoring, parts.pacing, drift)
+                                parts.live, scoring, parts.pacing, drift, config.model.smoothing)
         loop = Loop(explainer, source, sinks, config=config.loop, explaining=explaining, stop=stop, notifier=notifier)
         stats = loop.run()
     return 1 if stats.failure else 0

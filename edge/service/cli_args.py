@@ -28,6 +28,7 @@ from edge.sources.base import SLIDESHOW_FPS
 # flag destination -> (config section, key)
 FLAG_KEYS: dict[str, tuple[str, str]] = {
     "model": ("model", "path"), "method": ("model", "method"), "target": ("model", "target"),
+    "aug_smooth": ("model", "aug_smooth"), "eigen_smooth": ("model", "eigen_smooth"),
     "top_k": ("model", "top_k"), "threads": ("model", "threads"), "runtime": ("model", "runtime"),
     "source": ("source", "spec"), "fps": ("source", "fps"), "repeat": ("source", "repeat"),
     "log_dir": ("log", "dir"), "log_every": ("log", "every_s"), "log_above": ("log", "above"),
@@ -93,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
         "not under the working directory are looked up among the shipped files)")
     add("--source", help=f"[source] spec (default: picamera2): {describe()}")
     add("--method", choices=list(METHODS), help="[model] method")
+    add("--aug-smooth", action="store_const", const=True, help="[model] aug_smooth: average the map over 6 "
+        "flipped and scaled copies of the input (5 more trunk passes a frame)")
+    add("--eigen-smooth", action="store_const", const=True, help="[model] eigen_smooth: the first principal "
+        "component of the weighted activations instead of their sum")
     add("--target", help="[model] target: always explain this class")
     add("--top-k", type=int, help="[model] top_k")
     add("--threads", type=_threads, help="[model] threads for TFLite: N or auto (every CPU this process may use)")

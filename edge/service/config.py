@@ -19,6 +19,7 @@ from typing import Any, Union
 
 from edge.errors import EdgeError
 from edge.explain.cam import METHODS
+from edge.explain.cam.smoothing import Smoothing
 from edge.explain.render import RenderConfig
 from edge.explain.runtime import AUTO_THREADS, MAX_THREADS, RUNTIMES
 from edge.http.sink import DashboardConfig
@@ -52,12 +53,21 @@ class ModelConfig:
 
     path: str = field(default="models/fruit", metadata={"doc": "bundle directory (manifest.json, ...)"})
     method: str = field(default="gradcam", metadata={"choices": tuple(METHODS), "doc": "CAM method"})
+    aug_smooth: bool = field(default=False, metadata={"doc": (
+        "pytorch-grad-cam's aug_smooth: the map averaged over 6 flipped or scaled copies of the input "
+        "(5 more trunk passes)")})
+    eigen_smooth: bool = field(default=False, metadata={"doc": (
+        "pytorch-grad-cam's eigen_smooth: the weighted activations' first principal component instead of their sum")})
     target: str | None = field(default=None, metadata={"doc": "always explain this class (name); unset = top"})
     top_k: int = field(default=3, metadata={"range": (1, 1000), "doc": "classes in the top-k panel and records"})
     threads: int | str = field(default="auto", metadata={"range": (1, MAX_THREADS), "words": (AUTO_THREADS,), "doc": (
         "TFLite threads; 'auto' = every CPU the process may use (measured: docs/device.md#threads)")})
     runtime: str = field(default="auto", metadata={
         "choices": ("auto", *RUNTIMES), "doc": "TFLite runtime"})
+
+    @property
+    def smoothing(self) -> Smoothing:
+        return Smoothing(self.aug_smooth, self.eigen_smooth)
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,11 @@ def build_config(raw: dict[str, Any], where: str = "config") -> Config:
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [{name}] must be a table of keys, got {type(table).__name__}")
         sections[name] = build_section(SECTIONS[name], table, f"{where}: [{name}]")
-    return Config(**sections)
+    config = Config(**sections)
+    if config.model.aug_smooth and config.source.spec.partition(":")[0] == "imx500":
+        raise ConfigError(f"{where}: [model] aug_smooth needs trunk passes; the imx500 source runs the trunk on the "
+                          "sensor")
+    return config
 
 
 def build_section(cls: type[Any], table: dict[str, Any], where: str) -> Any:

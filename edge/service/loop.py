@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from edge.errors import InputError
+from edge.explain.cam.smoothing import Smoothing
 from edge.explain.explainer import Explainer
 from edge.explain.render import CamSmoother, RenderConfig, render, top_entries
 from edge.live import LiveSettings, Settings
@@ -68,6 +69,7 @@ class Explaining:
     faithfulness: FaithfulnessWorker | None = None
     pacing: Pacing | None = None  # which frames to explain ([trigger], the heat back-off); None: every frame
     drift: DriftWorker | None = None
+    smoothing: Smoothing = field(default_factory=Smoothing)  # [model] aug_smooth, eigen_smooth
 
 
 class Loop:
@@ -83,6 +85,7 @@ class Loop:
         self.stop = stop
         self.notifier = notifier or Notifier({})
         self.method = explaining.method
+        self.smoothing = explaining.smoothing
         self.target = explaining.target
         self.top_k = min(explaining.top_k, len(explainer.class_names))
         live = explaining.live
@@ -191,12 +194,14 @@ class Loop:
             self._show_unexplained(frame)
             return
         method, target, config = self._settings()
+        smooth = self.smoothing
         t0 = time.perf_counter()
         try:
             if frame.sensor is None:
-                ex = self.explainer.explain(frame.model_image, target=target, method=method)
+                ex = self.explainer.explain(frame.model_image, target=target, method=method, aug_smooth=smooth.aug,
+                                            eigen_smooth=smooth.eigen)
             else:  # the AI Camera: the trunk ran on the sensor, A came with the frame
-                ex = frame.sensor.explain(self.explainer, target=target, method=method)
+                ex = frame.sensor.explain(self.explainer, target=target, method=method, eigen_smooth=smooth.eigen)
         except InputError as e:
             self.stats.bad_frames += 1
             _LOGGER.warning("frame %d skipped: %s (%d so far)", frame.index, e, self.stats.bad_frames)

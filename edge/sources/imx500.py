@@ -26,6 +26,7 @@ import numpy as np
 from edge.errors import BundleError, MethodError
 from edge.explain import imx500_record
 from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.cam.smoothing import raw_map
 from edge.explain.head_ops import F32
 from edge.explain.imx500_record import Imx500Trunk
 from edge.explain.open_bundle import read_manifest
@@ -48,11 +49,15 @@ class SensorOutput:
     roi: tuple[int, int, int, int]
     frame_size: tuple[int, int]  # (height, width) of the main stream the roi is given in
 
-    def explain(self, explainer: Any, *, target: int | str | None = None, method: str = "gradcam") -> Any:
+    def explain(self, explainer: Any, *, target: int | str | None = None, method: str = "gradcam",
+                aug_smooth: bool = False, eigen_smooth: bool = False) -> Any:
         """explainer's Explanation for this tensor: its head on A, the map placed at the crop in a frame-shaped map."""
         from edge.explain.explainer import Explanation
 
         cam_method = get_method(method)
+        if aug_smooth:
+            raise MethodError("aug_smooth needs trunk passes, not available on the imx500 source (the trunk runs on "
+                              "the sensor): turn [model] aug_smooth off")
         if getattr(cam_method, "needs_trunk", False):
             raise MethodError(f"CAM method {method!r} needs trunk passes, not available on the imx500 source "
                               "(the trunk runs on the sensor): choose one that needs only A and the head")
@@ -60,8 +65,8 @@ class SensorOutput:
         head, score = explainer.head, explainer.score
         hp = head.forward(self.A)
         c = int(hp.probabilities.argmax()) if target is None else explainer.class_index(target)
-        cam_raw = np.asarray(cam_method.raw(CamContext(self.A, head, hp, head.score_gradient(hp, c, score), c, score)),
-                             np.float32)
+        ctx = CamContext(self.A, head, hp, head.score_gradient(hp, c, score), c, score)
+        cam_raw = np.asarray(raw_map(cam_method, ctx, eigen_smooth), np.float32)
         cam = cam_in_frame(normalise(cam_raw), self.roi, self.frame_size)
         value = hp.logits.item(c) if score == "logit" else hp.probabilities.item(c)
         timings = {"preprocess": 0.0, "features": 0.0, "head": 0.0, "cam": (time.perf_counter() - t0) * 1e3}

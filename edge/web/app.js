@@ -185,7 +185,7 @@ async function refreshHealth() {
                   ["frames not explained", h.frames_skipped],
                   ["uptime", `${Math.floor(h.uptime_s / 3600)} h ${Math.floor(h.uptime_s / 60) % 60} min`],
                   ["model", h.model], ["bundle sha256", h.sha256], ["runtime", h.runtime],
-                  ["TFLite threads", h.threads], ["viewers", h.viewers]];
+                  ["TFLite threads", h.threads], ["CAM smoothing", h.cam_smoothing], ["viewers", h.viewers]];
     $("health").replaceChildren(...rows.flatMap(([k, v]) => {
       const dt = document.createElement("dt");
       dt.textContent = k;

@@ -13,12 +13,18 @@ Corrections, where pytorch-grad-cam does something its method does not mean (doc
 - ScoreCAM upsamples in float32: a constant channel (a channel that a ReLU zeroed, behind a BatchNorm) comes out
   with rounding errors of ~1e-7, which its min-max scaling stretches to a full-contrast mask of noise (for 0/0). The
   upsampling here runs in float64, so such a channel's mask is 0, as on the device.
+- eigen_smooth's get_2d_projection keeps the sign its SVD gives (LAPACK's choice, arbitrary): with aug_smooth, one
+  augmented copy's map can come out as its complement after the ReLU. signed_projection() gives it the device's sign
+  (correlating positively with the weighted activations' channel sum), the projection itself untouched.
 - ShapleyCAM keeps non-detached gradients, and its release() fails ("Can't detach views in-place") when the
   gradient is a view (a Flatten after the target layer): the hooks are removed here without detaching.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -93,6 +99,34 @@ def grad_cam_family_raw(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_i
     return np.asarray(raw[0], np.float32)
 
 
+# the modules whose get_cam_image calls get_2d_projection for eigen_smooth (by the name each imported)
+_EIGEN_SMOOTH_MODULES = ("base_cam", "hirescam", "layer_cam", "grad_cam_elementwise")
+
+
+@contextlib.contextmanager
+def signed_projection() -> Iterator[None]:
+    """pytorch-grad-cam's eigen_smooth with each projection's sign fixed: positively correlated with the channel sum
+    of the weighted activations it projects."""
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
+
+    def signed(batch: NDArray[Any]) -> F32:
+        projections = get_2d_projection(batch)  # (n, h, w) float32
+        sums = np.nan_to_num(batch.astype(np.float64)).sum(axis=1)  # (n, h, w)
+        for projection, total in zip(projections, sums, strict=True):
+            if float((projection.astype(np.float64) * (total - total.mean())).sum()) < 0:
+                projection *= -1
+        return projections
+
+    modules = [importlib.import_module(f"pytorch_grad_cam.{name}") for name in _EIGEN_SMOOTH_MODULES]
+    for module in modules:
+        module.get_2d_projection = signed
+    try:
+        yield
+    finally:
+        for module in modules:
+            module.get_2d_projection = get_2d_projection
+
+
 class _UpsamplingFloat64(nn.UpsamplingBilinear2d):
     """torch's UpsamplingBilinear2d (corners aligned) computed in float64, returned in float32."""
 
@@ -127,16 +161,19 @@ def _release(store: Any) -> None:
 
 
 def aug_smooth_map(model: nn.Module, layer: nn.Module, x_nhwc: F32, class_index: int, method: str,
-                   feature_size: tuple[int, int], score: str = "logit") -> F32:
+                   feature_size: tuple[int, int], score: str = "logit", *, eigen_smooth: bool = False) -> F32:
     """pytorch-grad-cam's aug_smooth=True output (h, w): the mean over its six augmentations (horizontal flip x
-    brightness 0.9, 1, 1.1) of each augmented input's ReLU'd, min-max scaled map, at the feature map's size."""
+    multiplier 0.9, 1, 1.1 of the model input) of each augmented input's ReLU'd, min-max scaled map, flipped back,
+    at the feature map's size (its scale_cam_image given that size instead of the input's: the device's resolution).
+    The class is the given one for every augmentation (with targets=None each copy would explain its own top class)."""
     import pytorch_grad_cam
 
-    cam = getattr(pytorch_grad_cam, CLASSES[method])(model=model, target_layers=[layer])
+    extra = {"ablation_layer": _ablation_layer()} if method == "ablationcam" else {}
+    cam = getattr(pytorch_grad_cam, CLASSES[method])(model=model, target_layers=[layer], **extra)
     _raw_per_layer(cam, layer, feature_size)
     copy_after = layer.register_forward_hook(lambda _m, _i, out: out.clone())
     try:
-        out = cam(nchw(x_nhwc), targets=[target(class_index, score)], aug_smooth=True)
+        out = cam(nchw(x_nhwc), targets=[target(class_index, score)], aug_smooth=True, eigen_smooth=eigen_smooth)
     finally:
         copy_after.remove()
         _release(cam.activations_and_grads)

@@ -22,7 +22,13 @@ def is_gap_linear(head: Head) -> bool:
 class CAM:
     name = "cam"
 
+    def weighted(self, ctx: CamContext) -> F32:
+        return ctx.A * self.channel_weights(ctx)
+
     def raw(self, ctx: CamContext) -> F32:
+        return ctx.A @ self.channel_weights(ctx)
+
+    def channel_weights(self, ctx: CamContext) -> F32:
         if not is_gap_linear(ctx.head):
             raise MethodError(
                 "method 'cam' needs a head of global average pooling followed by linear layers (GAP -> Dense); "
@@ -30,5 +36,4 @@ class CAM:
             )
         h, w, _ = ctx.head.input_shape
         assert ctx.head.cam_weights is not None
-        weights = ctx.head.cam_weights[:, ctx.class_index] * np.float32(h * w)  # (k,): the class's Dense weights
-        return ctx.A @ weights
+        return ctx.head.cam_weights[:, ctx.class_index] * np.float32(h * w)  # (k,): the class's Dense weights

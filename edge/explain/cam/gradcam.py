@@ -11,6 +11,10 @@ from edge.explain.head_ops import F32
 class GradCAM:
     name = "gradcam"
 
+    def weighted(self, ctx: CamContext) -> F32:
+        """(h, w, k): the per-channel terms the map sums (eigen_smooth projects these instead)."""
+        return ctx.A * ctx.channel_weights()
+
     def raw(self, ctx: CamContext) -> F32:
         # ndarray.dot of the 3-D A: one BLAS dot per position, never NumPy's threaded product (docs/performance.md)
         return ctx.A.dot(ctx.channel_weights())  # (h, w, k), (k,) -> (h, w)

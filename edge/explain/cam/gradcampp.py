@@ -10,6 +10,7 @@ over space per channel (pytorch-grad-cam does not normalise them). Channel weigh
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from edge.explain.cam.base import CamContext
 from edge.explain.head_ops import F32
@@ -18,7 +19,7 @@ from edge.explain.head_ops import F32
 class GradCAMPlusPlus:
     name = "gradcampp"
 
-    def raw(self, ctx: CamContext) -> F32:
+    def channel_weights(self, ctx: CamContext) -> NDArray[np.float64]:
         # float64: where A can be negative (a BatchNorm target), 2 + sum(A) g can come near 0 and float32 alphas
         # lose digits; the map is small (h, w, k), so the cost is negligible.
         g = ctx.gradient().astype(np.float64)  # (h, w, k)
@@ -28,5 +29,10 @@ class GradCAMPlusPlus:
         alpha = g2 / np.where(denominator != 0.0, denominator, 1.0)
         total = alpha.sum(axis=(0, 1))  # (k,)
         alpha = alpha / np.where(total != 0.0, total, 1.0)
-        weights = (alpha * np.maximum(g, 0.0)).sum(axis=(0, 1))  # (k,)
-        return (A @ weights).astype(np.float32)
+        return (alpha * np.maximum(g, 0.0)).sum(axis=(0, 1))  # (k,) float64
+
+    def weighted(self, ctx: CamContext) -> F32:
+        return (ctx.A.astype(np.float64) * self.channel_weights(ctx)).astype(np.float32)
+
+    def raw(self, ctx: CamContext) -> F32:
+        return (ctx.A.astype(np.float64) @ self.channel_weights(ctx)).astype(np.float32)

@@ -12,5 +12,9 @@ from edge.explain.head_ops import F32
 class HiResCAM:
     name = "hirescam"
 
+    def weighted(self, ctx: CamContext) -> F32:
+        """(h, w, k): the per-channel terms the map sums (eigen_smooth projects these instead)."""
+        return ctx.gradient() * ctx.A
+
     def raw(self, ctx: CamContext) -> F32:
-        return (ctx.gradient() * ctx.A).sum(axis=-1)
+        return self.weighted(ctx).sum(axis=-1)

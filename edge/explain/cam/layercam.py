@@ -13,5 +13,9 @@ from edge.explain.head_ops import F32
 class LayerCAM:
     name = "layercam"
 
+    def weighted(self, ctx: CamContext) -> F32:
+        """(h, w, k): the per-channel terms the map sums (eigen_smooth projects these instead)."""
+        return np.maximum(ctx.gradient(), 0.0) * ctx.A
+
     def raw(self, ctx: CamContext) -> F32:
-        return (np.maximum(ctx.gradient(), 0.0) * ctx.A).sum(axis=-1)
+        return self.weighted(ctx).sum(axis=-1)

@@ -14,8 +14,14 @@ from edge.explain.head_ops import F32
 class XGradCAM:
     name = "xgradcam"
 
-    def raw(self, ctx: CamContext) -> F32:
+    def channel_weights(self, ctx: CamContext) -> F32:
         A = ctx.A
         total = A.sum(axis=(0, 1))  # (k,)
         weights = (A * ctx.gradient()).sum(axis=(0, 1)) / np.where(total != 0.0, total, 1.0)
-        return A @ weights.astype(np.float32)
+        return weights.astype(np.float32)
+
+    def weighted(self, ctx: CamContext) -> F32:
+        return ctx.A * self.channel_weights(ctx)
+
+    def raw(self, ctx: CamContext) -> F32:
+        return ctx.A @ self.channel_weights(ctx)

@@ -30,8 +30,9 @@ CASES = ("resnet18", "mobilenet_v3_small", "fruit")
 EIGEN = ("gradcam", "xgradcam", "layercam", "hirescam", "gradcamelementwise", "shapleycam", "finercam", "randomcam")
 EIGEN_CASES = [(case, method) for case in CASES for method in EIGEN] + [("fruit", "ablationcam"), ("fruit", "scorecam")]
 AUG = ("gradcam", "hirescam", "gradcamelementwise")
+# + a trunk-pass method (its k passes on each augmented copy), a method that draws new weights per copy, LayerCAM
 AUG_CASES = [(case, method, eigen) for case in CASES for method in AUG for eigen in (False, True)] + [
-    ("fruit", "ablationcam", False), ("fruit", "scorecam", False), ("fruit", "layercam", True)]
+    ("fruit", "scorecam", False), ("fruit", "randomcam", False), ("fruit", "layercam", True)]
 
 
 def _seed(method: str, seed: int) -> None:
@@ -76,8 +77,10 @@ def test_aug_smooth_equals_pytorch_grad_cam(torch_zoo_dir: Path, case: str, meth
     ex = Explainer.load(torch_zoo_dir / "bundles" / case)
     h, w, _ = ex.manifest.feature_shape
     x, c = ref["x"][0], int(ref["class_index"][0])
+    _seed(method, 0)
     with cam_family.signed_projection():
         expected = cam_family.aug_smooth_map(net, layer, x, c, method, (w, h), eigen_smooth=eigen)
+    _seed(method, 0)
     r = ex.explain_input(x, method=method, target=c, aug_smooth=True, eigen_smooth=eigen)
     assert r.method == method and r.cam_raw.shape == expected.shape == (h, w)
     assert_close_terms(r.cam_raw, expected, float(np.abs(expected).max()))
@@ -85,6 +88,32 @@ def test_aug_smooth_equals_pytorch_grad_cam(torch_zoo_dir: Path, case: str, meth
     if case == "fruit" and method == "gradcam" and not eigen:  # the copies differ: a real mean, not one map six times
         plain = ex.explain_input(x, method=method, target=c).cam
         assert np.abs(r.cam - plain).max() > 1e-2
+
+
+@pytest.mark.parametrize("method", ["finercam", "smoothgradcampp"])
+def test_aug_smooth_of_methods_without_the_option_in_their_reference(torch_zoo_dir: Path, method: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytorch-grad-cam's FinerCAM has no aug_smooth (its forward() refuses the keyword), torch-cam has no smoothing
+    option: on the device they get the same definition, the mean of each augmented copy's min-max scaled map."""
+    ex = Explainer.load(torch_zoo_dir / "bundles" / "fruit")
+    x = _ref(torch_zoo_dir, "fruit")["x"][0]
+    c = int(ex.explain_input(x).class_index)
+
+    def same_noise() -> None:  # Smooth Grad-CAM++ draws noise per copy: the same draws, in the same order, both sides
+        random = np.random.default_rng(0)
+        monkeypatch.setattr(METHODS["smoothgradcampp"], "noise",
+                            lambda shape: np.float32(0.3) * random.standard_normal(shape, np.float32))
+
+    same_noise()
+    maps = []
+    for flip, factor in AUGMENTATIONS:
+        cam = np.maximum(ex.explain_input(augment(x, flip, factor), method=method, target=c).cam_raw, 0)
+        cam = (cam - cam.min()) / (1e-7 + (cam - cam.min()).max())
+        maps.append(cam[:, ::-1] if flip else cam)
+    expected = np.mean(maps, axis=0)
+    same_noise()
+    r = ex.explain_input(x, method=method, target=c, aug_smooth=True)
+    assert_close_terms(r.cam_raw, expected, float(expected.max()))
 
 
 def test_aug_smooth_runs_five_trunk_passes(torch_zoo_dir: Path) -> None:

@@ -2,13 +2,14 @@
 bundle and a MobileNetV2-224 bundle, at 1 thread and at every core, printed as a table with the CPU named.
 
     python -m tools.bench.cam_methods [--repeats 20] [--threads 1,auto] [--max-passes 3000] [--json OUT]
-                                      [--sheet PNG]
+                                      [--sheet PNG] [--smoothing gradcam,hirescam,...]
 
 Each figure is the median ms of explain(frame, method=M) on one 640x480 frame (preprocessing included). The trunk-pass
 methods run `--trunk-repeats` times; where one call would take more than --max-passes feature-model passes (SS-CAM
 and IS-CAM on a 1280-channel layer), the figure is their pass count times one feature-model pass (single, unbatched),
 marked as estimated. --sheet writes a contact sheet of every method's
-overlay on the same frames (docs/cam-methods.png).
+overlay on the same frames (docs/cam-methods.png). --smoothing M,...: instead, those methods' ms plain, with
+eigen_smooth, with aug_smooth and with both (pytorch-grad-cam's options, docs/cam-methods.md).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from edge.explain.cam import METHODS, TRUNK_PASS_METHODS
+from edge.explain.cam.smoothing import Smoothing
 from edge.explain.explainer import Explainer
 from tools.bench.edge_side import interleaved_ms
 from tools.bench.processes import REPO, cpu_name
@@ -83,6 +85,32 @@ def bench_bundle(bundle: Path, threads: str, repeats: int, trunk_repeats: int, m
     return {"ms": ms, "extrapolated": extrapolated, "k": ex.head.input_shape[-1]}
 
 
+SMOOTHINGS = (Smoothing(), Smoothing(eigen=True), Smoothing(aug=True), Smoothing(aug=True, eigen=True))
+
+
+def bench_smoothing(bundle: Path, threads: str, methods: list[str], repeats: int) -> dict[str, dict[str, float]]:
+    """{method: {smoothing: median ms}} of explain(frame, method=M, aug_smooth=..., eigen_smooth=...)."""
+    ex = Explainer.load(bundle, num_threads=threads if threads == "auto" else int(threads))
+    frame = _frame()
+    out: dict[str, dict[str, float]] = {}
+    for method in methods:
+        fns = {s.describe(): (lambda s=s, m=method: ex.explain(frame, method=m, aug_smooth=s.aug,
+                                                               eigen_smooth=s.eigen)) for s in SMOOTHINGS}
+        out[method] = interleaved_ms(fns, repeats, warmup=1)  # type: ignore[arg-type]  # the defaults bind s, m
+    return out
+
+
+def smoothing_table(cpu: str, runs: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
+    header = ["bundle", "threads", "method", *(f"{s.describe()} ms" for s in SMOOTHINGS)]
+    lines = [f"CPU: {cpu}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for bundle, by_threads in runs.items():
+        for threads, by_method in by_threads.items():
+            for method, ms in by_method.items():
+                cells = [f"{ms[s.describe()]:.1f}" for s in SMOOTHINGS]
+                lines.append(f"| {bundle} | {threads} | `{method}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(report: dict[str, Any]) -> str:
     runs = report["runs"]  # {bundle: {threads: {...}}}
     columns = [(b, t) for b in runs for t in runs[b]]
@@ -126,16 +154,30 @@ def main(argv: list[str] | None = None) -> int:
                    help="above this many feature-model passes per call, estimate from one pass (default 3000)")
     p.add_argument("--json", type=Path, help="also write the figures as JSON here")
     p.add_argument("--sheet", type=Path, help="write the contact sheet of every method here and exit")
+    p.add_argument("--smoothing", metavar="METHODS", help="comma-separated methods: their ms plain, with eigen_smooth, "
+                   "aug_smooth and both, instead of the table of every method")
     args = p.parse_args(argv)
     bundles = dict(item.split("=", 1) for item in args.bundles.split(","))
     if args.sheet:
         sheet(args.sheet, Path(bundles["fruit"]))
         return 0
+    cpu = f"{cpu_name()}, {os.cpu_count()} cores"
+    if args.smoothing:
+        methods = args.smoothing.split(",")
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            p.error(f"--smoothing: unknown method {unknown[0]!r}; choose among {', '.join(METHODS)}")
+        smooth_runs = {name: {t: bench_smoothing(Path(b), t, methods, args.repeats) for t in args.threads.split(",")}
+                       for name, b in bundles.items()}
+        print(smoothing_table(cpu, smooth_runs))
+        if args.json:
+            args.json.write_text(json.dumps({"cpu": cpu, "smoothing": smooth_runs}, indent=2))
+        return 0
     runs: dict[str, dict[str, Any]] = {}
     for name, bundle in bundles.items():
         runs[name] = {t: bench_bundle(Path(bundle), t, args.repeats, args.trunk_repeats, args.max_passes)
                       for t in args.threads.split(",")}
-    report = {"cpu": f"{cpu_name()}, {os.cpu_count()} cores", "runs": runs}
+    report = {"cpu": cpu, "runs": runs}
     print(table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -150,3 +150,15 @@ def test_smoothing_options_from_flags_and_file() -> None:
     with pytest.raises(ConfigError, match=r"^config: \[model\] aug_smooth needs trunk passes; the imx500 source "):
         build_config({"model": {"aug_smooth": True}, "source": {"spec": "imx500:models/fruit"}})
     assert build_config({"model": {"eigen_smooth": True}, "source": {"spec": "imx500:models/fruit"}})
+
+
+def test_the_dashboard_shows_the_smoothing_options() -> None:
+    """The health panel's "CAM smoothing" row: /api/health carries the service's `about`."""
+    from conftest import REPO
+
+    from edge import Explainer
+    from edge.service.cli import live_controls
+
+    explainer = Explainer.load(REPO / "models" / "fruit")
+    for model, shown in (({}, "none"), ({"aug_smooth": True, "eigen_smooth": True}, "aug_smooth + eigen_smooth")):
+        assert live_controls(build_config({"model": model}), explainer)[1]["cam_smoothing"] == shown

@@ -32,12 +32,17 @@ def test_missing_toolchain_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()  # refused before anything was written
 
 
-def test_imx500_needs_calibration_and_keras(tmp_path: Path) -> None:
+def test_imx500_needs_calibration_and_a_model_mct_reads(tmp_path: Path) -> None:
     proc = run_python("-m", "tools.export", str(FRUIT_MODEL), "--out", str(tmp_path / "b"), "--trunk", "imx500")
     assert "needs --calibration IMAGE_DIR" in _error_line(proc)
-    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--out", str(tmp_path / "b"),
+    proc = run_python("-m", "tools.export", str(tmp_path / "model.onnx"), "--out", str(tmp_path / "b"),
                       "--trunk", "imx500", "--calibration", str(HELD_OUT))
-    assert "--trunk imx500 takes Keras models only" in _error_line(proc)
+    assert "--trunk imx500 takes Keras models and PyTorch models given as module:callable" in _error_line(proc)
+    proc = run_python("-m", "tools.export", "torchvision.models:resnet18", "--out", str(tmp_path / "b"),
+                      "--trunk", "imx500", "--calibration", str(HELD_OUT), "--imx500-venv", str(tmp_path / "no-venv"))
+    line = _error_line(proc)
+    assert line.startswith("error: Sony's IMX500 toolchain for PyTorch is not installed") and "--pytorch" in line
+    assert not (tmp_path / "b").exists()
 
 
 def test_malformed_imx500_section_is_a_bundle_error(imx500_fruit: Path, tmp_path: Path) -> None:  # noqa: F811
@@ -46,9 +51,9 @@ def test_malformed_imx500_section_is_a_bundle_error(imx500_fruit: Path, tmp_path
 
     shutil.copytree(imx500_fruit, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["imx500"]["output_order"] = "CHW"
+    manifest["imx500"]["output_order"] = "WHC"
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="output_order 'CHW'"):
+    with pytest.raises(BundleError, match="output_order 'WHC'"):
         read_manifest(copy)
 
 

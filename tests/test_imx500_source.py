@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from conftest import REPO, run_python
 from imx500_fixture import HELD_OUT, imx500_fruit, imx500_venv  # noqa: F401 (fixtures)
+from numpy.typing import NDArray
 from picamera2_fixture import FAKES, fake_picamera2
 
 from edge.errors import MethodError
@@ -109,6 +110,23 @@ def test_tensors_become_cams_at_the_sensor_crop(fake: ModuleType, bundle: Path, 
         assert ex.cam[:, :20].max() == 0 and ex.cam[:, 140:].max() == 0
         expected = cv2.resize(normalise(raw), (120, 120), interpolation=cv2.INTER_LINEAR)  # the crop, 480 px / 4
         np.testing.assert_allclose(ex.cam[:, 20:140], expected, atol=1e-6)
+
+
+def test_a_pytorch_networks_chw_tensor_becomes_a(fake: ModuleType, bundle: Path,
+                                                  sensor_tensors: NDArray[np.float32]) -> None:
+    """imxconv-pt's network hands its tensor over (k, h, w) (its dnnParams.xml orders the output so; the manifest says
+    CHW): the source transposes it into the head's (h, w, k) A."""
+    from picamera2.devices.imx500 import imx500 as fake_imx500
+
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["imx500"]["output_order"] = "CHW"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    fake_imx500.TENSORS = lambda i: [sensor_tensors[i].transpose(2, 0, 1)]
+    with create_source(SourceConfig(spec=f"imx500:{bundle}", width=640, height=480)) as source:
+        frames = [source.read() for _ in range(2)]
+    for k, frame in enumerate(frames):
+        assert frame is not None
+        np.testing.assert_array_equal(frame.sensor.A, sensor_tensors[k])
 
 
 class Collect:

@@ -190,7 +190,10 @@ class Imx500Source(SourceBase):
             roi = tuple(int(v) for v in self.imx500.get_roi_scaled(request))
         finally:
             request.release()
-        A = np.ascontiguousarray(outputs[0], np.float32)  # (h, w, k) float32, as the manifest records
+        A = np.asarray(outputs[0], np.float32)
+        if self.record.output_order == "CHW":  # a PyTorch network's tensor: (k, h, w)
+            A = A.transpose(1, 2, 0)
+        A = np.ascontiguousarray(A)  # (h, w, k) float32, as the manifest records
         if A.shape != self.record.output_shape:
             raise SourceError(f"imx500: the sensor's tensor is {A.shape}, the bundle's trunk gives "
                               f"{self.record.output_shape}: the camera runs another network")

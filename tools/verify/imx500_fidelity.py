@@ -1,7 +1,8 @@
 """tools.verify on a bundle with an IMX500 trunk: the sensor simulated by MCT's quantised model against float.
 
 The float side is the Keras model's trunk on the bundle's own preprocessing (pixel * 1/255 for the fruit CNN); the
-sensor side is BUNDLE/imx500/trunk_mct.keras (run in Sony's venv) on what the sensor feeds it: the frame resized to
+sensor side is MCT's quantised model in the bundle (imx500/trunk_mct.keras run in Sony's TensorFlow venv, or
+imx500/trunk_mct.onnx in its PyTorch venv) on what the sensor feeds it: the frame resized to
 the network input, x = pixel * the recorded input scale (1/256). Both A go through the bundle's NumPy head; the report
 gives top-1 agreement and the correlation of the Grad-CAM of the float top-1 class, besides the converter's memory use.
 """
@@ -42,13 +43,15 @@ def sensor_inputs(images: list[NDArray[np.uint8]], record: imx500_record.Imx500T
     return np.stack(out)
 
 
-def simulate(bundle: Path, x: NDArray[np.float32], venv: Path | None = None) -> NDArray[np.float32]:
-    """MCT's quantised trunk of the bundle on x (n, h, w, 3) -> A (n, h', w', k) float32, in Sony's venv."""
+def simulate(bundle: Path, x: NDArray[np.float32], venv: Path | None = None,
+             quantised_trunk: str = imx500_record.QUANTISED_TRUNK) -> NDArray[np.float32]:
+    """MCT's quantised trunk of the bundle on x (n, h, w, 3) -> A (n, h', w', k) float32, in Sony's venv for it."""
+    chain = toolchain.PYTORCH if quantised_trunk == imx500_record.QUANTISED_TRUNK_ONNX else toolchain.KERAS
     with tempfile.TemporaryDirectory(prefix="imx500-sim-") as tmp:
         inputs, out = Path(tmp) / "x.npz", Path(tmp) / "a.npz"
         np.savez(inputs, x=x)
-        toolchain.run(toolchain.venv_dir(venv), ["simulate", str(bundle / imx500_record.QUANTISED_TRUNK),
-                                                 str(inputs), str(out)])
+        toolchain.run(toolchain.venv_dir(venv, chain), ["simulate", str(bundle / quantised_trunk), str(inputs),
+                                                        str(out)], chain=chain)
         return np.asarray(np.load(out)["a"], np.float32)
 
 
@@ -83,7 +86,7 @@ def report(bundle: Path, manifest: Manifest, images: list[NDArray[np.uint8]], fl
     record = manifest.imx500
     if record is None:
         raise ValueError(f"{bundle} has no IMX500 trunk (export with --trunk imx500)")
-    sensor_A = simulate(bundle, sensor_inputs(images, record), venv)
+    sensor_A = simulate(bundle, sensor_inputs(images, record), venv, record.quantised_trunk)
     out = compare(bundle / bundle_format.HEAD, float_A, sensor_A)
     out["memory"] = dict(record.memory)
     out["input_scale"], out["output_scale"] = record.input_scale, record.output_scale

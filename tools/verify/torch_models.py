@@ -6,6 +6,8 @@ for everything), so their BatchNorm statistics are re-estimated on random images
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
@@ -25,6 +27,24 @@ def fruit_cnn(num_classes: int = 3) -> nn.Module:
         nn.Linear(128 * 4 * 4, 128), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(128, num_classes),
     )
+
+
+def fruit_cnn_gap(num_classes: int = 3) -> nn.Module:
+    """models/fruit.keras's architecture in PyTorch (tools/verify/fruit_port.py copies its trained weights in): 4 x
+    (Conv 3x3 'same' -> ReLU -> BatchNorm), MaxPool 2x2 after the first three, global average pool, Linear (logits);
+    at 100x100 the last BatchNorm `bn4` gives (128, 12, 12)."""
+    torch.manual_seed(0)
+    layers: list[tuple[str, nn.Module]] = []
+    channels = 3
+    for i, filters in enumerate((32, 32, 64, 128), start=1):
+        layers += [(f"conv{i}", nn.Conv2d(channels, filters, 3, padding=1)), (f"relu{i}", nn.ReLU()),
+                   (f"bn{i}", nn.BatchNorm2d(filters, eps=1e-3))]  # Keras's BatchNormalization epsilon
+        if i < 4:
+            layers.append((f"pool{i}", nn.MaxPool2d(2)))
+        channels = filters
+    layers += [("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+               ("predictions", nn.Linear(128, num_classes))]
+    return nn.Sequential(OrderedDict(layers))
 
 
 def reestimate_batchnorm(model: nn.Module, input_size: tuple[int, int], batches: int = 4, seed: int = 0) -> nn.Module:

@@ -19,7 +19,7 @@ from conftest import MINI_DATA, REPO, _zoo_key, cached_build, run_python, script
 
 REQUIREMENTS = REPO / "requirements-imx500.txt"
 PT_REQUIREMENTS = REPO / "requirements-imx500-pt.txt"
-PT_OPT_IN = "EDGE_TEST_IMX500_PT"  # the PyTorch venv costs ~8 minutes and 6.3 GB: its tests run when this is 1
+PT_OPT_IN = "EDGE_TEST_IMX500_PT"  # the PyTorch venv costs 5-8 minutes and 6.3 GB: its tests run when this is 1
 FRUIT_MODEL = REPO / "models" / "fruit.keras"
 HELD_OUT = MINI_DATA / "test"  # the project's held-out fruit frames (never seen in training or calibration)
 CALIBRATION = MINI_DATA / "train"

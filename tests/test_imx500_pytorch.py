@@ -2,7 +2,7 @@
 trained fruit CNN ported to PyTorch (tools/verify/fruit_port.py) cut at bn4 gets a packerOut.zip that fits, a manifest
 whose sensor tensor is CHW, and MCT's simulated trunk keeps its top-1 and Grad-CAM on the held-out frames.
 
-Opt-in (the venv costs ~8 minutes and 6.3 GB): EDGE_TEST_IMX500_PT=1 ./scripts/test tests/test_imx500_pytorch.py
+Opt-in (the venv costs 5-8 minutes and 6.3 GB): EDGE_TEST_IMX500_PT=1 ./scripts/test tests/test_imx500_pytorch.py
 """
 
 from __future__ import annotations

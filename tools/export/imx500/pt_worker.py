@@ -74,7 +74,7 @@ def _quantise(model: Any, x: Any) -> tuple[Any, Any]:
 
 def _export(quantised: Any, representative: Any, path: Path) -> None:
     """MCT's ONNX (MCTQ quantiser ops) through torch's TorchScript-based exporter: since torch 2.9 the default is the
-    dynamo exporter, which needs onnxscript and does not export MCT's quantiser ops; MCT 2.5.1 does not choose."""
+    dynamo exporter, which needs onnxscript (not in Sony's pins); MCT 2.5.1 does not choose."""
     import model_compression_toolkit as mct
     import torch
 

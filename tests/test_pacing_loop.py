@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_disklog import make_result
 from test_thermal import _sysfs
 
+from edge.explain.cam.smoothing import Smoothing
 from edge.explain.explainer import Explainer
 from edge.http.sink import DashboardConfig, DashboardSink
 from edge.records import Frame, Result
@@ -175,3 +176,19 @@ def test_the_dashboard_streams_unexplained_frames_but_keeps_no_event_or_heatmap_
     assert newest is not None and newest.record["frame"] == 3  # the live frame is what viewers get
     assert len(sink.board.events.listing()) == 1
     assert sink.board.heatmaps.listing() == [0, 1, 0]
+
+
+def test_the_loop_applies_the_configured_smoothing() -> None:
+    """[model] aug_smooth and eigen_smooth reach every explained frame: 5 more trunk passes each, the smoothed map."""
+    explainer = Explainer.load(REPO / "models" / "fruit", num_threads=1)  # its own: the trunk-pass counter is read
+    explanations: list[Any] = []
+    sink = Collect(live_view=False)
+    sink.handle = lambda result: explanations.append(result.explanation)  # type: ignore[method-assign]
+    loop = Loop(explainer, Scene(3), [sink], config=LoopConfig(),
+                explaining=Explaining(smoothing=Smoothing(aug=True, eigen=True)), stop=threading.Event())
+    loop.run()
+    assert len(explanations) == 3 and explainer._trunk is not None and explainer._trunk.passes == 3 * 5
+    image = np.full((H, W, 3), 90, np.uint8)
+    expected = explainer.explain(image, aug_smooth=True, eigen_smooth=True).cam_raw
+    np.testing.assert_array_equal(explanations[0].cam_raw, expected)
+    assert not np.array_equal(explainer.explain(image, aug_smooth=True).cam_raw, expected)

@@ -26,6 +26,7 @@ from picamera2_fixture import FAKES, fake_picamera2
 from edge.errors import MethodError
 from edge.explain import cam as cam_registry
 from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.cam.smoothing import raw_map
 from edge.explain.explainer import Explainer
 from edge.explain.head import Head
 from edge.explain.open_bundle import read_manifest
@@ -184,6 +185,8 @@ def test_methods_needing_trunk_passes_are_refused(fake: ModuleType, bundle: Path
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from picamera2.devices.imx500 import imx500 as fake_imx500
 
+    assert all(getattr(cam_registry.METHODS[m], "needs_trunk", False) for m in cam_registry.TRUNK_PASS_METHODS)
+
     class Perturbing:
         name = "scorecam"
         needs_trunk = True
@@ -198,6 +201,17 @@ def test_methods_needing_trunk_passes_are_refused(fake: ModuleType, bundle: Path
     for method in ("gradcam", "gradcam++", "layercam", "eigencam"):  # A and the head are enough for these
         if method in cam_registry.METHODS:
             assert frame.sensor.explain(Explainer.load(bundle), method=method).cam.shape == (120, 160)
+    with pytest.raises(MethodError, match="aug_smooth needs trunk passes, not available on the imx500 source"):
+        frame.sensor.explain(Explainer.load(bundle), aug_smooth=True)
+    # eigen_smooth needs only A: the sensor's tensor's map is the explainer's own on that A
+    explainer = Explainer.load(bundle)
+    smoothed = frame.sensor.explain(explainer, method="hirescam", eigen_smooth=True)
+    A = frame.sensor.A
+    hp = explainer.head.forward(A)
+    c = smoothed.class_index
+    ctx = CamContext(A, explainer.head, hp, explainer.head.score_gradient(hp, c, explainer.score), c, explainer.score)
+    np.testing.assert_array_equal(smoothed.cam_raw, raw_map(cam_registry.METHODS["hirescam"], ctx, eigen_smooth=True))
+    assert not np.allclose(smoothed.cam_raw, frame.sensor.explain(explainer, method="hirescam").cam_raw)
 
 
 def test_errors_are_one_clear_line(fake: ModuleType, bundle: Path, sensor_tensors: np.ndarray,

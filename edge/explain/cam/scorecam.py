@@ -32,6 +32,7 @@ def scored_channels(A: F32, budget: int | None) -> NDArray[np.int64]:
 
 class ScoreCAM:
     name = "scorecam"
+    needs_trunk = True  # the imx500 source (the trunk on the sensor) refuses it in one line
 
     def __init__(self, budget: int | None = None) -> None:
         self.budget = budget

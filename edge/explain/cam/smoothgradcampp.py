@@ -24,6 +24,7 @@ EPS = 1e-8  # torch-cam's
 
 class SmoothGradCAMpp:
     name = "smoothgradcampp"
+    needs_trunk = True  # the imx500 source (the trunk on the sensor) refuses it in one line
 
     def __init__(self, samples: int = 4, std: float = 0.3, seed: int | None = 0) -> None:
         self.samples = samples

@@ -40,6 +40,7 @@ def _score_differences(ctx: CamContext, masks: F32, scale: float, baseline: floa
 
 class _SmoothedScoreCAM:
     name = ""
+    needs_trunk = True  # the imx500 source (the trunk on the sensor) refuses them in one line
     samples = 1
 
     def trunk_passes(self, k: int) -> int:

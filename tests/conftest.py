@@ -82,8 +82,9 @@ def scripted_venv(script: str, venv: Path, timeout: float, options: tuple[str, .
     """What `scripts/SCRIPT [OPTIONS] VENV` prints, having made the venv there (or kept it, when its pins are
     unchanged). The scripts exit 2 saying "no Python ..." where this machine has none they can make it with: the test
     skips, so."""
+    env = dict(os.environ, EDGE_VENV=sys.prefix)  # the venv running the tests is the workstation's (torch is shared)
     proc = subprocess.run([str(REPO / "scripts" / script), *options, str(venv)], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                          timeout=timeout, check=False, env=env)
     if proc.returncode == 2 and "no Python" in proc.stderr:
         pytest.skip(f"scripts/{script} cannot make its venv here: {proc.stderr.strip()}")
     assert proc.returncode == 0, f"scripts/{script} failed:\n{proc.stderr[-3000:]}"

@@ -3,13 +3,12 @@
 The venv is keyed by requirements-imx500.txt, the bundle by the zoo's key (tools/ and the bundle format) and the
 venv's: a run installs and exports once (about 1.5 + 2 minutes on 2 cores), later runs reuse them. Tests skip, with the
 reason, only where the machine cannot run Sony's tools: no Python 3.9-3.11, or no `java` for imxconv-tf. Sony's
-PyTorch venv (./scripts/imx500-venv --pytorch) is opt-in, made only with EDGE_TEST_IMX500_PT=1.
+PyTorch venv (./scripts/imx500-venv --pytorch) links torch from the workstation venv rather than installing it again.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +18,6 @@ from conftest import MINI_DATA, REPO, _zoo_key, cached_build, run_python, script
 
 REQUIREMENTS = REPO / "requirements-imx500.txt"
 PT_REQUIREMENTS = REPO / "requirements-imx500-pt.txt"
-PT_OPT_IN = "EDGE_TEST_IMX500_PT"  # the PyTorch venv costs 5-8 minutes and 6.3 GB: its tests run when this is 1
 FRUIT_MODEL = REPO / "models" / "fruit.keras"
 HELD_OUT = MINI_DATA / "test"  # the project's held-out fruit frames (never seen in training or calibration)
 CALIBRATION = MINI_DATA / "train"
@@ -53,12 +51,15 @@ def imx500_fruit(imx500_venv: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def imx500_pt_venv() -> Path:
-    """Sony's PyTorch venv (./scripts/imx500-venv --pytorch), cached in build/ by requirements-imx500-pt.txt."""
-    if os.environ.get(PT_OPT_IN) != "1":
-        pytest.skip(f"the PyTorch IMX500 venv (5-8 min, 6.3 GB) is opt-in: {PT_OPT_IN}=1 ./scripts/test "
-                    f"tests/test_imx500_pytorch.py")
+    """Sony's PyTorch venv (./scripts/imx500-venv --pytorch), cached in build/ by its requirements and the script; the
+    script itself remakes it when the workstation's torch changes."""
     if shutil.which("java") is None:
         pytest.skip("imxconv-pt needs `java` and this machine has none (apt install default-jre-headless)")
-    venv = REPO / "build" / f"imx500-pt-venv-{hashlib.sha256(PT_REQUIREMENTS.read_bytes()).hexdigest()[:12]}"
+    venv = REPO / "build" / f"imx500-pt-venv-{pt_venv_key()}"
     scripted_venv("imx500-venv", venv, timeout=3600, options=("--pytorch",))
     return venv
+
+
+def pt_venv_key() -> str:
+    made_by = [PT_REQUIREMENTS, REPO / "scripts" / "imx500-venv", REPO / "scripts" / "_workstation_torch.py"]
+    return hashlib.sha256(b"".join(path.read_bytes() for path in made_by)).hexdigest()[:12]

@@ -2,18 +2,21 @@
 trained fruit CNN ported to PyTorch (tools/verify/fruit_port.py) cut at bn4 gets a packerOut.zip that fits, a manifest
 whose sensor tensor is CHW, and MCT's simulated trunk keeps its top-1 and Grad-CAM on the held-out frames.
 
-Opt-in (the venv costs 5-8 minutes and 6.3 GB): EDGE_TEST_IMX500_PT=1 ./scripts/test tests/test_imx500_pytorch.py
+The venv (torch linked from the workstation venv), the ported weights and the bundle (calibrated on the 15 mini train
+images) are made once and cached in build/ by what makes them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import run_python
-from imx500_fixture import CALIBRATION, FRUIT_MODEL, HELD_OUT, imx500_pt_venv  # noqa: F401 (fixtures)
+from conftest import REPO, _zoo_key, cached_build, run_python
+from imx500_fixture import CALIBRATION, FRUIT_MODEL, HELD_OUT, imx500_pt_venv, pt_venv_key  # noqa: F401 (fixtures)
 
 from edge import Explainer
 from edge.explain import imx500_record
@@ -24,23 +27,42 @@ FRUIT_TORCH = "tools/verify/torch_models.py:fruit_cnn_gap"
 
 
 @pytest.fixture(scope="module")
-def fruit_weights(imx500_pt_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
-    out = tmp_path_factory.mktemp("fruit-torch") / "fruit_gap.pth"
-    proc = run_python("-m", "tools.verify.fruit_port", str(FRUIT_MODEL), str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return out
+def fruit_weights(imx500_pt_venv: Path) -> Path:  # noqa: F811
+    """models/fruit.keras ported to PyTorch (tools/verify/fruit_port.py)."""
+    return cached_build(REPO / "build" / f"fruit-torch-{_zoo_key()}.pth",
+                        lambda path: run_python("-m", "tools.verify.fruit_port", str(FRUIT_MODEL), str(path)))
+
+
+def _export(out: Path, venv: Path, weights: Path) -> subprocess.CompletedProcess[str]:
+    proc = run_python("-m", "tools.export", FRUIT_TORCH, "--weights", str(weights), "--input-size", "100",
+                      "--preprocess", "unit", "--target-layer", "bn4", "--classes", "Apfel,Orange,Tomate",
+                      "--out", str(out), "--trunk", "imx500", "--calibration", str(CALIBRATION),
+                      "--imx500-venv", str(venv), timeout=1800)
+    assert proc.returncode != 0 or "(CHW on the sensor)" in proc.stdout, proc.stdout
+    return proc
 
 
 @pytest.fixture(scope="module")
-def pt_bundle(imx500_pt_venv: Path, fruit_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
-    out = tmp_path_factory.mktemp("imx500-pt") / "bundle"
-    proc = run_python("-m", "tools.export", FRUIT_TORCH, "--weights", str(fruit_weights), "--input-size", "100",
-                      "--preprocess", "unit", "--target-layer", "bn4", "--classes", "Apfel,Orange,Tomate",
-                      "--out", str(out), "--trunk", "imx500", "--calibration", str(CALIBRATION),
-                      "--imx500-venv", str(imx500_pt_venv), timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "(CHW on the sensor)" in proc.stdout
-    return out
+def pt_bundle(imx500_pt_venv: Path, fruit_weights: Path) -> Path:  # noqa: F811
+    """The ported fruit CNN cut at bn4, exported through Sony's PyTorch venv, calibrated on the 15 mini train images."""
+    return cached_build(REPO / "build" / f"imx500-pt-fruit-{_zoo_key()}-{pt_venv_key()}",
+                        lambda path: _export(path, imx500_pt_venv, fruit_weights))
+
+
+def test_the_venv_has_the_workstations_torch_and_its_own_onnx(imx500_pt_venv: Path) -> None:  # noqa: F811
+    """torch is linked from the workstation venv, not installed again; Sony's pins shadow the workstation's; and MCT,
+    which imports TensorFlow wherever it finds one, finds none."""
+    probe = ("import sys, numpy, onnx, torch, model_compression_toolkit; "
+             "print(torch.__file__, onnx.__version__, numpy.__version__, 'tensorflow' in sys.modules)")
+    proc = subprocess.run([str(imx500_pt_venv / "bin" / "python"), "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    torch_file, onnx_version, numpy_version, tensorflow = proc.stdout.split()[-4:]
+    spec = importlib.util.find_spec("torch")
+    assert spec is not None and spec.origin is not None
+    assert Path(torch_file).resolve() == Path(spec.origin).resolve(), torch_file
+    assert (onnx_version, numpy_version, tensorflow) == ("1.17.0", "2.4.6", "False")
+    assert not list((imx500_pt_venv / "lib").glob("python3*/site-packages/torch"))  # no second copy of torch
 
 
 def test_pytorch_export_writes_the_sensor_trunk(pt_bundle: Path) -> None:

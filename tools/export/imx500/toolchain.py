@@ -71,8 +71,9 @@ def run(venv: Path, args: list[str], log: Path | None = None, chain: Toolchain =
     python = python_of(venv, chain)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("PYTHONPATH", None)  # the workstation's packages must not shadow the venv's own
-    proc = subprocess.run([str(python), str(chain.worker), *args], capture_output=True, text=True, env=env,
-                          check=False)
+    # as a module from the checkout: the worker and its sibling worker_common, nothing else of the project
+    proc = subprocess.run([str(python), "-m", f"tools.export.imx500.{chain.worker.stem}", *args], capture_output=True,
+                          text=True, env=env, cwd=REPO, check=False)
     if log is not None:
         log.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0:

@@ -221,3 +221,25 @@ def test_the_dashboards_means_are_read_as_a_copy() -> None:
     maps.add_scores({"class": "Orange", "frame": 3, "deletion_auc": 0.5})
     assert seen == {"Apfel": {"n": 1.0, "deletion_auc": 0.25}}
     assert maps.faithfulness_means()["Apfel"] == {"n": 2.0, "deletion_auc": 0.5}
+
+
+def test_only_scores_whose_record_timed_out_count_as_late() -> None:
+    """The closing line's "too late for their record" counts scores that found their record gone after its hold
+    ran out, not those of a frame the worker was told had stopped."""
+    explainer = Explainer.load(FRUIT, num_threads=1)
+    worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+    frame = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
+    ex = explainer.explain(frame)
+    try:
+        for i, answer in enumerate(("timeout", "stopped", "timeout")):
+            pending = worker.offer(i, frame, ex)
+            assert pending is not None and pending.value is None
+            pending.resolve({"skipped": answer})  # the record went first, as a hold's end or a stop does
+            deadline = time.monotonic() + 60
+            while worker.scored < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            while worker._busy and time.monotonic() < deadline:  # the score's own answer comes after the count
+                time.sleep(0.01)
+    finally:
+        worker.close()
+    assert worker.scored == 3 and worker.late == 2

@@ -143,7 +143,9 @@ class FaithfulnessWorker:
                 self._current = None
                 if record is not None:
                     self.latest = record
-            if not job.pending.resolve(record or {"skipped": "failed"}) and record is not None:
+            # refused: the record went first, its hold over ("timeout", counted) or the worker stopped ("stopped")
+            if not job.pending.resolve(record or {"skipped": "failed"}) and record is not None \
+                    and (job.pending.value or {}).get("skipped") == "timeout":
                 self.late += 1
 
     def _score(self, job: _Job) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """What Sony's two converter routes share inside their venvs (sony_worker.py for Keras, pt_worker.py for PyTorch).
 
-Imported by those scripts as a sibling (a script's own folder is first on sys.path), so it uses only the standard
-library and NumPy: nothing of this project, nothing of either framework.
+Both run as modules from the checkout (`VENV/bin/python -m tools.export.imx500.sony_worker`) in Sony's venvs, so
+this uses only the standard library and NumPy: nothing else of this project, nothing of either framework.
 """
 
 from __future__ import annotations

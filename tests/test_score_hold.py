@@ -125,3 +125,37 @@ def test_the_hold_ends_on_time_without_a_next_frame(tmp_path: Path) -> None:
     finally:
         worker.close()
     assert read_jsonl(tmp_path / "log" / JSONL)[0]["faithfulness"] == {"skipped": "timeout"}
+
+
+def test_a_file_sources_full_hold_waits_for_the_scores_instead_of_giving_them_up(tmp_path: Path) -> None:
+    """An output the loop may wait for (a file source's): when hold_frames results are held, the output takes no more
+    (the loop waits behind its queue) and the scored frame's record still gets its scores; a live source's gives
+    them up instead (the loop must not wait), as the hold's frame bound says."""
+    import threading
+
+    class CountedHold(ScoreHold):
+        most = 0
+
+        def push(self, result: Result) -> list[Result]:
+            CountedHold.most = max(CountedHold.most, len(self) + 1)
+            return super().push(result)
+
+    records = {}
+    for wait in (True, False):
+        pending = PendingScores()
+        folder = tmp_path / str(wait)
+        worker = _log_worker(folder, CountedHold(hold_s=30.0, hold_frames=2, wait_when_full=wait))
+        timer = threading.Timer(0.5, pending.resolve, (SCORES,))  # the scores come after 12 more frames were offered
+        timer.start()
+        try:
+            for i in range(16):
+                worker.handle(_result(i, pending if i == 1 else None))
+        finally:
+            worker.close()
+            timer.join()
+        records[wait] = read_jsonl(folder / "log" / JSONL)
+    assert [r["frame"] for r in records[True]] == list(range(16))
+    assert records[True][1]["faithfulness"] == SCORES
+    assert [r["frame"] for r in records[False]] == list(range(16))
+    assert records[False][1]["faithfulness"] == {"skipped": "timeout"}
+    assert CountedHold.most <= 3  # never more than hold_frames held, one past it for a moment in the live case

@@ -111,7 +111,7 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
         sinks.append(Picamera2OverlaySink(source, config.render))
     if config.log.dir:
         disk_log = DiskLogSink(config.log, every_frame_default=not source.live)
-        sinks.append(SinkWorker(disk_log, blocking=blocking, hold=ScoreHold.when(config.faithfulness)))
+        sinks.append(SinkWorker(disk_log, blocking=blocking, hold=ScoreHold.when(config.faithfulness, blocking)))
         if metrics is not None:
             metrics.add_collector(lambda: disk_log_families(*disk_log.usage()))
     if config.http.enabled:
@@ -120,14 +120,14 @@ def build_sinks(config: Config, source: Any, stop: threading.Event, *, opencv_wi
                                   service=service, metrics=None if metrics is None else metrics.text)
         sinks.append(SinkWorker(dashboard, blocking=False, size=1))
     if config.stdout.enabled:
-        sinks.append(SinkWorker(StdoutSink(), blocking=blocking, hold=ScoreHold.when(config.faithfulness)))
+        sinks.append(SinkWorker(StdoutSink(), blocking=blocking, hold=ScoreHold.when(config.faithfulness, blocking)))
     if config.mqtt.url:
         # Blocking for file sources only waits for this thread's JSON/JPEG work: the network is behind the sink's
         # own bounded outbox, so the loop never waits for the broker.
         extra = None if pacing is None else (lambda: pacing.stats(time.monotonic()))
         mqtt = MqttSink(config.mqtt, device, every_frame_default=not source.live, notify=config.notify,
                         extra_stats=extra, drift=config.drift.enabled, faithfulness=config.faithfulness.enabled)
-        sinks.append(SinkWorker(mqtt, blocking=blocking, hold=ScoreHold.when(config.faithfulness)))
+        sinks.append(SinkWorker(mqtt, blocking=blocking, hold=ScoreHold.when(config.faithfulness, blocking)))
         if metrics is not None:
             metrics.add_collector(lambda: mqtt_families(mqtt.counters.dropped, mqtt.counters.published))
     elif config.notify.classes or config.notify.drift:

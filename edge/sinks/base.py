@@ -84,19 +84,29 @@ class SinkWorker:
     def _run(self) -> None:
         hold = self.hold
         while True:
-            try:  # while results are held, wake when the front one's hold is over
-                result = self._queue.get(timeout=hold.wait_s() if hold is not None else None)
-            except queue.Empty:
-                ready = hold.ready() if hold is not None else []
+            ready: list[Result] | None
+            if hold is not None and hold.wait_when_full and hold.full and not self.interrupted.is_set():
+                time.sleep(hold.wait_s() or 0.0)  # full: the results wait in the queue, the loop behind it
+                ready = hold.ready()
             else:
-                if result is None:
+                ready = self._take(hold)
+                if ready is None:
                     break
-                ready = [result] if hold is None else hold.push(result)
             for each in ready:
                 self._handle(each)
         if hold is not None:
             for each in hold.drain(self.interrupted.is_set):
                 self._handle(each)
+
+    def _take(self, hold: ScoreHold | None) -> list[Result] | None:
+        """The results free to go on after the next one from the queue; None at its end marker."""
+        try:  # while results are held, wake when the front one's hold is over
+            result = self._queue.get(timeout=hold.wait_s() if hold is not None else None)
+        except queue.Empty:
+            return hold.ready() if hold is not None else []
+        if result is None:
+            return None
+        return [result] if hold is None else hold.push(result)
 
     def _handle(self, result: Result) -> None:
         try:

@@ -34,17 +34,27 @@ class HoldSettings(Protocol):
 class ScoreHold:
     """A FIFO of results that releases each only once every pending score ahead of it (and its own) is in."""
 
-    def __init__(self, hold_s: float, hold_frames: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, hold_s: float, hold_frames: int, clock: Callable[[], float] = time.monotonic,
+                 wait_when_full: bool = False) -> None:
         self.hold_s = hold_s
         self.hold_frames = hold_frames
+        # a file source's output (the loop may wait for it): when full, its SinkWorker takes no more results instead
+        # of giving the scores up; the time bound still holds
+        self.wait_when_full = wait_when_full
         self._clock = clock
         self._held: deque[tuple[Result, float]] = deque()  # (result, when its wait ends), in frame order
         self.timeouts = 0  # records that went without their scores
 
     @classmethod
-    def when(cls, settings: HoldSettings) -> ScoreHold | None:
+    def when(cls, settings: HoldSettings, wait_when_full: bool = False) -> ScoreHold | None:
         """A hold for one record output when scoring is on, else None."""
-        return cls(settings.hold_s, settings.hold_frames) if settings.enabled else None
+        if not settings.enabled:
+            return None
+        return cls(settings.hold_s, settings.hold_frames, wait_when_full=wait_when_full)
+
+    @property
+    def full(self) -> bool:
+        return len(self._held) >= self.hold_frames
 
     def __len__(self) -> int:
         return len(self._held)

@@ -72,6 +72,10 @@ def scale_map(cam_raw: F32) -> F32:
     return (cam / (np.float32(_SCALE_EPS) + cam.max())).astype(np.float32)
 
 
+# the copies that need a trunk pass of their own: all but the frame itself
+_OTHERS = tuple((flip, factor) for flip, factor in AUGMENTATIONS if (flip, factor) != (False, 1.0))
+
+
 def augment(x: F32, flip: bool, factor: float) -> F32:
     """One augmented copy of the model input x (H, W, c): flipped left-right, then multiplied (ttach's order)."""
     out = x[:, ::-1] if flip else x
@@ -82,19 +86,18 @@ def aug_smoothed_map(method: CamMethod, ctx: CamContext, eigen_smooth: bool = Fa
     """The mean (h, w) float32 over AUGMENTATIONS of each copy's scaled map, flipped back: pytorch-grad-cam's
     aug_smooth output at the feature map's size. ctx: the frame's own context (its x and trunk are needed)."""
     x, features = trunk(ctx)
-    others = [(flip, factor) for flip, factor in AUGMENTATIONS if (flip, factor) != (False, 1.0)]
-    copies = np.stack([augment(x, flip, factor) for flip, factor in others])  # (5, H, W, c)
-    activations = dict(zip(others, features(copies), strict=True))
+    copies = np.stack([augment(x, flip, factor) for flip, factor in _OTHERS])  # (5, H, W, c)
+    passes = dict(zip(_OTHERS, zip(copies, features(copies), strict=True), strict=True))  # -> (copy, its A)
     head, score = ctx.head, ctx.score or "logit"
     maps = []
     for flip, factor in AUGMENTATIONS:
         if (flip, factor) == (False, 1.0):
             one = ctx
         else:
-            A = activations[flip, factor]
+            copy, A = passes[flip, factor]
             hp = head.forward(A)
             one = CamContext(A, head, hp, head.score_gradient(hp, ctx.class_index, score), ctx.class_index, ctx.score,
-                             augment(x, flip, factor), ctx.trunk)
+                             copy, ctx.trunk)
         scaled = scale_map(raw_map(method, one, eigen_smooth))
         maps.append(scaled[:, ::-1] if flip else scaled)  # the de-augmentation: the flip undone, the factor kept
     return np.mean(np.array(maps, np.float32), axis=0)  # (6, h, w) -> (h, w), in float32 as the reference

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.explain.drift_baseline import Baseline, BaselineError
@@ -65,6 +66,32 @@ def test_normal_frames_raise_no_alarm(demo: Demo) -> None:
         e = explainer.explain(frame)
         states.add(monitor.update(e.class_index, e.cam, frame).state)
     assert states == {"ok"}
+
+
+def test_a_batch_update_leaves_the_monitor_as_frame_by_frame_updates_do(demo: Demo) -> None:
+    """The service hands the monitor what arrived since its last poll as one batch (update_many): the running maps,
+    label mix and frame statistics equal one update() per frame, and the alert comes within one batch of its frame."""
+    explainer, images, baseline = demo
+    frames = list(scenario(images, "moved", 120, 260, seed=3))
+    seen = [(e.class_index, e.cam, frame) for e, frame in ((explainer.explain(f), f) for f in frames)]
+    seen[5] = (seen[5][0], np.zeros_like(seen[5][1]), seen[5][2])  # an all-zero map counts as uniform in both
+    one, many = DriftMonitor(baseline), DriftMonitor(baseline)
+    first = [i for i, f in enumerate(seen) if one.update(*f).event == "alert"]
+    sizes = np.random.default_rng(0).integers(1, 40, len(seen))
+    start, batched = 0, []
+    while start < len(seen):
+        stop = min(len(seen), start + int(sizes[start]))
+        if many.update_many(seen[start:stop]).event == "alert":
+            batched.append(stop - 1)
+        start = stop
+    np.testing.assert_allclose(many.maps, one.maps, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(many.labels, one.labels, rtol=1e-9)
+    np.testing.assert_allclose(many.frame, one.frame, rtol=1e-9)
+    assert many.seen == one.seen and many.judged == one.judged
+    zero = DriftMonitor(baseline)  # the first frame of a class is its whole running mean: a uniform map
+    zero.update(seen[0][0], np.zeros_like(seen[0][1]), None)
+    np.testing.assert_allclose(zero.maps[seen[0][0]], 1.0 / seen[0][1].size)
+    assert first and batched and first[0] >= 120 and abs(batched[0] - first[0]) < 40, (first, batched)
 
 
 def test_baseline_command_and_refusals(tmp_path: Path, demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:

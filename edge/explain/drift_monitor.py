@@ -7,6 +7,7 @@ been seen `window` times, exponentially weighted after that; a class seen fewer 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline
 from edge.explain.drift_stats import centroid, frame_stats
+
+Frame = tuple[int, NDArray[np.float32], "NDArray[np.uint8] | None"]  # class index, (h, w) CAM, the frame or None
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,10 @@ class _Latch:
     def __init__(self, settings: DriftSettings) -> None:
         self.settings, self.on, self.run = settings, False, 0
 
-    def update(self, distance: float) -> bool:
+    def update(self, distance: float, frames: int = 1) -> bool:
         s = self.settings
         beyond = distance < s.clear if self.on else distance >= 1.0
-        self.run = self.run + 1 if beyond else 0
+        self.run = self.run + frames if beyond else 0
         if self.run >= s.hold:
             self.on, self.run = not self.on, 0
         return self.on
@@ -128,28 +131,54 @@ class DriftMonitor:
         return max((1.0 - corr) / s.corr, (dy * dy + dx * dx) ** 0.5 / s.shift, outside / s.outside)
 
     def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
-        s = self.settings
-        self.frames += 1
-        seen = self.seen[class_index] = self.seen[class_index] + 1
-        a = max(1.0 / s.window, 1.0 / seen)
-        m = self.maps[class_index]
-        total = float(cam.sum())  # a normalised CAM: already >= 0
-        m *= 1.0 - a  # with the next line: m += a * (cam / total - m), in two NumPy calls fewer
-        m += cam * (a / total) if total > 0 else a / cam.size
+        return self.update_many([(class_index, cam, image)])
+
+    def update_many(self, frames: Sequence[Frame]) -> DriftStatus:
+        """Frames in order: the running maps, label mix and frame statistics come out as one update() each would
+        leave them (to rounding); the distances are measured and the latches advanced once, after the last frame.
+        Scalar weights in Python, one matrix product per class seen: a batch costs little more than one frame."""
+        s, n = self.settings, len(frames)
+        if n == 0:
+            return self.status
+        cams = np.stack([f[1] for f in frames]).reshape(n, -1)  # (n, h*w) float32, each >= 0 (normalised CAMs)
+        totals = cams.sum(axis=1).tolist()
         b = 1.0 / s.label_window
-        self.labels *= 1.0 - b
-        self.labels[class_index] += b
-        if image is not None and self.frames % s.frame_every == 1 % s.frame_every:
-            self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
-            self.input = self._input()
-        if seen >= s.min_frames and self.baseline.counts[class_index] >= s.min_frames:
-            if class_index not in self.judged:
-                self.judged.append(class_index)
-            self.distances[class_index] = self.class_distance(class_index)  # the other maps did not change
+        rows: dict[int, list[int]] = {}
+        for i, f in enumerate(frames):
+            rows.setdefault(f[0], []).append(i)
+        self.labels *= (1.0 - b) ** n
+        for k, ks in rows.items():
+            self.labels[k] += sum(b * (1.0 - b) ** (n - 1 - i) for i in ks)
+            # frame i's share of the running mean after the class's later frames: a_i * prod over them of (1 - a_j)
+            weights = [max(1.0 / s.window, 1.0 / seen) for seen in range(self.seen[k] + 1, self.seen[k] + len(ks) + 1)]
+            coefs, after, flat = [0.0] * len(ks), 1.0, 0.0
+            for j in range(len(ks) - 1, -1, -1):
+                total = totals[ks[j]]
+                if total > 0:
+                    coefs[j] = weights[j] * after / total
+                else:  # an all-zero map counts as a uniform one
+                    flat += weights[j] * after
+                after *= 1.0 - weights[j]
+            m = self.maps[k].reshape(-1)  # a view: the running mean updated in place
+            m *= after
+            m += np.asarray(coefs) @ (cams if len(ks) == n else cams[ks])
+            if flat:
+                m += flat / m.size
+            self.seen[k] += len(ks)
+        for i, (_, _, image) in enumerate(frames, self.frames + 1):
+            if image is not None and i % s.frame_every == 1 % s.frame_every:
+                self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
+                self.input = self._input()
+        self.frames += n
+        for k in rows:  # the other classes' maps did not change
+            if self.seen[k] >= s.min_frames and self.baseline.counts[k] >= s.min_frames:
+                if k not in self.judged:
+                    self.judged.append(k)
+                self.distances[k] = self.class_distance(k)
         worst = max(self.judged, key=self.distances.__getitem__) if self.judged else -1
         explanation = self.distances[worst] if self.judged else 0.0
         labels = 0.5 * float(np.abs(self.labels - self.frequencies).sum()) / s.labels
-        return self._decide(explanation, labels, worst)
+        return self._decide(explanation, labels, worst, n)
 
     def _input(self) -> str:
         z = (self.frame - self.baseline.frame_mean) / self.frame_std  # (2,): brightness, sharpness
@@ -159,9 +188,10 @@ class DriftMonitor:
             return "dark" if z[0] < 0 else "bright"
         return ""
 
-    def _decide(self, explanation: float, labels: float, worst: int) -> DriftStatus:
+    def _decide(self, explanation: float, labels: float, worst: int, frames: int) -> DriftStatus:
         before = self.status.state
-        explained, labelled = self.latches["explanation"].update(explanation), self.latches["labels"].update(labels)
+        explained = self.latches["explanation"].update(explanation, frames)
+        labelled = self.latches["labels"].update(labels, frames)
         kind = "explanation" if explained else "labels" if labelled else ""
         distance = max(explanation, labels) if not kind else explanation if kind == "explanation" else labels
         status = DriftStatus("alert" if kind else "ok", distance, input=self.input)

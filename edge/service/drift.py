@@ -29,7 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 LEARNED_NAME = "drift-baseline.npz"
 POLL_S = 0.02  # the monitor lags the loop by at most this; its decisions span hundreds of frames
 INBOX = 64  # frames waiting for the monitor at most (each holds its frame's image)
-YIELD_EVERY = 4  # frames the monitor handles between offers of the interpreter lock to the loop
+YIELD_EVERY = 4  # frames learned between offers of the interpreter lock to the loop
 
 
 @dataclass(frozen=True)
@@ -115,40 +115,48 @@ class DriftWorker:
         while not stopping:
             stopping = self._stop.wait(POLL_S)  # then the frames still waiting, as close() promises
             started = time.thread_time()
-            while self._inbox:
-                self.handled += 1
-                if self.handled % YIELD_EVERY == 0:
-                    time.sleep(0)  # the loop gets the interpreter lock back within a few frames' work if it waits
-                ex, image = self._inbox.popleft()
-                try:
-                    self._handle(ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image)
-                except (BaselineError, OSError, ValueError) as e:
-                    _LOGGER.error("drift: %s; the monitor stops", e)
-                    return
+            batch = [self._inbox.popleft() for _ in range(len(self._inbox))]
+            self.handled += len(batch)
+            try:
+                self._handle(batch)
+            except (BaselineError, OSError, ValueError) as e:
+                _LOGGER.error("drift: %s; the monitor stops", e)
+                return
             self.busy_s += time.thread_time() - started
 
-    def _handle(self, class_index: int, confidence: float, cam: NDArray[np.float32],
-                image: NDArray[np.uint8]) -> None:
-        if self.builder is not None:
-            self.builder.add(class_index, confidence, cam, image)
-            if self.builder.count < self.config.learn_frames:
-                self._status = {"state": "learning", "distance": 0.0, "frames": self.builder.count}
-                return
-            baseline = self.builder.build()
-            if self.learned_path is not None:
-                try:
-                    baseline.save(self.learned_path)
-                    _LOGGER.info("drift: baseline learned over %d frames, saved as %s", self.builder.count,
-                                 self.learned_path)
-                except BaselineError as e:  # a full disk: the monitor still starts; a restart learns again
-                    _LOGGER.error("drift: %s", e)
-            self.builder, self.monitor = None, DriftMonitor(baseline, self.config.settings())
-            self._status = {"state": "ok", "distance": 0.0}
+    def _handle(self, batch: list[tuple[Explanation, NDArray[np.uint8]]]) -> None:
+        """Learning takes the frames one by one; monitoring takes the rest as one batch (DriftMonitor.update_many)."""
+        for done, (ex, image) in enumerate(batch):
+            if self.builder is None:
+                batch = batch[done:]
+                break
+            if done % YIELD_EVERY == YIELD_EVERY - 1:
+                time.sleep(0)  # the loop gets the interpreter lock back within a few frames' work if it waits
+            self._learn(ex.class_index, float(ex.probabilities[ex.class_index]), ex.cam, image)
+        else:
             return
         assert self.monitor is not None
-        status = self.monitor.update(class_index, cam, image)
+        status = self.monitor.update_many([(ex.class_index, ex.cam, image) for ex, image in batch])
         self._status = status.as_dict()
         if status.event:
             _LOGGER.warning("drift: %s %s", status.event, self._status)
             with self._lock:
                 self._events.append(self._status)
+
+    def _learn(self, class_index: int, confidence: float, cam: NDArray[np.float32],
+               image: NDArray[np.uint8]) -> None:
+        assert self.builder is not None
+        self.builder.add(class_index, confidence, cam, image)
+        if self.builder.count < self.config.learn_frames:
+            self._status = {"state": "learning", "distance": 0.0, "frames": self.builder.count}
+            return
+        baseline = self.builder.build()
+        if self.learned_path is not None:
+            try:
+                baseline.save(self.learned_path)
+                _LOGGER.info("drift: baseline learned over %d frames, saved as %s", self.builder.count,
+                             self.learned_path)
+            except BaselineError as e:  # a full disk: the monitor still starts; a restart learns again
+                _LOGGER.error("drift: %s", e)
+        self.builder, self.monitor = None, DriftMonitor(baseline, self.config.settings())
+        self._status = {"state": "ok", "distance": 0.0}

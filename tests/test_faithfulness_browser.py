@@ -35,6 +35,7 @@ def _feed(sink: DashboardSink) -> tuple[list[dict[str, Any]], dict[str, int]]:
     in); returns every set of scores and the number of explained frames per class."""
     explainer = Explainer.load(FRUIT, num_threads=1)
     worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=2))
+    worker.show_on([sink])
     sets: list[dict[str, Any]] = []
     frames: dict[str, int] = {}
     try:

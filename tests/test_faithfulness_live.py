@@ -10,13 +10,16 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from broker import Broker, Collector, retained
+from browser import wait_until
 from conftest import REPO, run_python
+from edge_process import EdgeProcess
 from http_client import ask
 
 from edge import Explainer
@@ -53,7 +56,7 @@ def test_worker_skips_while_busy_and_keeps_means() -> None:
         scores = pending.value
         assert scores is not None and scores["frame"] == frame_index and scores["class"] == ex.label
         assert scores["passes"] == 41 and {"confidence_change", "deletion_auc", "insertion_auc"} <= set(scores)
-    assert worker.means[ex.label]["n"] == worker.scored
+    assert worker.class_means()[ex.label]["n"] == worker.scored
 
 
 def test_close_answers_every_frame_it_took() -> None:
@@ -173,7 +176,7 @@ def test_mqtt_prediction_message_carries_scores(broker: Broker, tmp_path: Path) 
 def test_dashboard_keeps_running_means_per_class() -> None:
     """The dashboard's /api/heatmaps: each class's mean scores beside its mean heatmap (from real worker scores), and
     the newest scores in every record as faithfulness_latest: the live view takes them in when they come, never
-    waiting for them."""
+    waiting for them. The means count every scored frame, also one the view never got (its queue dropped it)."""
     explainer = Explainer.load(FRUIT, num_threads=1)
     sink = DashboardSink(DashboardConfig(enabled=True, port=0, token=TOKEN), about={"model": "fruit",
                                                                                      "classes": explainer.class_names})
@@ -181,6 +184,7 @@ def test_dashboard_keeps_running_means_per_class() -> None:
     frame = np.random.default_rng(0).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
     ex = explainer.explain(frame)
     worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+    worker.show_on([sink])
 
     def shown(i: int, scoring: PendingScores | None) -> None:
         sink.handle(Result(frame=Frame(image=frame, index=i, timestamp=1000.0 + i), explanation=ex, cam=ex.cam,
@@ -197,30 +201,55 @@ def test_dashboard_keeps_running_means_per_class() -> None:
             sets.append(pending.value)
             shown(i + 1, None)  # the next frame's handling takes them in
             assert sink.hub.newest is not None and sink.hub.newest.record["faithfulness_latest"] == pending.value
+        unseen = worker.offer(4, frame, ex)  # scored, never shown
+        assert unseen is not None and unseen.wait(60) and unseen.value is not None
+        sets.append(unseen.value)
         maps = json.loads(ask(sink.port, "/api/heatmaps", headers={"Authorization": f"Bearer {TOKEN}"}).body)
     finally:
         worker.close()
         sink.close()
-    assert [s["frame"] for s in sets] == [0, 2]
+    assert [s["frame"] for s in sets] == [0, 2, 4]
     mine = next(m for m in maps if m["name"] == ex.label)
-    assert mine["faithfulness"]["n"] == 2
+    assert mine["faithfulness"]["n"] == 3
     for name in ("deletion_auc", "insertion_auc", "confidence_change"):
         assert mine["faithfulness"][name] == pytest.approx(np.mean([s[name] for s in sets]))
     assert all("faithfulness" not in m for m in maps if m["name"] != ex.label)
 
 
-def test_the_dashboards_means_are_read_as_a_copy() -> None:
-    """HTTP threads serialise the running means while the output's thread adds scores: they read a copy taken under
-    the heatmaps' lock, which later scores do not change."""
-    from edge.http.board import MeanHeatmaps
+def test_the_services_browser_view_shows_the_workers_running_means() -> None:
+    """edge run with [faithfulness] and the browser view: /api/heatmaps carries the scoring worker's means per class."""
+    config = "[faithfulness]\nenabled = true\nevery_n = 1\n"
+    with EdgeProcess(["--model", str(FRUIT), "--source", f"images:{REPO / 'samples'}", "--repeat", "--fps", "10"],
+                     config=config) as edge:
+        port = int(urllib.parse.urlsplit(edge.url).port or 0)
 
-    maps = MeanHeatmaps(2)
-    maps.add_scores({"class": "Apfel", "frame": 1, "deletion_auc": 0.25})
-    seen = maps.faithfulness_means()
-    maps.add_scores({"class": "Apfel", "frame": 2, "deletion_auc": 0.75})
-    maps.add_scores({"class": "Orange", "frame": 3, "deletion_auc": 0.5})
-    assert seen == {"Apfel": {"n": 1.0, "deletion_auc": 0.25}}
-    assert maps.faithfulness_means()["Apfel"] == {"n": 2.0, "deletion_auc": 0.5}
+        def scored() -> list[dict[str, Any]] | None:
+            listing = json.loads(ask(port, "/api/heatmaps").body)
+            return [m for m in listing if m.get("faithfulness", {}).get("n", 0) >= 2] or None
+
+        means = wait_until(scored, timeout=90)
+    assert all(0.0 <= m["faithfulness"]["deletion_auc"] <= 1.0 for m in means), means
+
+
+def test_the_running_means_are_read_as_a_copy() -> None:
+    """HTTP threads serialise the running means while the worker's thread adds scores: they read a copy taken under
+    the worker's lock, which later scores do not change."""
+    explainer = Explainer.load(FRUIT, num_threads=1)
+    worker = FaithfulnessWorker(explainer, FaithfulnessConfig(enabled=True, every_n=1))
+    frame = np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8)  # (100, 100, 3) uint8
+    ex = explainer.explain(frame)
+    try:
+        sets = []
+        for i in range(2):
+            pending = worker.offer(i, frame, ex)
+            assert pending is not None and pending.wait(60) and pending.value is not None
+            sets.append(pending.value)
+            if i == 0:
+                seen = worker.class_means()
+    finally:
+        worker.close()
+    assert seen[ex.label]["n"] == 1.0 and seen[ex.label]["deletion_auc"] == sets[0]["deletion_auc"]
+    assert worker.class_means()[ex.label]["n"] == 2.0
 
 
 def test_only_scores_whose_record_timed_out_count_as_late() -> None:

@@ -98,21 +98,12 @@ class MeanHeatmaps:
         self.counts = np.zeros(classes, np.int64)  # (C,) int64
         self._png: dict[int, tuple[int, bytes]] = {}  # class -> (count it was drawn at, PNG)
         self._lock = threading.Lock()
-        self.faithfulness: dict[str, dict[str, float]] = {}  # class name -> score -> running mean, and "n"
-
-    def add_scores(self, scores: dict[str, Any]) -> None:
-        """One set of [faithfulness] scores into its class's running means."""
-        with self._lock:  # the output's thread writes, HTTP threads read (faithfulness_means)
-            mean = self.faithfulness.setdefault(str(scores.get("class", "")), {"n": 0.0})
-            mean["n"] += 1
-            for name, value in scores.items():
-                if name not in ("frame", "passes") and isinstance(value, int | float) and not isinstance(value, bool):
-                    mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
+        # [faithfulness]: the scoring worker's running means per class name (a copy), over every scored frame
+        self.faithfulness: Callable[[], dict[str, dict[str, float]]] | None = None
 
     def faithfulness_means(self) -> dict[str, dict[str, float]]:
-        """A copy of the running means per class name, safe to serialise while scores come in."""
-        with self._lock:
-            return {name: dict(mean) for name, mean in self.faithfulness.items()}
+        """Per class name: each score's running mean and "n", the frames scored; empty when nothing scores."""
+        return {} if self.faithfulness is None else self.faithfulness()
 
     def add(self, class_index: int, cam: NDArray[np.float32]) -> None:
         small = cv2.resize(np.asarray(cam, np.float32), (HEATMAP_SIZE, HEATMAP_SIZE), interpolation=cv2.INTER_AREA)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge.http import App, BoundedHTTPServer, DashboardConfig, FrameHub, Gate, default_hosts, is_loopback, resolve_token
@@ -24,7 +24,7 @@ from edge.live import LiveSettings
 from edge.records import PendingScores, Result, SinkError
 from edge.sinks.record import PolicyConfig, make_record
 
-__all__ = ["DashboardConfig", "DashboardSink", "is_loopback"]
+__all__ = ["DashboardConfig", "DashboardSink", "is_loopback", "views_among"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,14 +112,13 @@ class DashboardSink:
 
     def _take_scores(self, result: Result) -> None:
         """[faithfulness]: a frame's scores arrive frames after it was shown (the view never waits for them): each set
-        goes into its class's running means, and is shown as the latest, once it is in."""
+        is shown as the latest once it is in (the running means per class are the scoring worker's)."""
         scoring = result.scoring
         if scoring is not None and result.explained and all(s is not scoring for s in self._scoring):
             self._scoring = [*self._scoring, scoring][-_SCORING_KEPT:]
         for done in [s for s in self._scoring if s.done]:
             self._scoring.remove(done)
             if done.value is not None and "skipped" not in done.value:
-                self.board.heatmaps.add_scores(done.value)
                 self.latest_scores = done.value
 
     def close(self) -> None:
@@ -130,3 +129,8 @@ class DashboardSink:
             self._server = None
         if self._app is not None:
             self._app.images.close()
+
+
+def views_among(sinks: Iterable[object]) -> list[DashboardSink]:
+    """The browser views among the service's outputs, bare or inside a SinkWorker."""
+    return [view for sink in sinks if isinstance(view := getattr(sink, "sink", sink), DashboardSink)]

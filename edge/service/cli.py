@@ -271,6 +271,7 @@ def run(config: Config) -> int:
         scoring = FaithfulnessWorker(explainer, config.faithfulness) if config.faithfulness.enabled else None
         if scoring is not None:
             stack.callback(scoring.close)
+            scoring.show_on(sinks)
         drift = start_drift(config, explainer, sinks)
         if drift is not None:
             stack.callback(drift.close)

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from edge.explain.drift_baseline import Baseline, BaselineBuilder, BaselineError
 from edge.explain.drift_monitor import DriftMaps, DriftMonitor, DriftSettings
 from edge.explain.explainer import Explanation
-from edge.http.sink import DashboardSink
+from edge.http.sink import views_among
 
 _LOGGER = logging.getLogger(__name__)
 LEARNED_NAME = "drift-baseline.npz"
@@ -81,9 +81,8 @@ class DriftWorker:
 
     def start(self, sinks: Iterable[object] = ()) -> None:
         """Starts the monitor's thread; a browser view among sinks shows its maps (maps())."""
-        for sink in sinks:
-            if isinstance(view := getattr(sink, "sink", sink), DashboardSink):  # a SinkWorker's or a bare sink
-                view.board.drift = self.maps
+        for view in views_among(sinks):
+            view.board.drift = self.maps
         self._thread.start()
 
     def maps(self) -> DriftMaps | None:

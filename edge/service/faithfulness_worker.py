@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 from edge.explain.explainer import Explainer, Explanation
 from edge.explain.faithfulness import FaithfulnessScorer
 from edge.explain.trunk_passes import TrunkPasses
+from edge.http.sink import views_among
 from edge.records import PendingScores
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,8 +72,8 @@ class FaithfulnessWorker:
         self._busy = False
         self._stop = False
         self._current: _Job | None = None  # the job being scored
-        self.latest: dict[str, Any] | None = None
-        self.means: dict[str, dict[str, float]] = {}  # class -> score -> running mean, plus "n"
+        self._means: dict[str, dict[str, float]] = {}  # class name -> score -> running mean, and "n"
+        self._means_lock = threading.Lock()  # this thread writes, the browser view's HTTP threads read
         self.scored = 0
         self.skipped = 0
         self.offered = 0
@@ -97,9 +99,15 @@ class FaithfulnessWorker:
             self._cond.notify()
         return pending
 
-    def stats(self) -> dict[str, Any]:
-        return {"scored": self.scored, "skipped": self.skipped, "late": self.late, "latest": self.latest,
-                "per_class": self.means}
+    def class_means(self) -> dict[str, dict[str, float]]:
+        """Per class name, each score's running mean over every frame scored, and "n": a copy."""
+        with self._means_lock:
+            return {name: dict(mean) for name, mean in self._means.items()}
+
+    def show_on(self, sinks: Iterable[object]) -> None:
+        """The running means per class on the browser views among sinks (all scored frames, not only those shown)."""
+        for view in views_among(sinks):
+            view.board.heatmaps.faithfulness = self.class_means
 
     def close(self, timeout: float = 1.0) -> None:
         """Stop; a frame not scored by then gets {"skipped": "stopped"}, so no record waits for it."""
@@ -141,8 +149,6 @@ class FaithfulnessWorker:
             with self._cond:
                 self._busy = False
                 self._current = None
-                if record is not None:
-                    self.latest = record
             # refused: the record went first, its hold over ("timeout", counted) or the worker stopped ("stopped")
             if not job.pending.resolve(record or {"skipped": "failed"}) and record is not None \
                     and (job.pending.value or {}).get("skipped") == "timeout":
@@ -152,10 +158,11 @@ class FaithfulnessWorker:
         x = self._explainer.preprocess(job.image)
         result = self._scorer(x, job.cam_raw, job.class_index)
         scores = {name: round(value, 6) for name, value in result.scores.items()}
-        mean = self.means.setdefault(job.label, {"n": 0.0})
-        mean["n"] += 1
-        for name, value in scores.items():
-            mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
+        with self._means_lock:
+            mean = self._means.setdefault(job.label, {"n": 0.0})
+            mean["n"] += 1
+            for name, value in scores.items():
+                mean[name] = mean.get(name, 0.0) + (value - mean.get(name, 0.0)) / mean["n"]
         self.scored += 1
         return {"frame": job.frame, "class": job.label, "method": job.method, **scores,
                 "passes": result.passes, **({"note": result.note} if result.note else {})}

@@ -30,7 +30,7 @@ from edge.live import LiveSettings, Settings
 from edge.service import baseline_cmd
 from edge.service.cli_args import build_parser, overrides_from
 from edge.service.config import Config, ConfigError, as_dict, load_config, redacted
-from edge.service.drift import DriftWorker
+from edge.service.drift import start_drift
 from edge.service.faithfulness_worker import FaithfulnessWorker
 from edge.service.loop import Explaining, Loop
 from edge.service.method_cost import warn_if_too_slow
@@ -47,6 +47,7 @@ from edge.sources import FrameSource, Picamera2Source, create_source, parse_spec
 from edge.sources.wait import open_when_available
 
 _LOGGER = logging.getLogger(__name__)
+
 
 def with_shipped_files(config: Config) -> Config:
     """The model path and an images: folder, looked up among the shipped files (the demo bundle, the samples) when
@@ -194,7 +195,7 @@ def check_config(config: Config) -> int:
     effects: no log directory is created, no port bound, no camera opened, no broker contacted. File sources are
     opened and closed (listing a folder or reading a file changes nothing). Prints the effective config."""
     parts = build(config, threading.Event(), paced=False)
-    start_drift(config, parts.explainer)  # a [drift] baseline file: readable and this model's
+    start_drift(config.drift, parts.explainer, config.log.dir)  # a [drift] baseline file: readable, this model's
     if not parts.source.live:
         with parts.source:
             pass
@@ -237,18 +238,6 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
     return LiveSettings(initial, list(METHODS), explainer.class_names), about
 
 
-def start_drift(config: Config, explainer: Explainer, sinks: list[Sink] | None = None) -> DriftWorker | None:
-    """The drift monitor when [drift] is on (another model's baseline: one line, exit 2); sinks None: only checked."""
-    if not config.drift.enabled:
-        return None
-    h, w, _ = explainer.manifest.feature_shape
-    worker = DriftWorker(config.drift, model_sha256=explainer.manifest.sha256,
-                         class_names=tuple(explainer.class_names), grid=(h, w), log_dir=config.log.dir)
-    if sinks is not None:
-        worker.start(sinks)  # its maps on the browser view, if there is one
-    return worker
-
-
 def run(config: Config) -> int:
     stop = threading.Event()
     parts = build(config, stop, paced=True)
@@ -272,7 +261,7 @@ def run(config: Config) -> int:
         if scoring is not None:
             stack.callback(scoring.close)
             scoring.show_on(sinks)
-        drift = start_drift(config, explainer, sinks)
+        drift = start_drift(config.drift, explainer, config.log.dir, sinks)
         if drift is not None:
             stack.callback(drift.close)
         explaining = Explaining(config.model.method, config.model.target, config.model.top_k, config.render,

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from edge.explain.drift_baseline import Baseline, BaselineBuilder, BaselineError
 from edge.explain.drift_monitor import DriftMaps, DriftMonitor, DriftSettings
-from edge.explain.explainer import Explanation
+from edge.explain.explainer import Explainer, Explanation
 from edge.http.sink import views_among
 
 _LOGGER = logging.getLogger(__name__)
@@ -159,3 +159,16 @@ class DriftWorker:
                 _LOGGER.error("drift: %s", e)
         self.builder, self.monitor = None, DriftMonitor(baseline, self.config.settings())
         self._status = {"state": "ok", "distance": 0.0}
+
+
+def start_drift(config: DriftConfig, explainer: Explainer, log_dir: str,
+                sinks: Iterable[object] | None = None) -> DriftWorker | None:
+    """The drift monitor when [drift] is on (another model's baseline: one line, exit 2); sinks None: only checked."""
+    if not config.enabled:
+        return None
+    h, w, _ = explainer.manifest.feature_shape
+    worker = DriftWorker(config, model_sha256=explainer.manifest.sha256, class_names=tuple(explainer.class_names),
+                         grid=(h, w), log_dir=log_dir)
+    if sinks is not None:
+        worker.start(sinks)  # its maps on the browser view, if there is one
+    return worker

@@ -149,6 +149,18 @@ def test_aug_smooth_runs_five_trunk_passes(torch_zoo_dir: Path) -> None:
     assert ex._trunk is not None and ex._trunk.passes == len(AUGMENTATIONS) - 1 == 5
 
 
+def test_top_k_with_aug_smooth_shares_the_five_passes(torch_zoo_dir: Path) -> None:
+    """The augmented copies' trunk passes are the frame's, not a class's: top_k classes make them once, and each
+    class's map is the one explaining that class alone gives."""
+    ex = Explainer.load(torch_zoo_dir / "bundles" / "fruit")
+    x = _ref(torch_zoo_dir, "fruit")["x"][0]
+    top = ex.explain_input(x, method="gradcam", top_k=3, aug_smooth=True)
+    assert ex._trunk is not None and ex._trunk.passes == 5
+    for r in top:
+        alone = ex.explain_input(x, method="gradcam", target=r.class_index, aug_smooth=True)
+        np.testing.assert_array_equal(r.cam_raw, alone.cam_raw)
+
+
 def test_augment_is_ttach_order() -> None:
     """ttach's Compose: flip first, then the factor; its product enumerates the flip slowest."""
     assert AUGMENTATIONS == ((False, 0.9), (False, 1.0), (False, 1.1), (True, 0.9), (True, 1.0), (True, 1.1))

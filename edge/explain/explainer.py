@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from edge.errors import InputError, MethodError
 from edge.explain import bundle as bundle_format
 from edge.explain.cam import DEFAULT_METHOD, CamContext, CamMethod, get_method, normalise
-from edge.explain.cam.smoothing import Smoothing, aug_smoothed_map, raw_map
+from edge.explain.cam.smoothing import AugmentedPasses, Smoothing, aug_smoothed_map, augmented_passes, raw_map
 from edge.explain.class_names import summary as class_summary
 from edge.explain.head_ops import F32, HeadPass
 from edge.explain.open_bundle import OpenBundle, open_bundle
@@ -163,11 +163,13 @@ class Explainer:
         if top_k is None:  # one class: no list, no sort
             c = int(hp.probabilities.argmax()) if target is None else self.class_index(target)
             return self._explain_class(A, hp, c, method, stages, x, smoothing)
-        return [self._explain_class(A, hp, c, method, stages, x, smoothing) for c in self._classes(hp, target, top_k)]
+        shared: list[AugmentedPasses] = []  # aug_smooth's trunk passes, made for the first class, reused by the rest
+        return [self._explain_class(A, hp, c, method, stages, x, smoothing, shared)
+                for c in self._classes(hp, target, top_k)]
 
     def _explain_class(
         self, A: F32, hp: HeadPass, c: int, method: CamMethod, stages: tuple[float, float, float], x: F32,
-        smoothing: Smoothing
+        smoothing: Smoothing, shared: list[AugmentedPasses] | None = None
     ) -> Explanation:
         """One class's map and result; stages: the preprocess, features and head ms shared by the frame's classes."""
         t3 = time.perf_counter()
@@ -175,7 +177,9 @@ class Explainer:
         dz = head.score_gradient(hp, c, self.score)
         ctx = CamContext(A, head, hp, dz, c, self.score, x, self.trunk_features)
         if smoothing.aug:  # cam_raw: pytorch-grad-cam's aug_smooth output (ReLU'd, scaled, averaged); cam: its max 1
-            cam_raw = aug_smoothed_map(method, ctx, smoothing.eigen)
+            if shared is not None and not shared:
+                shared.append(augmented_passes(ctx))
+            cam_raw = aug_smoothed_map(method, ctx, smoothing.eigen, shared[0] if shared else None)
         else:
             cam_raw = raw_map(method, ctx, smoothing.eigen)
         cam = normalise(cam_raw)

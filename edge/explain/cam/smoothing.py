@@ -82,12 +82,22 @@ def augment(x: F32, flip: bool, factor: float) -> F32:
     return out if factor == 1.0 else (out * np.float32(factor)).astype(np.float32)
 
 
-def aug_smoothed_map(method: CamMethod, ctx: CamContext, eigen_smooth: bool = False) -> F32:
-    """The mean (h, w) float32 over AUGMENTATIONS of each copy's scaled map, flipped back: pytorch-grad-cam's
-    aug_smooth output at the feature map's size. ctx: the frame's own context (its x and trunk are needed)."""
+AugmentedPasses = dict[tuple[bool, float], tuple[F32, F32]]  # (flip, factor) -> (the copy, its A)
+
+
+def augmented_passes(ctx: CamContext) -> AugmentedPasses:
+    """The five copies beside the frame and their trunk passes: the same for every class of the frame."""
     x, features = trunk(ctx)
-    copies = np.stack([augment(x, flip, factor) for flip, factor in _OTHERS])  # (5, H, W, c)
-    passes = dict(zip(_OTHERS, zip(copies, features(copies), strict=True), strict=True))  # -> (copy, its A)
+    copies = np.stack([augment(x, flip, factor) for flip, factor in _OTHERS])  # (5, H, W, c) float32
+    return dict(zip(_OTHERS, zip(copies, features(copies), strict=True), strict=True))
+
+
+def aug_smoothed_map(method: CamMethod, ctx: CamContext, eigen_smooth: bool = False,
+                     passes: AugmentedPasses | None = None) -> F32:
+    """The mean (h, w) float32 over AUGMENTATIONS of each copy's scaled map, flipped back: pytorch-grad-cam's
+    aug_smooth output at the feature map's size. ctx: the frame's own context (its x and trunk are needed); passes:
+    augmented_passes(ctx) when another class of the frame already made them."""
+    passes = augmented_passes(ctx) if passes is None else passes
     head, score = ctx.head, ctx.score or "logit"
     maps = []
     for flip, factor in AUGMENTATIONS:

@@ -100,6 +100,22 @@ def test_gradcam_equals_cam_up_to_scale_on_a_gap_head(zoo: Path, case: str) -> N
         np.testing.assert_allclose(cam.cam, grad.cam, atol=1e-5)
 
 
+def test_the_trunk_pass_methods_are_the_methods_that_run_trunk_passes(zoo: Path) -> None:
+    """TRUNK_PASS_METHODS (each method's needs_trunk flag, which the imx500 source refuses by) names exactly the
+    registered methods whose map runs the feature model on perturbed inputs, each as many times as its trunk_passes."""
+    ex = Explainer.load(zoo / "bundles" / "gap_negative")  # k = 16 channels: SS-CAM's 1 + 35 k passes stay cheap
+    x = _ref(zoo, "gap_negative")["x"][0]
+    ran = {}
+    for name in METHODS:
+        before = 0 if ex._trunk is None else ex._trunk.passes
+        ex.explain_input(x, method=name)
+        ran[name] = (0 if ex._trunk is None else ex._trunk.passes) - before
+    assert {name for name, passes in ran.items() if passes} == set(TRUNK_PASS_METHODS)
+    k = ex.head.input_shape[-1]
+    assert {name: ran[name] for name in TRUNK_PASS_METHODS} == {
+        name: METHODS[name].trunk_passes(k) for name in TRUNK_PASS_METHODS}  # type: ignore[attr-defined]
+
+
 def _context(A: np.ndarray, head: Head) -> CamContext:
     hp = head.forward(A)
     c = int(np.argmax(hp.probabilities))

@@ -25,7 +25,7 @@ import numpy as np
 
 from edge.errors import BundleError, MethodError
 from edge.explain import imx500_record
-from edge.explain.cam import CamContext, get_method, normalise
+from edge.explain.cam import CamContext, get_method, needs_trunk, normalise
 from edge.explain.cam.smoothing import raw_map
 from edge.explain.head_ops import F32
 from edge.explain.imx500_record import Imx500Trunk
@@ -58,7 +58,7 @@ class SensorOutput:
         if aug_smooth:
             raise MethodError("aug_smooth needs trunk passes, not available on the imx500 source (the trunk runs on "
                               "the sensor): turn [model] aug_smooth off")
-        if getattr(cam_method, "needs_trunk", False):
+        if needs_trunk(cam_method):
             raise MethodError(f"CAM method {method!r} needs trunk passes, not available on the imx500 source "
                               "(the trunk runs on the sensor): choose one that needs only A and the head")
         t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edge.errors import MethodError
 from edge.explain.cam.ablationcam import AblationCAM
-from edge.explain.cam.base import CamContext, CamMethod, normalise
+from edge.explain.cam.base import CamContext, CamMethod, needs_trunk, normalise
 from edge.explain.cam.cam import CAM
 from edge.explain.cam.eigencam import EigenCAM
 from edge.explain.cam.eigengradcam import EigenGradCAM
@@ -35,8 +35,8 @@ METHODS: dict[str, CamMethod] = {
 }
 DEFAULT_METHOD = "gradcam"
 # The methods that run the feature model again on perturbed copies of the input (k or more passes per frame): on
-# demand, not at the camera's frame rate (docs/cam-methods.md has their cost)
-TRUNK_PASS_METHODS = ("scorecam", "sscam", "iscam", "smoothgradcampp")
+# demand, not at the camera's frame rate (docs/cam-methods.md has their cost). Read from each method's own flag.
+TRUNK_PASS_METHODS = tuple(name for name, method in METHODS.items() if needs_trunk(method))
 
 
 def get_method(name: str) -> CamMethod:
@@ -46,4 +46,5 @@ def get_method(name: str) -> CamMethod:
         raise MethodError(f"unknown CAM method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "TRUNK_PASS_METHODS", "CamContext", "CamMethod", "get_method", "normalise"]
+__all__ = ["DEFAULT_METHOD", "METHODS", "TRUNK_PASS_METHODS", "CamContext", "CamMethod", "get_method", "needs_trunk",
+           "normalise"]

@@ -51,11 +51,19 @@ class CamContext:
 
 
 class CamMethod(Protocol):
-    """One CAM method: turns a context into a raw map (h, w) float32, before ReLU and normalisation."""
+    """One CAM method: turns a context into a raw map (h, w) float32, before ReLU and normalisation. A method that runs
+    the feature model on perturbed copies of ctx.x says so with a class attribute `needs_trunk = True` (see
+    needs_trunk) and counts those passes in `trunk_passes(k)`."""
 
     name: str
 
     def raw(self, ctx: CamContext) -> F32: ...
+
+
+def needs_trunk(method: CamMethod) -> bool:
+    """Whether the method runs trunk passes (its `needs_trunk` flag, False where it has none): the one source of the
+    registry's TRUNK_PASS_METHODS and of the imx500 source's refusal."""
+    return bool(getattr(method, "needs_trunk", False))
 
 
 def normalise(cam_raw: NDArray[Any]) -> F32:

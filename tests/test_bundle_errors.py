@@ -88,6 +88,21 @@ def test_manifest_not_json(bundle: Path) -> None:
     assert "unreadable JSON" in _load_error(bundle)
 
 
+@pytest.mark.parametrize(("case", "expected"), [
+    ("manifest nested", "manifest.json: unreadable JSON (JSON nested too deeply)"),
+    ("spec nested", "head.npz: not a readable head file (JSON nested too deeply)"),
+])
+def test_json_nested_too_deeply_is_one_line_naming_the_file(bundle: Path, case: str, expected: str) -> None:
+    """100,000 levels of brackets, in manifest.json or in head.npz's spec (rehashed): the parser's RecursionError
+    becomes the same one-line refusal as any other malformed JSON."""
+    from bundle_mutations import crafted, rehash
+
+    dict(crafted())[case](bundle)
+    if case == "spec nested":
+        rehash(bundle)
+    assert _load_error(bundle).endswith(expected)
+
+
 def test_manifest_feature_shape_mismatch(bundle: Path) -> None:
     _edit_manifest(bundle, feature_shape=[4, 4, 128])
     message = _load_error(bundle)

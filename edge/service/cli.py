@@ -241,7 +241,11 @@ def live_controls(config: Config, explainer: Explainer) -> tuple[LiveSettings | 
 def run(config: Config) -> int:
     stop = threading.Event()
     parts = build(config, stop, paced=True)
-    warn_if_too_slow(parts.explainer, config.model.method, config.source.fps, aug_smooth=config.model.aug_smooth)
+
+    def check_method(method: str) -> bool:  # at start, and for a method chosen later in the browser view
+        return warn_if_too_slow(parts.explainer, method, config.source.fps, aug_smooth=config.model.aug_smooth)
+
+    check_method(config.model.method)
     source, sinks = parts.source, parts.sinks
     notifier = Notifier()
     interrupted = threading.Event()
@@ -265,7 +269,7 @@ def run(config: Config) -> int:
         if drift is not None:
             stack.callback(drift.close)
         explaining = Explaining(config.model.method, config.model.target, config.model.top_k, config.render,
-                                parts.live, scoring, parts.pacing, drift, config.model.smoothing)
+                                parts.live, scoring, parts.pacing, drift, config.model.smoothing, check_method)
         loop = Loop(explainer, source, sinks, config=config.loop, explaining=explaining, stop=stop, notifier=notifier)
         stats = loop.run()
     return 1 if stats.failure else 0

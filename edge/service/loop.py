@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from edge.errors import InputError
@@ -70,6 +70,7 @@ class Explaining:
     pacing: Pacing | None = None  # which frames to explain ([trigger], the heat back-off); None: every frame
     drift: DriftWorker | None = None
     smoothing: Smoothing = field(default_factory=Smoothing)  # [model] aug_smooth, eigen_smooth
+    method_check: Callable[[str], object] | None = None  # a method chosen in the browser view: warn if too slow
 
 
 class Loop:
@@ -98,6 +99,8 @@ class Loop:
         self.drift = explaining.drift  # the drift monitor, fed without waiting (edge.service.drift), or None
         self.live = live  # the browser view's controls: method, target, alpha, threshold, read once per frame
         self._live_seen: tuple[Settings | None, RenderConfig] = (None, render_config)
+        self._method_check = explaining.method_check
+        self._methods_checked = {explaining.method}  # the configured one was checked at start
         self.faithfulness = explaining.faithfulness  # [faithfulness]: offered every frame, never waited for
         self.pacing = explaining.pacing or Pacing()
         self._live_views = [sink for sink in self.sinks if getattr(sink, "live_view", False)]
@@ -257,6 +260,9 @@ class Loop:
         live = self.live.get()
         if live is not self._live_seen[0]:  # changed: one new RenderConfig per change, not per frame
             self._live_seen = (live, replace(self.render_config, alpha=live.alpha, threshold=live.threshold))
+            if self._method_check is not None and live.method not in self._methods_checked:
+                self._methods_checked.add(live.method)  # once per method: the check runs the feature model
+                self._method_check(live.method)
         return live.method, live.target, self._live_seen[1]
 
     def _tick_fps(self) -> None:

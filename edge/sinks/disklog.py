@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from edge.jpeg import encode_rgb
 from edge.records import Result, SinkError
+from edge.safe_io import loads_json
 from edge.sinks import logdir
 from edge.sinks.logdir import IMAGES, JSONL, OwnFile
 from edge.sinks.record import LogPolicy, PolicyConfig, make_record
@@ -61,13 +62,17 @@ class DiskLogConfig(PolicyConfig):
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a JSONL log; a partial or corrupt line (a power cut mid-write) is skipped."""
+    """The records of a JSONL log; a partial or corrupt line (a power cut mid-write, an edited file) is skipped."""
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = loads_json(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
                 _LOGGER.warning("%s: skipping a partial line", path)
     return records
 

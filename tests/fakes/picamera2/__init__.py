@@ -31,16 +31,16 @@ every frame shows), and $FAKE_PICAMERA2_JOURNAL (a JSON-lines file of calls, for
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import threading
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._journal import journal as _journal
 from ._pixels import ColorSpace, packed, scene, stride_of, yuv420
+from ._preview import Preview, _Preview
 from ._request import CompletedRequest, RequestMixin
 
 __all__ = ["ColorSpace", "CompletedRequest", "Picamera2", "Preview", "scene"]
@@ -55,51 +55,10 @@ INSTANCES: list[Picamera2] = []
 _ACQUIRED: set[int] = set()
 _YUV = ("YUV420", "YVU420", "NV12", "NV21", "YUYV", "YVYU", "UYVY", "VYUY")
 _RGB = ("BGR888", "RGB888", "XBGR8888", "XRGB8888", "RGB161616", "BGR161616")
-_PREVIEW_KWARGS = {"x", "y", "width", "height", "transform"}
-
-
-class Preview(Enum):
-    NULL = "NullPreview"
-    DRM = "DrmPreview"
-    QT = "QtPreview"
-    QTGL = "QtGlPreview"
-
-
-def _journal(event: str, **fields: Any) -> None:
-    path = os.environ.get("FAKE_PICAMERA2_JOURNAL")
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"event": event, **fields}) + "\n")
 
 
 def _display_connected() -> bool:
     return any(p.read_text().strip() == "connected" for p in DRM_ROOT.glob("*/status"))
-
-
-class _Preview:
-    """One running preview: its kind, whether its thread still runs, and its overlay plane."""
-
-    def __init__(self, kind: Preview, **kwargs: Any) -> None:
-        unknown = set(kwargs) - _PREVIEW_KWARGS
-        if unknown:
-            raise TypeError(f"{kind.value}.__init__() got an unexpected keyword argument {sorted(unknown)[0]!r}")
-        if kind in (Preview.QT, Preview.QTGL) and not os.environ.get("DISPLAY"):
-            # The real QApplication aborts the whole process here ("could not connect to display").
-            raise RuntimeError("qt.qpa.xcb: could not connect to display")
-        self.kind = kind
-        self.alive = True
-        self.rendered = False
-        self.overlay_plane = kind is not Preview.DRM  # DRM reserves its planes at the first frame
-
-    def render(self) -> None:
-        """The preview thread draws a completed request; the DRM preview dies here without a display."""
-        if self.kind is Preview.DRM and not self.rendered:
-            if not _display_connected():
-                self.alive = False
-                _journal("preview_thread_died", error="Failed to reserve DRM plane")
-                return
-            self.overlay_plane = DRM_OVERLAY_PLANE
-        self.rendered = True
 
 
 class Picamera2(RequestMixin):
@@ -247,7 +206,8 @@ class Picamera2(RequestMixin):
         if self._frames_flow():
             result = self._make_arrays(names or ["main"])  # a RuntimeError here is the job's, raised to the caller
             assert self._preview is not None
-            self._preview.render()  # the display renders before the job signals: a dying preview never signals
+            # the display renders before the job signals: a dying preview never signals
+            self._preview.render(_display_connected, DRM_OVERLAY_PLANE)
             if self._preview.alive:
                 self.frames += 1
                 return result

@@ -75,3 +75,28 @@ def test_edge_arrows_only_point_down() -> None:
               or m.parent != REPO / "edge" for used in _edge_uses(m)
               if used != _edge_part(m) and EDGE_RANK[used] >= EDGE_RANK[_edge_part(m)]}
     assert not upward, f"edge/ modules importing a part of the same or a higher rank: {sorted(upward)}"
+
+
+# The developer guide's quality bar: small modules with names that explain themselves.
+MAX_LINES = 300
+CODE_ROOTS = ("edge", "tools", "tests", "scripts")
+
+
+def _runs_python(script: Path) -> bool:
+    with script.open("rb") as f:
+        first = f.readline(200)
+    return first.startswith(b"#!") and b"python" in first
+
+
+def _python_files(root: Path) -> list[Path]:
+    """root's Python modules, and its scripts without a suffix whose #! line runs Python."""
+    return [p for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts
+            and (p.suffix == ".py" or (not p.suffix and _runs_python(p)))]
+
+
+def test_no_python_module_is_over_300_lines() -> None:
+    lengths = {str(f.relative_to(REPO)): len(f.read_text(encoding="utf-8").splitlines())
+               for root in CODE_ROOTS for f in _python_files(REPO / root)}
+    assert len(lengths) > 100  # the walk found the code
+    offenders = [f"{name} ({n} lines)" for name, n in sorted(lengths.items()) if n > MAX_LINES]
+    assert not offenders, f"modules over {MAX_LINES} lines (split them by theme): {', '.join(offenders)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
 import os
 import shutil
 import subprocess
@@ -179,3 +180,16 @@ def perturbed_copy(bundle: Path, dest: Path, factor: float = 1.01) -> Path:
     manifest["files"] = {name: sha256_file(dest / name) for name in manifest["files"]}
     (dest / bundle_format.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     return dest
+
+
+# The loggers whose levels a tool run in-process sets (tools.common.cli_support.setup_logging), and the root's
+_SET_BY_TOOLS = ("", "tools", "edge", "tensorflow", "absl", "h5py", "torch", "torch.utils._pytree", "jax")
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels() -> Iterator[None]:
+    """Each test starts from the loggers' levels as they were: no test's outcome depends on which ran before it."""
+    saved = {name: logging.getLogger(name).level for name in _SET_BY_TOOLS}
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)

@@ -95,7 +95,7 @@ class DriftMonitor:
         self.base_outside = 1.0 - baseline.stat_mean[:, 4]  # (C,)
         self.frames = 0
         self.judged: list[int] = []
-        self.distances = [0.0] * len(baseline.class_names)  # each class's latest map distance
+        self.distances = np.zeros(len(baseline.class_names))  # (C,) each class's latest map distance
         self.shifts = np.zeros((len(baseline.class_names), 2))  # (C, 2) each class's latest centroid shift, cells
         self.input = ""
         self.frequencies = baseline.frequencies  # (C,)
@@ -116,19 +116,21 @@ class DriftMonitor:
         """The maps now, copied; from another thread a copy may catch one class halfway through one frame's update."""
         b = self.baseline
         return DriftMaps(b.class_names, b.mean_maps, self.maps.copy(), b.counts.tolist(), list(self.seen),
-                         list(self.distances))
+                         self.distances.tolist())
 
-    def class_distance(self, k: int) -> float:
-        """Class k's map distance over its thresholds: the largest of correlation, centroid shift, outside energy."""
-        s, m = self.settings, self.maps[k].ravel()  # a distribution: it sums to 1, so its mean is 1 / size
-        row, col, inside, cross = (self._proj[k] @ m).tolist()
-        dy, dx = row - self.base_centroids[k, 0], col - self.base_centroids[k, 1]
-        self.shifts[k] = dy, dx
-        outside = 1.0 - inside - self.base_outside[k]
-        spread = float(m @ m) - 1.0 / m.size  # sum of (m - mean)^2
-        den = (spread ** 0.5 if spread > 0 else 0.0) * self._base_norm[k]
-        corr = cross / den if den > 0 else 0.0
-        return max((1.0 - corr) / s.corr, (dy * dy + dx * dx) ** 0.5 / s.shift, outside / s.outside)
+    def class_distances(self, ks: list[int]) -> NDArray[np.float64]:
+        """(len(ks),) float64: each class's map distance over its thresholds, the largest of correlation, centroid
+        shift and outside energy; their centroid shifts go to self.shifts."""
+        s, m = self.settings, self.maps.reshape(len(self.maps), -1)[ks]  # (J, h*w) distributions (each sums to 1)
+        row, col, inside, cross = (self._proj[ks] @ m[:, :, None])[:, :, 0].T  # (4, J)
+        shift = np.stack([row, col], axis=1) - self.base_centroids[ks]  # (J, 2) cells
+        self.shifts[ks] = shift
+        outside = 1.0 - inside - self.base_outside[ks]
+        spread = (m * m).sum(axis=1) - 1.0 / m.shape[1]  # sum of (m - mean)^2
+        den = np.sqrt(np.maximum(spread, 0.0)) * self._base_norm[ks]
+        corr = np.divide(cross, den, out=np.zeros_like(cross), where=den > 0)
+        return np.maximum.reduce([(1.0 - corr) / s.corr, np.hypot(shift[:, 0], shift[:, 1]) / s.shift,
+                                  outside / s.outside])
 
     def update(self, class_index: int, cam: NDArray[np.float32], image: NDArray[np.uint8] | None) -> DriftStatus:
         return self.update_many([(class_index, cam, image)])
@@ -136,47 +138,49 @@ class DriftMonitor:
     def update_many(self, frames: Sequence[Frame]) -> DriftStatus:
         """Frames in order: the running maps, label mix and frame statistics come out as one update() each would
         leave them (to rounding); the distances are measured and the latches advanced once, after the last frame.
-        Scalar weights in Python, one matrix product per class seen: a batch costs little more than one frame."""
+        Scalar weights in Python, then a fixed number of NumPy calls whatever the batch's size or classes."""
         s, n = self.settings, len(frames)
         if n == 0:
             return self.status
+        classes = [f[0] for f in frames]
         cams = np.stack([f[1] for f in frames]).reshape(n, -1)  # (n, h*w) float32, each >= 0 (normalised CAMs)
         totals = cams.sum(axis=1).tolist()
+        weights = []  # each frame's weight in its class's running mean, from the class's count after it
+        for k in classes:
+            self.seen[k] += 1
+            weights.append(max(1.0 / s.window, 1.0 / self.seen[k]))
+        # frame i's share of its class's mean after the batch: a_i times what the class's later frames leave of it
+        coefs, left, flat = [0.0] * n, dict[int, float](), dict[int, float]()  # left: class -> product of (1 - a)
+        for i in range(n - 1, -1, -1):
+            k, a = classes[i], weights[i]
+            share = a * left.get(k, 1.0)
+            if totals[i] > 0:
+                coefs[i] = share / totals[i]
+            else:  # an all-zero map counts as a uniform one
+                flat[k] = flat.get(k, 0.0) + share
+            left[k] = left.get(k, 1.0) * (1.0 - a)
+        ks = list(left)
+        row_of = {k: j for j, k in enumerate(ks)}
+        mix = np.zeros((len(ks), n))  # (J, n): the batch's frames into each class seen in it
+        mix[[row_of[k] for k in classes], np.arange(n)] = coefs
+        maps = self.maps.reshape(len(self.maps), -1)  # (C, h*w) view: the running means updated in place
+        maps[ks] = maps[ks] * np.array([left[k] for k in ks])[:, None] + mix @ cams
+        for k, uniform in flat.items():
+            maps[k] += uniform / maps.shape[1]
         b = 1.0 / s.label_window
-        rows: dict[int, list[int]] = {}
-        for i, f in enumerate(frames):
-            rows.setdefault(f[0], []).append(i)
         self.labels *= (1.0 - b) ** n
-        for k, ks in rows.items():
-            self.labels[k] += sum(b * (1.0 - b) ** (n - 1 - i) for i in ks)
-            # frame i's share of the running mean after the class's later frames: a_i * prod over them of (1 - a_j)
-            weights = [max(1.0 / s.window, 1.0 / seen) for seen in range(self.seen[k] + 1, self.seen[k] + len(ks) + 1)]
-            coefs, after, flat = [0.0] * len(ks), 1.0, 0.0
-            for j in range(len(ks) - 1, -1, -1):
-                total = totals[ks[j]]
-                if total > 0:
-                    coefs[j] = weights[j] * after / total
-                else:  # an all-zero map counts as a uniform one
-                    flat += weights[j] * after
-                after *= 1.0 - weights[j]
-            m = self.maps[k].reshape(-1)  # a view: the running mean updated in place
-            m *= after
-            m += np.asarray(coefs) @ (cams if len(ks) == n else cams[ks])
-            if flat:
-                m += flat / m.size
-            self.seen[k] += len(ks)
+        self.labels += np.bincount(classes, b * (1.0 - b) ** np.arange(n - 1, -1, -1), len(self.labels))
         for i, (_, _, image) in enumerate(frames, self.frames + 1):
             if image is not None and i % s.frame_every == 1 % s.frame_every:
                 self.frame += min(1.0, b * s.frame_every) * (frame_stats(image) - self.frame)
                 self.input = self._input()
         self.frames += n
-        for k in rows:  # the other classes' maps did not change
-            if self.seen[k] >= s.min_frames and self.baseline.counts[k] >= s.min_frames:
-                if k not in self.judged:
-                    self.judged.append(k)
-                self.distances[k] = self.class_distance(k)
-        worst = max(self.judged, key=self.distances.__getitem__) if self.judged else -1
-        explanation = self.distances[worst] if self.judged else 0.0
+        judged = [k for k in ks if self.seen[k] >= s.min_frames and self.baseline.counts[k] >= s.min_frames]
+        self.judged += [k for k in judged if k not in self.judged]
+        if judged:  # the other classes' maps did not change
+            self.distances[judged] = self.class_distances(judged)
+        worst = self.judged[int(np.argmax(self.distances[self.judged]))] if self.judged else -1
+        explanation = float(self.distances[worst]) if self.judged else 0.0
         labels = 0.5 * float(np.abs(self.labels - self.frequencies).sum()) / s.labels
         return self._decide(explanation, labels, worst, n)
 

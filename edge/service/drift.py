@@ -77,6 +77,7 @@ class DriftWorker:
         self._lock = threading.Lock()
         self.dropped = 0
         self.handled = 0  # frames the monitor's thread took from the inbox
+        self.batches = 0  # the polls that found frames waiting (the batches the monitor took them in)
         self.busy_s = 0.0  # CPU time that thread spent on them (its cost, as tools.bench.drift_cost reports it)
 
     def start(self, sinks: Iterable[object] = ()) -> None:
@@ -116,6 +117,7 @@ class DriftWorker:
             started = time.thread_time()
             batch = [self._inbox.popleft() for _ in range(len(self._inbox))]
             self.handled += len(batch)
+            self.batches += bool(batch)
             try:
                 self._handle(batch)
             except (BaselineError, OSError, ValueError) as e:

@@ -5,8 +5,9 @@ of rounds with the [drift] monitor on and off (on/off, then off/on: a load that 
 each frame is handed to a running DriftWorker exactly as the loop hands it (offer, then status) and that hand-off is
 timed. Prints the CPU and the load; explain's median and mean; the loop's hand-off as % of explain (median and mean);
 the median over pairs of the loop's extra time per frame with the monitor's thread running (what it takes from the
-loop, contention included); and the monitor thread's own CPU time per frame (DriftWorker.busy_s), which the loop does
-not wait for.
+loop, contention included); the monitor thread's own CPU time per frame (DriftWorker.busy_s), which the loop does
+not wait for; and the same frames replayed through a DriftMonitor alone, in batches of the size the thread took them
+(the monitor's own work, without a core shared with the loop).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.explain.drift_baseline import Baseline
+from edge.explain.drift_monitor import DriftMonitor, Frame
 from edge.explain.explainer import Explainer
 from edge.service.drift import DriftConfig, DriftWorker
 from tools.bench.trunk_batch import cpu_name
@@ -38,6 +41,7 @@ class Times:
     explain: list[float] = field(default_factory=list)
     handoff: list[float] = field(default_factory=list)  # offer + status, on the loop's thread
     loop: list[float] = field(default_factory=list)  # explain + hand-off
+    offered: list[Frame] = field(default_factory=list)  # what the monitor was handed, for the replay
 
 
 def loop_round(explainer: Explainer, frames: list[U8], worker: DriftWorker | None, times: Times) -> float:
@@ -50,6 +54,7 @@ def loop_round(explainer: Explainer, frames: list[U8], worker: DriftWorker | Non
         if worker is not None:  # as edge.service.loop does
             worker.offer(ex, frame)
             worker.status()
+            times.offered.append((ex.class_index, ex.cam, frame))
         t2 = time.perf_counter()
         times.explain.append((t1 - t0) * 1e3)
         times.handoff.append((t2 - t1) * 1e3)
@@ -57,6 +62,16 @@ def loop_round(explainer: Explainer, frames: list[U8], worker: DriftWorker | Non
     times.loop += loop
     time.sleep(0.02)  # the monitor's queue empties before the next round
     return statistics.median(loop)
+
+
+def replay_ms(baseline: Baseline, frames: list[Frame], batch: int) -> float:
+    """The monitor's CPU ms per frame for the same frames in batches of the size the service's thread took them,
+    with nothing running beside it (its own work, without sharing a core with the loop)."""
+    monitor = DriftMonitor(baseline)
+    started = time.thread_time()
+    for start in range(0, len(frames), batch):
+        monitor.update_many(frames[start:start + batch])
+    return 1e3 * (time.thread_time() - started) / max(1, len(frames))
 
 
 def pct(part: list[float], whole: list[float]) -> str:
@@ -96,18 +111,24 @@ def main(argv: list[str] | None = None) -> int:
             extra.append(medians[True] / medians[False] - 1.0)
         worker.close()
     thread_ms = 1e3 * worker.busy_s / max(1, worker.handled)  # CPU time per frame, batches as the service runs them
+    batch = max(1, round(worker.handled / max(1, worker.batches)))
+    alone_ms = replay_ms(baseline, on.offered, batch)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; {args.model.name}, "
           f"{args.threads} threads; {args.pairs} on/off pairs of {args.round} frames of 640x480")
     print(line("explain (gradcam), monitor off", off.explain))
     print(line("explain (gradcam), monitor on", on.explain))
     print(line("loop's hand-off (offer + status)", on.handoff))
-    print(f"{'monitor thread (CPU time)':34s} {thread_ms:8.4f} ms per frame over {worker.handled} frames")
+    print(f"{'monitor thread (CPU time)':34s} {thread_ms:8.4f} ms per frame over {worker.handled} frames "
+          f"in {worker.batches} batches")
+    print(f"{'the same, replayed alone':34s} {alone_ms:8.4f} ms per frame in batches of {batch}")
     print(f"loop's cost of drift monitoring per frame (the hand-off) / explain: {pct(on.handoff, on.explain)}")
     q1, q3 = (100 * float(np.quantile(extra, q)) for q in (0.25, 0.75))
     print(f"loop per frame, monitor on vs off: {100 * statistics.median(extra):+.2f} % (median of {len(extra)} pairs' "
           f"median ratios; quartiles {q1:+.2f} % .. {q3:+.2f} %)")
     print(f"monitor thread / explain (not waited for): {100 * thread_ms / statistics.median(on.explain):.2f} % "
           f"(of the median), {100 * thread_ms / statistics.fmean(on.explain):.2f} % (of the mean)")
+    print(f"monitor's work replayed alone / explain: {100 * alone_ms / statistics.median(on.explain):.2f} % "
+          f"(of the median), {100 * alone_ms / statistics.fmean(on.explain):.2f} % (of the mean)")
     print(f"frames the monitor skipped (queue full): {worker.dropped}")
     return 0
 

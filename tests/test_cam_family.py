@@ -95,8 +95,10 @@ SAMPLES = {"sscam": 3, "iscam": 3}
 NOISE = {"sscam": ("masks", 2.0, SAMPLES["sscam"]), "smoothgradcampp": ("input", 0.3, 4)}
 
 
-def _same_noise(method: str, x: NDArray[np.float32], k: int, seed: int) -> list[NDArray[np.float32]] | None:
-    """The NCHW noise arrays for torch-cam, and the device's method made to draw the same ones (as NHWC)."""
+def _same_noise(method: str, x: NDArray[np.float32], k: int, seed: int,
+                monkeypatch: pytest.MonkeyPatch) -> list[NDArray[np.float32]] | None:
+    """The NCHW noise arrays for torch-cam, and the device's method made to draw the same ones (as NHWC) for this
+    test only: a later test's method must draw its own noise, not find this test's spent iterator."""
     if method not in NOISE:
         return None
     where, std, samples = NOISE[method]
@@ -105,7 +107,7 @@ def _same_noise(method: str, x: NDArray[np.float32], k: int, seed: int) -> list[
     rng = np.random.default_rng(seed)
     noise = [(rng.standard_normal(shape) * std).astype(np.float32) for _ in range(samples)]
     drawn = iter([n[0].transpose(1, 2, 0) for n in noise])
-    METHODS[method].noise = lambda _shape: next(drawn)  # type: ignore[attr-defined]
+    monkeypatch.setattr(METHODS[method], "noise", lambda _shape: next(drawn))
     return noise
 
 
@@ -119,7 +121,7 @@ def test_trunk_pass_method_equals_its_reference(torch_zoo_dir: Path, case: str, 
     ref = _ref(torch_zoo_dir, case)
     ex = Explainer.load(torch_zoo_dir / "bundles" / case)
     x, c = ref["x"][0], int(ref["class_index"][0])
-    noise = _same_noise(method, x, ex.head.input_shape[-1], seed=0)
+    noise = _same_noise(method, x, ex.head.input_shape[-1], 0, monkeypatch)
     if method in SAMPLES:
         monkeypatch.setattr(METHODS[method], "samples", SAMPLES[method])
     if method == "scorecam":

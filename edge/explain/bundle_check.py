@@ -11,6 +11,7 @@ interpreter maps it. edge.explain.open_bundle calls these in that order.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -32,7 +33,6 @@ from edge.explain.bundle import (
     Manifest,
 )
 from edge.explain.flatbuffer_check import FlatbufferError, check_tflite
-from edge.safe_io import loads_json
 
 MAX_SPEC = 1 << 20  # bytes of head.npz's JSON spec
 MAX_HEAD_BYTES = 1 << 30  # all arrays of a head together (a VGG-sized Flatten head is ~400 MB in float32)
@@ -123,9 +123,10 @@ def read_head_archive(path: Path) -> tuple[dict[str, Any], dict[str, NDArray[Any
             return spec, arrays
     except FileNotFoundError as e:
         raise BundleError(path, "missing from the bundle") from e
+    except RecursionError as e:  # a spec nested too deeply for the JSON parser
+        raise BundleError(path, "not a readable head file (JSON nested too deeply)") from e
     except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
-        # ValueError: also a spec nested too deeply (loads_json's); RuntimeError: an encrypted member;
-        # NotImplementedError: a compression method zipfile lacks.
+        # RuntimeError: an encrypted member; NotImplementedError: a compression method zipfile lacks.
         raise BundleError(path, f"not a readable head file ({str(e)[:200]})") from e
 
 
@@ -133,7 +134,9 @@ def _spec(path: Path, archive: zipfile.ZipFile) -> dict[str, Any]:
     spec_array = _member(path, archive, "spec", MAX_SPEC)
     if spec_array.dtype.kind != "U" or spec_array.ndim != 0:
         raise BundleError(path, "malformed head (its spec is not a JSON string)")
-    spec = loads_json(str(spec_array))  # too deep: a ValueError like any malformed JSON, worded by read_head_archive
+    # json.loads on a member's text (files are read through safe_io once, in open_bundle); too deep: RecursionError,
+    # worded by read_head_archive
+    spec = json.loads(str(spec_array))
     if not isinstance(spec, dict) or not isinstance(spec.get("ops"), list) or not all(
             isinstance(op, dict) for op in spec["ops"]):
         raise BundleError(path, "malformed head (its spec is not an object with a list of ops)")
